@@ -1,0 +1,11 @@
+// Ember: a PyTorch-like C++ tensor library with eager execution and a tracing JIT.
+// This umbrella header brings in the whole public API.
+#pragma once
+
+#include "ember/frontend/ops.h"
+#include "ember/frontend/tensor.h"
+#include "ember/runtime/allocator.h"
+#include "ember/runtime/device.h"
+#include "ember/runtime/dtype.h"
+#include "ember/runtime/error.h"
+#include "ember/runtime/thread_pool.h"

@@ -1,0 +1,200 @@
+// ember::Tensor, the user-facing tensor, with LibTorch's names and semantics: a handle to
+// (shared) tensor state, so copying a Tensor aliases it, and views share storage. Eager ops run
+// the runtime's CPU kernels; tracing and autograd hook in here in later milestones.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "ember/runtime/array.h"
+#include "ember/runtime/kernels.h"
+
+namespace ember {
+
+// A number argument (x + 2, clamp(x, 0.5)), which remembers whether it was written as a bool, an
+// integer or a float: PyTorch's type promotion treats each differently.
+class Scalar {
+ public:
+  enum class Kind : uint8_t { Bool, Int, Float };
+  Scalar(bool v) : kind_(Kind::Bool), d_(v), i_(v) {}
+  template <class T>
+    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
+  Scalar(T v) : kind_(Kind::Int), d_(double(v)), i_(int64_t(v)) {}
+  template <class T>
+    requires std::is_floating_point_v<T>
+  Scalar(T v) : kind_(Kind::Float), d_(double(v)), i_(int64_t(v)) {}
+  Scalar(Half v) : Scalar(float(v)) {}
+  Scalar(BFloat16 v) : Scalar(float(v)) {}
+
+  Kind kind() const { return kind_; }
+  double to_double() const { return d_; }
+  int64_t to_int() const { return i_; }
+
+ private:
+  Kind kind_;
+  double d_;
+  int64_t i_;
+};
+
+struct TensorOptions {
+  std::optional<DType> dtype_;
+  Device device_;
+  bool requires_grad_ = false;
+
+  TensorOptions() = default;
+  TensorOptions(DType d) : dtype_(d) {}
+  TensorOptions(Device d) : device_(d) {}
+  TensorOptions dtype(DType d) const {
+    TensorOptions o = *this;
+    o.dtype_ = d;
+    return o;
+  }
+  TensorOptions device(Device d) const {
+    TensorOptions o = *this;
+    o.device_ = d;
+    return o;
+  }
+  TensorOptions requires_grad(bool r) const {
+    TensorOptions o = *this;
+    o.requires_grad_ = r;
+    return o;
+  }
+  DType dtype_or(DType fallback) const { return dtype_.value_or(fallback); }
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(Array array);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Array& array() const;
+
+  // ---- metadata ----
+  IntArrayRef sizes() const { return array().sizes(); }
+  IntArrayRef strides() const { return array().strides(); }
+  int64_t size(int64_t dim) const;
+  int64_t stride(int64_t dim) const;
+  int64_t dim() const { return array().dim(); }
+  int64_t ndimension() const { return dim(); }
+  int64_t numel() const { return array().numel(); }
+  int64_t storage_offset() const { return array().offset(); }
+  DType dtype() const { return array().dtype(); }
+  DType scalar_type() const { return dtype(); }
+  Device device() const { return array().device(); }
+  bool is_contiguous() const { return array().is_contiguous(); }
+  bool is_floating_point() const { return is_floating(dtype()); }
+  size_t element_size() const { return array().itemsize(); }
+
+  // Typed pointer to the first element; DTypeError when T is not the tensor's storage type.
+  template <class T>
+  T* data_ptr() const {
+    check_data_ptr(dtype_of<T>(), "data_ptr");
+    return array().data_as<T>();
+  }
+  void* data_ptr() const { return array().data(); }
+  // The single value of a one-element tensor, converted to T.
+  template <class T>
+  T item() const {
+    return T(item_double());
+  }
+  double item_double() const;
+
+  bool requires_grad() const;
+  Tensor& set_requires_grad(bool requires_grad);
+
+  // ---- conversion and copies ----
+  Tensor to(DType dtype) const;
+  Tensor to(Device device) const;
+  Tensor contiguous() const;
+  Tensor clone() const;
+  Tensor& copy_(const Tensor& src);
+  Tensor& fill_(const Scalar& value);
+  Tensor& zero_();
+
+  // ---- views and movement ----
+  Tensor view(IntArrayRef sizes) const;
+  Tensor reshape(IntArrayRef sizes) const;
+  Tensor permute(IntArrayRef dims) const;
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor t() const;
+  Tensor expand(IntArrayRef sizes) const;
+  Tensor expand_as(const Tensor& other) const;
+  Tensor squeeze() const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor slice(int64_t dim = 0, std::optional<int64_t> start = std::nullopt,
+               std::optional<int64_t> end = std::nullopt, int64_t step = 1) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor operator[](int64_t index) const { return select(0, index); }
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+  Tensor index_select(int64_t dim, const Tensor& index) const;
+  Tensor gather(int64_t dim, const Tensor& index) const;
+
+  // ---- reductions (dims empty = all) ----
+  Tensor sum(IntArrayRef dims = {}, bool keepdim = false) const;
+  Tensor mean(IntArrayRef dims = {}, bool keepdim = false) const;
+  Tensor prod(IntArrayRef dims = {}, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor min() const;
+  std::tuple<Tensor, Tensor> max(int64_t dim, bool keepdim = false) const;
+  std::tuple<Tensor, Tensor> min(int64_t dim, bool keepdim = false) const;
+  Tensor amax(IntArrayRef dims = {}, bool keepdim = false) const;
+  Tensor amin(IntArrayRef dims = {}, bool keepdim = false) const;
+  Tensor argmax(std::optional<int64_t> dim = std::nullopt, bool keepdim = false) const;
+  Tensor argmin(std::optional<int64_t> dim = std::nullopt, bool keepdim = false) const;
+  Tensor var(IntArrayRef dims = {}, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(IntArrayRef dims = {}, bool unbiased = true, bool keepdim = false) const;
+
+  // ---- elementwise (method forms) ----
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor rsqrt() const;
+  Tensor abs() const;
+  Tensor neg() const;
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor tanh() const;
+  Tensor sigmoid() const;
+  Tensor relu() const;
+  Tensor erf() const;
+  Tensor reciprocal() const;
+  Tensor floor() const;
+  Tensor ceil() const;
+  Tensor round() const;
+  Tensor sign() const;
+  Tensor pow(const Tensor& exponent) const;
+  Tensor pow(const Scalar& exponent) const;
+  Tensor clamp(std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+
+  // ---- in place ----
+  Tensor& add_(const Tensor& other);
+  Tensor& add_(const Scalar& other);
+  Tensor& sub_(const Tensor& other);
+  Tensor& mul_(const Tensor& other);
+  Tensor& mul_(const Scalar& other);
+  Tensor& div_(const Tensor& other);
+
+ private:
+  struct Impl;
+  void check_data_ptr(DType requested, const char* op) const;
+  std::shared_ptr<Impl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+// The text operator<< writes: PyTorch's format.
+std::string to_string(const Tensor& t);
+
+}  // namespace ember

@@ -1,0 +1,92 @@
+// Ember's three kinds of error (STYLE.md):
+//  - user errors throw ember::Error or a subclass, with the op, the shapes and the dimension named;
+//  - broken internal invariants use EMBER_INTERNAL_ASSERT, which names the invariant and the site;
+//  - runtime failures (allocation, libraries) throw with the library's own message.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ember {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// Shapes that do not fit an op (broadcasting, matmul, view, cat, ...).
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+// A dtype an op does not accept.
+class DTypeError : public Error {
+ public:
+  using Error::Error;
+};
+// A dimension or an index out of range.
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
+// An argument value out of its domain (negative size, zero step, probability > 1, ...).
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+// Memory could not be had.
+class OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
+// A broken invariant inside Ember: a bug of ours, never of the caller.
+class InternalError : public Error {
+ public:
+  using Error::Error;
+};
+
+namespace detail {
+
+// Formats a shape as PyTorch does in its messages: [2, 3].
+struct ShapeText {
+  std::span<const int64_t> dims;
+};
+inline std::ostream& operator<<(std::ostream& os, ShapeText s) {
+  os << '[';
+  for (size_t i = 0; i < s.dims.size(); ++i) os << (i ? ", " : "") << s.dims[i];
+  return os << ']';
+}
+
+template <class... Args>
+std::string concat(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+}  // namespace detail
+
+inline detail::ShapeText shape_str(std::span<const int64_t> dims) { return {dims}; }
+inline detail::ShapeText shape_str(const std::vector<int64_t>& dims) {
+  return {std::span<const int64_t>(dims)};
+}
+
+}  // namespace ember
+
+// Throws ErrorType with the message built from the remaining arguments when cond is false.
+#define EMBER_CHECK(cond, ErrorType, ...)                       \
+  do {                                                          \
+    if (!(cond)) [[unlikely]]                                   \
+      throw ErrorType(::ember::detail::concat(__VA_ARGS__));    \
+  } while (0)
+
+#define EMBER_INTERNAL_ASSERT(cond, ...)                                                        \
+  do {                                                                                          \
+    if (!(cond)) [[unlikely]]                                                                   \
+      throw ::ember::InternalError(::ember::detail::concat(                                     \
+          "internal invariant broken at ", __FILE__, ":", __LINE__, ": " #cond " " __VA_OPT__(, ) \
+              __VA_ARGS__));                                                                    \
+  } while (0)

@@ -1,0 +1,122 @@
+// The eager CPU kernels, on Arrays. Each checks its arguments and throws ember::Error subclasses
+// with the op, the shapes and the dimension in the message; the frontend's Tensor ops call them,
+// and so will the IR's reference interpreter. Semantics follow PyTorch (broadcasting, promotion,
+// reduction defaults, NaN propagation in max/min/clamp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "ember/runtime/array.h"
+
+namespace ember::kernels {
+
+// ---- elementwise ---------------------------------------------------------------------------
+
+enum class UnaryOp : uint8_t {
+  Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Erf,
+  Reciprocal, Floor, Ceil, Round, Sign, Log1p, Expm1, LogicalNot,
+};
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
+};
+const char* op_name(UnaryOp op);
+const char* op_name(BinaryOp op);
+
+// The dtype a unary op returns for an input dtype (exp of an int64 tensor is float32), or
+// DTypeError when the op is not defined for it (neg of bool).
+DType unary_result_type(UnaryOp op, DType input);
+// The dtype of the computation and of the result of a binary op whose inputs promote to `common`.
+DType binary_compute_type(BinaryOp op, DType common);
+DType binary_result_type(BinaryOp op, DType common);
+
+Array unary(UnaryOp op, const Array& a);
+// a and b broadcast; they are promoted to promote_types(a, b) (callers that follow PyTorch's
+// scalar rules pass scalars as 0-dim arrays already in the right dtype).
+Array binary(BinaryOp op, const Array& a, const Array& b);
+Array where(const Array& cond, const Array& a, const Array& b);
+Array clamp(const Array& a, std::optional<double> min, std::optional<double> max);
+Array cast(const Array& a, DType dtype);
+// dst[...] = src broadcast to dst's shape, converted to dst's dtype. dst may be any view.
+void copy_into(const Array& dst, const Array& src);
+void fill(const Array& dst, double value);
+Array contiguous(const Array& a);
+
+// ---- creation and random -------------------------------------------------------------------
+
+Array full(IntArrayRef sizes, double value, DType dtype);
+Array arange(double start, double end, double step, DType dtype);
+// Counter-based Philox4x32-10 streams: each call takes a fresh range of the global counter, so a
+// given seed reproduces the same sequence of calls' values, on any number of threads.
+void manual_seed(uint64_t seed);
+Array rand(IntArrayRef sizes, DType dtype);                          // uniform [0, 1)
+Array randn(IntArrayRef sizes, DType dtype);                         // standard normal
+Array randint(int64_t low, int64_t high, IntArrayRef sizes, DType dtype);  // [low, high)
+
+// ---- movement (views share storage; the rest copy) -----------------------------------------
+
+Array view(const Array& a, IntArrayRef sizes);  // ShapeError when strides cannot express it
+Array reshape(const Array& a, IntArrayRef sizes);
+Array permute(const Array& a, IntArrayRef dims);
+Array transpose(const Array& a, int64_t dim0, int64_t dim1);
+Array expand(const Array& a, IntArrayRef sizes);
+Array squeeze(const Array& a, std::optional<int64_t> dim);
+Array unsqueeze(const Array& a, int64_t dim);
+Array slice(const Array& a, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end,
+            int64_t step);
+Array narrow(const Array& a, int64_t dim, int64_t start, int64_t length);
+Array select(const Array& a, int64_t dim, int64_t index);
+Array flatten(const Array& a, int64_t start_dim, int64_t end_dim);
+Array cat(const std::vector<Array>& arrays, int64_t dim);
+Array stack(const std::vector<Array>& arrays, int64_t dim);
+Array index_select(const Array& a, int64_t dim, const Array& index);
+Array gather(const Array& a, int64_t dim, const Array& index);
+Array embedding(const Array& weight, const Array& indices);
+
+// ---- reductions ----------------------------------------------------------------------------
+
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Mean };
+const char* op_name(ReduceOp op);
+// Over dims (empty = all), PyTorch's result dtypes: sum/prod of integers give int64, mean needs a
+// floating input, max/min keep the dtype and need a non-empty input.
+Array reduce(ReduceOp op, const Array& a, IntArrayRef dims, bool keepdim);
+// Values and int64 indices of the max (or min) along dim; the first index wins ties, NaN wins.
+std::pair<Array, Array> max_min_dim(bool is_max, const Array& a, int64_t dim, bool keepdim);
+// argmax/argmin over dim, or over the flattened array when dim is empty.
+Array arg_reduce(bool is_max, const Array& a, std::optional<int64_t> dim, bool keepdim);
+// Variance with Bessel-style correction (1 = unbiased, PyTorch's default).
+Array var(const Array& a, IntArrayRef dims, double correction, bool keepdim);
+
+// ---- linear algebra ------------------------------------------------------------------------
+
+// torch.matmul: 1-D and 2-D cases, batch dims broadcast. float32/float64 go to OpenBLAS.
+Array matmul(const Array& a, const Array& b);
+Array mm(const Array& a, const Array& b);   // 2-D only
+Array bmm(const Array& a, const Array& b);  // 3-D only, equal batch
+
+// ---- neural-network composites (fused eager kernels) ---------------------------------------
+
+Array softmax(const Array& a, int64_t dim);
+Array log_softmax(const Array& a, int64_t dim);
+Array layer_norm(const Array& a, IntArrayRef normalized_shape, const Array* weight,
+                 const Array* bias, double eps);
+Array dropout(const Array& a, double p, bool train);
+
+struct Conv2dParams {
+  std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  int64_t groups = 1;
+};
+Array conv2d(const Array& input, const Array& weight, const Array* bias, const Conv2dParams& p);
+
+struct Pool2dParams {
+  std::array<int64_t, 2> kernel{1, 1}, stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  bool ceil_mode = false;
+  bool count_include_pad = true;  // avg_pool2d only
+};
+Array max_pool2d(const Array& input, const Pool2dParams& p);
+Array avg_pool2d(const Array& input, const Pool2dParams& p);
+
+}  // namespace ember::kernels
