@@ -110,7 +110,7 @@ void print_dim(std::ostream& os, const Array& a, const Formatter& f, bool summar
       if (k && k % per_line) os << ", ";
       if (k && !(k % per_line)) os << ",\n" << std::string(indent + 1, ' ');
       if (positions[k] < 0) {
-        os << "...";
+        os << " ...";  // PyTorch's element ellipsis, which reads ",  ..., "
         continue;
       }
       index.push_back(positions[k]);

@@ -32,10 +32,10 @@ void Tensor::check_data_ptr(DType requested, const char* op) const {
               " but data_ptr was asked for ", requested);
 }
 
-double Tensor::item_double() const {
+Scalar Tensor::item() const {
   EMBER_CHECK(numel() == 1, ValueError, "item: a Tensor with ", numel(),
               " elements cannot be converted to a scalar (shape ", shape_str(sizes()), ")");
-  return array().element_as_double(0);
+  return dispatch_dtype(dtype(), [&]<class T>() { return Scalar(compute_t<T>(*array().data_as<T>())); });
 }
 
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }

@@ -53,24 +53,27 @@ inline float tanh(float x) {
   return nan ? x : xc * p / q;
 }
 
-// erf as x * P(x^2) / Q(x^2) on [-4, 4], saturating outside (|erf| rounds to 1).
-inline float erf(float x) {
-  const bool nan = x != x;
-  const float xc = std::min(std::max(nan ? 0.0f : x, -4.0f), 4.0f);
-  const float x2 = xc * xc;
-  float p = -2.72614225801306e-10f;
-  p = p * x2 + 2.77068142495902e-08f;
-  p = p * x2 + -2.10102402082508e-06f;
-  p = p * x2 + -5.69250639462346e-05f;
-  p = p * x2 + -7.34990630326855e-04f;
-  p = p * x2 + -2.95459980854025e-03f;
-  p = p * x2 + -1.60960333262415e-02f;
-  float q = -1.45660718464996e-05f;
-  q = q * x2 + -2.13374055278905e-04f;
-  q = q * x2 + -1.68282697438203e-03f;
-  q = q * x2 + -7.37332916720468e-03f;
-  q = q * x2 + -1.42647390514189e-02f;
-  return nan ? x : xc * p / q;
+// erf as x * P(x^2) / Q(x^2) on [-4, 4], saturating outside (|erf| rounds to 1). The rational
+// function is evaluated in double: in float its rounding reaches ~4e-7 near |erf| = 1, which
+// gelu(x) = x/2 * (1 + erf) turns into a visible absolute error for negative x; in double the
+// error is the approximation's own ~6.5e-8 (one float ulp below 1).
+inline float erf(float xf) {
+  const bool nan = xf != xf;
+  const double x = std::min(std::max(nan ? 0.0 : double(xf), -4.0), 4.0);
+  const double x2 = x * x;
+  double p = -2.72614225801306e-10;
+  p = p * x2 + 2.77068142495902e-08;
+  p = p * x2 + -2.10102402082508e-06;
+  p = p * x2 + -5.69250639462346e-05;
+  p = p * x2 + -7.34990630326855e-04;
+  p = p * x2 + -2.95459980854025e-03;
+  p = p * x2 + -1.60960333262415e-02;
+  double q = -1.45660718464996e-05;
+  q = q * x2 + -2.13374055278905e-04;
+  q = q * x2 + -1.68282697438203e-03;
+  q = q * x2 + -7.37332916720468e-03;
+  q = q * x2 + -1.42647390514189e-02;
+  return nan ? xf : float(x * p / q);
 }
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + vec_math::exp(-x)); }

@@ -29,7 +29,10 @@ class Scalar {
   Scalar(T v) : kind_(Kind::Int), d_(double(v)), i_(int64_t(v)) {}
   template <class T>
     requires std::is_floating_point_v<T>
-  Scalar(T v) : kind_(Kind::Float), d_(double(v)), i_(int64_t(v)) {}
+  Scalar(T v)
+      : kind_(Kind::Float),
+        d_(double(v)),
+        i_(d_ > -9.2e18 && d_ < 9.2e18 ? int64_t(d_) : 0) {}  // no UB for NaN or huge values
   Scalar(Half v) : Scalar(float(v)) {}
   Scalar(BFloat16 v) : Scalar(float(v)) {}
 
@@ -100,12 +103,16 @@ class Tensor {
     return array().data_as<T>();
   }
   void* data_ptr() const { return array().data(); }
-  // The single value of a one-element tensor, converted to T.
+  // The single value of a one-element tensor (ValueError otherwise); integers stay exact.
+  Scalar item() const;
   template <class T>
   T item() const {
-    return T(item_double());
+    const Scalar s = item();
+    if constexpr (std::is_integral_v<T>)
+      return s.kind() == Scalar::Kind::Float ? T(s.to_double()) : T(s.to_int());
+    else
+      return T(s.to_double());
   }
-  double item_double() const;
 
   bool requires_grad() const;
   Tensor& set_requires_grad(bool requires_grad);
