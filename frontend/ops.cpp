@@ -43,23 +43,29 @@ struct PromotionState {
   DType result() const { return *combine(dim, combine(zero, wrapped)); }
 };
 
-Array as_dtype(const Tensor& t, DType dtype) {
-  return t.dtype() == dtype ? t.array() : kernels::cast(t.array(), dtype);
+// t's array in dtype: t's own when it already is (no copy), else a converted one kept in `holder`.
+const Array& as_dtype(const Tensor& t, DType dtype, Array& holder) {
+  if (t.dtype() == dtype) return t.array();
+  holder = kernels::cast(t.array(), dtype);
+  return holder;
 }
 
 Tensor unary(UnaryOp op, const Tensor& x) { return Tensor(kernels::unary(op, x.array())); }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const DType dtype = result_type(a, b);
-  return Tensor(kernels::binary(op, as_dtype(a, dtype), as_dtype(b, dtype)));
+  Array ha, hb;
+  return Tensor(kernels::binary(op, as_dtype(a, dtype, ha), as_dtype(b, dtype, hb)));
 }
 Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
-  return Tensor(kernels::binary(op, as_dtype(a, dtype), Array::scalar(b.to_double(), dtype)));
+  Array ha;
+  return Tensor(kernels::binary(op, as_dtype(a, dtype, ha), Array::scalar(b.to_double(), dtype)));
 }
 Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
-  return Tensor(kernels::binary(op, Array::scalar(a.to_double(), dtype), as_dtype(b, dtype)));
+  Array hb;
+  return Tensor(kernels::binary(op, Array::scalar(a.to_double(), dtype), as_dtype(b, dtype, hb)));
 }
 
 Tensor reduce(ReduceOp op, const Tensor& x, IntArrayRef dims, bool keepdim) {
@@ -276,17 +282,20 @@ Tensor ge(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ge, a, b);
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const DType dtype = result_type(a, b);
-  return Tensor(kernels::where(condition.array(), as_dtype(a, dtype), as_dtype(b, dtype)));
+  Array ha, hb;
+  return Tensor(kernels::where(condition.array(), as_dtype(a, dtype, ha), as_dtype(b, dtype, hb)));
 }
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
-  return Tensor(
-      kernels::where(condition.array(), as_dtype(a, dtype), Array::scalar(b.to_double(), dtype)));
+  Array ha;
+  return Tensor(kernels::where(condition.array(), as_dtype(a, dtype, ha),
+                               Array::scalar(b.to_double(), dtype)));
 }
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
-  return Tensor(
-      kernels::where(condition.array(), Array::scalar(a.to_double(), dtype), as_dtype(b, dtype)));
+  Array hb;
+  return Tensor(kernels::where(condition.array(), Array::scalar(a.to_double(), dtype),
+                               as_dtype(b, dtype, hb)));
 }
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
   std::optional<double> lo, hi;

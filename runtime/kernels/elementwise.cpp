@@ -27,7 +27,7 @@ C int_pow(C base, C exp) {
 
 // The scalar function of each unary op, on the compute type C.
 template <UnaryOp Op, class C>
-inline auto apply_unary(C x) {
+EMBER_VEC_INLINE auto apply_unary(C x) {
   constexpr bool f32 = std::is_same_v<C, float>;
   if constexpr (Op == UnaryOp::Neg) return C(-x);
   else if constexpr (Op == UnaryOp::Abs) { if constexpr (std::is_unsigned_v<C>) return x; else return C(x < 0 ? -x : x); }
@@ -63,7 +63,7 @@ inline auto apply_unary(C x) {
 }
 
 template <BinaryOp Op, class C>
-inline auto apply_binary(C a, C b) {
+EMBER_VEC_INLINE auto apply_binary(C a, C b) {
   if constexpr (Op == BinaryOp::Add) return wrap_add(a, b);
   else if constexpr (Op == BinaryOp::Sub) return wrap_sub(a, b);
   else if constexpr (Op == BinaryOp::Mul) return wrap_mul(a, b);
@@ -201,7 +201,9 @@ DType binary_result_type(BinaryOp op, DType common) {
 Array unary(UnaryOp op, const Array& a) {
   const DType result = unary_result_type(op, a.dtype());
   // Float ops on integers compute on a float copy, as PyTorch's promotion does.
-  const Array in = (is_float_unary(op) && a.dtype() != result) ? cast(a, result) : a;
+  Array converted;
+  if (is_float_unary(op) && a.dtype() != result) converted = cast(a, result);
+  const Array& in = converted.defined() ? converted : a;
   Array out = Array::empty(in.sizes(), result);
   std::array<Shape, 1> storage;
   auto loop = make_loop<2>(out, {&in}, storage);
@@ -213,7 +215,7 @@ Array unary(UnaryOp op, const Array& a) {
         throw InternalError("unary: bool reached a kernel that rejects it");
       } else if constexpr (Op == UnaryOp::LogicalNot) {
         loop.run([](char** p, const int64_t* s, int64_t n) {
-          unary_run<bool, T>(p, s, n, [](C x) { return apply_unary<Op>(x); });
+          unary_run<bool, T>(p, s, n, [](C x) EMBER_LAMBDA_INLINE { return apply_unary<Op>(x); });
         });
       } else if constexpr (!std::is_floating_point_v<C> &&
                            (Op != UnaryOp::Neg && Op != UnaryOp::Abs && Op != UnaryOp::Relu &&
@@ -222,7 +224,7 @@ Array unary(UnaryOp op, const Array& a) {
         throw InternalError("unary: integer input reached a float-only kernel");
       } else {
         loop.run([](char** p, const int64_t* s, int64_t n) {
-          unary_run<T, T>(p, s, n, [](C x) { return C(apply_unary<Op>(x)); });
+          unary_run<T, T>(p, s, n, [](C x) EMBER_LAMBDA_INLINE { return C(apply_unary<Op>(x)); });
         });
       }
     });
@@ -234,8 +236,12 @@ Array binary(BinaryOp op, const Array& a, const Array& b) {
   const DType common = promote_types(a.dtype(), b.dtype());
   const DType compute = binary_compute_type(op, common);
   const DType result = binary_result_type(op, common);
-  const Array ac = a.dtype() == compute ? a : cast(a, compute);
-  const Array bc = b.dtype() == compute ? b : cast(b, compute);
+  // Inputs of another dtype are converted first (no copy of the Array otherwise).
+  Array a_cast, b_cast;
+  if (a.dtype() != compute) a_cast = cast(a, compute);
+  if (b.dtype() != compute) b_cast = cast(b, compute);
+  const Array& ac = a_cast.defined() ? a_cast : a;
+  const Array& bc = b_cast.defined() ? b_cast : b;
   Array out = Array::empty(broadcast_shapes(a.sizes(), b.sizes(), op_name(op)), result);
   std::array<Shape, 2> storage;
   auto loop = make_loop<3>(out, {&ac, &bc}, storage);
@@ -244,7 +250,7 @@ Array binary(BinaryOp op, const Array& a, const Array& b) {
       using C = compute_t<T>;
       using R = std::conditional_t<(Op >= BinaryOp::Eq), bool, T>;
       loop.run([](char** p, const int64_t* s, int64_t n) {
-        binary_run<R, T>(p, s, n, [](C x, C y) { return apply_binary<Op>(x, y); });
+        binary_run<R, T>(p, s, n, [](C x, C y) EMBER_LAMBDA_INLINE { return apply_binary<Op>(x, y); });
       });
     });
   });
@@ -284,7 +290,7 @@ Array clamp(const Array& a, std::optional<double> min, std::optional<double> max
     const C lo = min ? C(*min) : C(0), hi = max ? C(*max) : C(0);
     const bool has_lo = bool(min), has_hi = bool(max);
     loop.run([&](char** p, const int64_t* s, int64_t n) {
-      unary_run<T, T>(p, s, n, [&](C x) {
+      unary_run<T, T>(p, s, n, [&](C x) EMBER_LAMBDA_INLINE {
         if (has_lo) x = nan_max(x, lo);
         if (has_hi) x = nan_min(x, hi);
         return x;
@@ -306,11 +312,11 @@ void copy_into(const Array& dst, const Array& src) {
       loop.run([](char** p, const int64_t* s, int64_t n) {
         using C = compute_t<T>;
         if constexpr (std::is_same_v<R, bool>)
-          unary_run<R, T>(p, s, n, [](C x) { return x != C(0); });
+          unary_run<R, T>(p, s, n, [](C x) EMBER_LAMBDA_INLINE { return x != C(0); });
         else if constexpr (std::is_floating_point_v<C> && !std::is_floating_point_v<compute_t<R>>)
           // Float to integer truncates toward zero; out-of-range values are unspecified in
           // PyTorch too, but must not be undefined behaviour here, so they saturate.
-          unary_run<R, T>(p, s, n, [](C x) {
+          unary_run<R, T>(p, s, n, [](C x) EMBER_LAMBDA_INLINE {
             using RC = compute_t<R>;
             constexpr double lo = double(std::numeric_limits<RC>::lowest());
             constexpr double hi = double(std::numeric_limits<RC>::max());
@@ -319,7 +325,7 @@ void copy_into(const Array& dst, const Array& src) {
                                   : v >= hi ? std::numeric_limits<RC>::max() : RC(v);
           });
         else
-          unary_run<R, T>(p, s, n, [](C x) { return compute_t<R>(x); });
+          unary_run<R, T>(p, s, n, [](C x) EMBER_LAMBDA_INLINE { return compute_t<R>(x); });
       });
     });
   });

@@ -27,8 +27,8 @@ inline Shape broadcast_strides(const Array& a, IntArrayRef shape) {
 
 template <size_t N>
 struct StridedLoop {
-  std::vector<int64_t> sizes;                   // outermost first, size-1 dims dropped, merged
-  std::vector<std::array<int64_t, N>> strides;  // in bytes, per dim and operand
+  SmallVector<int64_t, 6> sizes;                   // outermost first, size-1 dims dropped, merged
+  SmallVector<std::array<int64_t, N>, 6> strides;  // in bytes, per dim and operand
   std::array<char*, N> base;
   int64_t numel = 1;
 

@@ -14,7 +14,7 @@ namespace ember::kernels {
 namespace {
 
 template <class C>
-inline C exp_c(C x) {
+EMBER_VEC_INLINE C exp_c(C x) {
   if constexpr (std::is_same_v<C, float>) return vec_math::exp(x);
   else return std::exp(x);
 }
@@ -22,7 +22,7 @@ inline C exp_c(C x) {
 // The rows of `a` along dim: offsets of each row's first element in a and in a contiguous output.
 struct Rows {
   int64_t count = 1, length = 1, in_stride = 1, out_stride = 1;
-  std::vector<int64_t> sizes, in_strides, out_strides;  // the other dims
+  Shape sizes, in_strides, out_strides;  // the other dims
   void offsets(int64_t r, int64_t& in, int64_t& out) const {
     in = out = 0;
     for (size_t k = sizes.size(); k-- > 0;) {

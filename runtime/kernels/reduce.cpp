@@ -14,7 +14,7 @@ namespace ember::kernels {
 namespace {
 
 struct Dims {
-  std::vector<int64_t> sizes, strides;  // outermost first
+  Shape sizes, strides;  // outermost first
   int64_t numel() const { return numel_of(sizes); }
 };
 

@@ -221,7 +221,7 @@ Array flatten(const Array& a, int64_t start_dim, int64_t end_dim) {
   int64_t n = 1;
   for (int64_t d = s; d <= e; ++d) n *= a.size(d);
   sizes.push_back(n);
-  sizes.insert(sizes.end(), a.sizes().begin() + e + 1, a.sizes().end());
+  for (int64_t d = e + 1; d < a.dim(); ++d) sizes.push_back(a.size(d));
   return reshape(a, sizes);
 }
 

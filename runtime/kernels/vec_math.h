@@ -9,13 +9,19 @@
 #include <cmath>
 #include <cstdint>
 
+// Forced inline: a call inside an inner loop stops it from vectorizing, and with many kernel
+// instantiations per file GCC's inliner gives up on functions this size.
+#define EMBER_VEC_INLINE [[gnu::always_inline]] inline
+// The same for the per-element lambdas the kernels pass to their loops.
+#define EMBER_LAMBDA_INLINE __attribute__((always_inline))
+
 namespace ember::vec_math {
 
-inline float pow2i(int32_t n) { return std::bit_cast<float>(uint32_t(n + 127) << 23); }
+EMBER_VEC_INLINE float pow2i(int32_t n) { return std::bit_cast<float>(uint32_t(n + 127) << 23); }
 
 // exp: 2^n * exp(r), |r| <= ln2/2, with Cephes' degree-6 polynomial. 2^n is applied in two halves
 // so results down in the subnormal range and up to FLT_MAX come out right.
-inline float exp(float x) {
+EMBER_VEC_INLINE float exp(float x) {
   const bool nan = x != x;
   const float xc = std::min(std::max(nan ? 0.0f : x, -104.0f), 89.0f);
   const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
@@ -35,7 +41,7 @@ inline float exp(float x) {
 }
 
 // tanh as a [7/6] rational function of x on [-7.9, 7.9], saturating outside (|tanh| rounds to 1).
-inline float tanh(float x) {
+EMBER_VEC_INLINE float tanh(float x) {
   const bool nan = x != x;
   const float xc = std::min(std::max(nan ? 0.0f : x, -7.90531110763549805f), 7.90531110763549805f);
   const float x2 = xc * xc;
@@ -57,7 +63,7 @@ inline float tanh(float x) {
 // function is evaluated in double: in float its rounding reaches ~4e-7 near |erf| = 1, which
 // gelu(x) = x/2 * (1 + erf) turns into a visible absolute error for negative x; in double the
 // error is the approximation's own ~6.5e-8 (one float ulp below 1).
-inline float erf(float xf) {
+EMBER_VEC_INLINE float erf(float xf) {
   const bool nan = xf != xf;
   const double x = std::min(std::max(nan ? 0.0 : double(xf), -4.0), 4.0);
   const double x2 = x * x;
@@ -76,6 +82,6 @@ inline float erf(float xf) {
   return nan ? xf : float(x * p / q);
 }
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + vec_math::exp(-x)); }
+EMBER_VEC_INLINE float sigmoid(float x) { return 1.0f / (1.0f + vec_math::exp(-x)); }
 
 }  // namespace ember::vec_math

@@ -10,6 +10,14 @@
 
 #include "ember/runtime/error.h"
 
+// The 16-bit conversions sit inside every f16/bf16 kernel's inner loop, where a call would stop
+// vectorization.
+#if defined(__GNUC__)
+#define EMBER_ALWAYS_INLINE [[gnu::always_inline]] inline
+#else
+#define EMBER_ALWAYS_INLINE inline
+#endif
+
 namespace ember {
 
 enum class DType : uint8_t {
@@ -42,7 +50,7 @@ struct Half {
   Half(float f) : bits(from_float(f)) {}
   operator float() const { return to_float(bits); }
 
-  static uint16_t from_float(float f) {
+  EMBER_ALWAYS_INLINE static uint16_t from_float(float f) {
     const uint32_t x = std::bit_cast<uint32_t>(f);
     const uint32_t sign = (x >> 16) & 0x8000u;
     const uint32_t abs = x & 0x7fffffffu;
@@ -56,7 +64,7 @@ struct Half {
     const uint32_t odd = (abs >> 13) & 1u;
     return uint16_t(sign | ((abs - 0x38000000u + 0xfffu + odd) >> 13));
   }
-  static float to_float(uint16_t h) {
+  EMBER_ALWAYS_INLINE static float to_float(uint16_t h) {
     const uint32_t sign = uint32_t(h & 0x8000u) << 16;
     const uint32_t exp = (h >> 10) & 0x1fu;
     const uint32_t man = h & 0x3ffu;
@@ -76,12 +84,12 @@ struct BFloat16 {
   BFloat16(float f) : bits(from_float(f)) {}
   operator float() const { return to_float(bits); }
 
-  static uint16_t from_float(float f) {
+  EMBER_ALWAYS_INLINE static uint16_t from_float(float f) {
     const uint32_t x = std::bit_cast<uint32_t>(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40u);  // quiet NaN
     return uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
   }
-  static float to_float(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); }
+  EMBER_ALWAYS_INLINE static float to_float(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); }
 };
 
 // The C++ type that stores each dtype, and the type its arithmetic runs in.

@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "ember/runtime/error.h"
+#include "ember/runtime/small_vector.h"
 
 namespace ember {
 
-using Shape = std::vector<int64_t>;
+// Sizes or strides; inline up to 6 dims, so creating a tensor allocates no metadata.
+using Shape = SmallVector<int64_t, 6>;
 
 // A view of a list of int64_t, as LibTorch's IntArrayRef: built from {1, 2} lists, vectors, spans
 // or a single value (so sum(1) reads as sum({1})). It never owns; a braced list lives until the end
@@ -31,6 +33,7 @@ class IntArrayRef {
 #pragma GCC diagnostic pop
 #endif
   IntArrayRef(const std::vector<int64_t>& v) : data_(v.data()), size_(v.size()) {}
+  IntArrayRef(const Shape& v) : data_(v.data()), size_(v.size()) {}
   constexpr IntArrayRef(std::span<const int64_t> s) : data_(s.data()), size_(s.size()) {}
   constexpr IntArrayRef(const int64_t* data, size_t size) : data_(data), size_(size) {}
 
@@ -41,7 +44,7 @@ class IntArrayRef {
   constexpr bool empty() const { return size_ == 0; }
   constexpr int64_t operator[](size_t i) const { return data_[i]; }
   constexpr int64_t back() const { return data_[size_ - 1]; }
-  std::vector<int64_t> vec() const { return {data_, data_ + size_}; }
+  Shape vec() const { return Shape(data_, data_ + size_); }
   operator std::span<const int64_t>() const { return {data_, size_}; }
 
  private:
@@ -50,6 +53,7 @@ class IntArrayRef {
 };
 
 inline detail::ShapeText shape_str(IntArrayRef dims) { return {std::span<const int64_t>(dims)}; }
+inline detail::ShapeText shape_str(const Shape& dims) { return {std::span<const int64_t>(dims.data(), dims.size())}; }
 
 // Product of the sizes (1 for a 0-dim shape).
 inline int64_t numel_of(IntArrayRef sizes) {

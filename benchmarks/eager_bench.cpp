@@ -1,0 +1,171 @@
+// Eager-mode benchmarks, with the baselines they are judged against measured in the same run:
+// a binary op on 16M floats (output allocation included) against memcpy bandwidth, per-op
+// overhead on 16-element tensors, matmul 1024^3 against calling OpenBLAS directly, and the fused
+// eager composites. A summary of the ratios follows the table.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ember/ember.h"
+
+namespace {
+
+constexpr int64_t kBig = 16 << 20;  // 16M elements, 64 MB in float32
+
+// memcpy of 64 MB split across the pool's threads: the bandwidth baseline. Bytes counted are the
+// bytes read plus the bytes written.
+void BM_MemcpyParallel(benchmark::State& state) {
+  std::vector<float> src(kBig, 1.0f), dst(kBig, 0.0f);
+  for (auto _ : state) {
+    ember::parallel_for(0, kBig, 1 << 16, [&](int64_t b, int64_t e) {
+      std::memcpy(dst.data() + b, src.data() + b, size_t(e - b) * sizeof(float));
+    });
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * 2 * kBig * int64_t(sizeof(float)));
+}
+BENCHMARK(BM_MemcpyParallel)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_MemcpySingleThread(benchmark::State& state) {
+  std::vector<float> src(kBig, 1.0f), dst(kBig, 0.0f);
+  for (auto _ : state) {
+    std::memcpy(dst.data(), src.data(), kBig * sizeof(float));
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * 2 * kBig * int64_t(sizeof(float)));
+}
+BENCHMARK(BM_MemcpySingleThread)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// c = a + b on 16M floats; the output is allocated every iteration (from the caching allocator).
+void BM_EagerAdd16M(benchmark::State& state) {
+  const ember::Tensor a = ember::rand({kBig}), b = ember::rand({kBig});
+  for (auto _ : state) {
+    ember::Tensor c = a + b;
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+  state.SetBytesProcessed(state.iterations() * 3 * kBig * int64_t(sizeof(float)));
+}
+BENCHMARK(BM_EagerAdd16M)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Dispatch overhead: everything but arithmetic, on 16-element tensors.
+void BM_EagerAdd16(benchmark::State& state) {
+  const ember::Tensor a = ember::rand({16}), b = ember::rand({16});
+  for (auto _ : state) {
+    ember::Tensor c = a + b;
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+}
+BENCHMARK(BM_EagerAdd16);
+
+void BM_EagerMulScalar16(benchmark::State& state) {
+  const ember::Tensor a = ember::rand({16});
+  for (auto _ : state) {
+    ember::Tensor c = a * 2.0;
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+}
+BENCHMARK(BM_EagerMulScalar16);
+
+void BM_MatmulEmber1024(benchmark::State& state) {
+  const ember::Tensor a = ember::randn({1024, 1024}), b = ember::randn({1024, 1024});
+  for (auto _ : state) {
+    ember::Tensor c = ember::matmul(a, b);
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 1024 * 1024 * 1024 * double(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_MatmulEmber1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_MatmulOpenBLAS1024(benchmark::State& state) {
+  const ember::Tensor a = ember::randn({1024, 1024}), b = ember::randn({1024, 1024});
+  std::vector<float> c(1024 * 1024);
+  openblas_set_num_threads(ember::get_num_threads());
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1024, 1024, 1024, 1.0f,
+                a.data_ptr<float>(), 1024, b.data_ptr<float>(), 1024, 0.0f, c.data(), 1024);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 1024 * 1024 * 1024 * double(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_MatmulOpenBLAS1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The fused eager composites on 8192 x 1024 float32 (one read and one write of 32 MB each).
+template <class F>
+void composite(benchmark::State& state, F f) {
+  const ember::Tensor x = ember::randn({8192, 1024});
+  const ember::Tensor w = ember::randn({1024}), b = ember::randn({1024});
+  for (auto _ : state) {
+    ember::Tensor y = f(x, w, b);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  state.SetBytesProcessed(state.iterations() * 2 * x.numel() * int64_t(sizeof(float)));
+}
+void BM_EagerSoftmax(benchmark::State& s) {
+  composite(s, [](auto& x, auto&, auto&) { return ember::softmax(x, -1); });
+}
+void BM_EagerLayerNorm(benchmark::State& s) {
+  composite(s, [](auto& x, auto& w, auto& b) { return ember::layer_norm(x, {1024}, w, b); });
+}
+void BM_EagerGelu(benchmark::State& s) {
+  composite(s, [](auto& x, auto&, auto&) { return ember::gelu(x); });
+}
+BENCHMARK(BM_EagerSoftmax)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EagerLayerNorm)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EagerGelu)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Keeps every run's time and byte rate to print the ratios at the end.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration && r.aggregate_name != "median") continue;
+      const std::string name = r.benchmark_name().substr(0, r.benchmark_name().find('/'));
+      seconds_[name] = r.GetAdjustedRealTime() / (r.time_unit == benchmark::kMillisecond ? 1e3 : 1e9);
+      auto it = r.counters.find("bytes_per_second");
+      if (it != r.counters.end()) gbps_[name] = double(it->second) / 1e9;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void Summary() const {
+    auto get = [](const std::map<std::string, double>& m, const char* k) {
+      auto it = m.find(k);
+      return it == m.end() ? 0.0 : it->second;
+    };
+    const double memcpy_bw = get(gbps_, "BM_MemcpyParallel");
+    const double add_bw = get(gbps_, "BM_EagerAdd16M");
+    std::printf("\nSummary (%d threads)\n", ember::get_num_threads());
+    if (memcpy_bw > 0 && add_bw > 0)
+      std::printf("  eager add 16M f32:   %.2f GB/s = %.0f%% of parallel memcpy (%.2f GB/s)\n",
+                  add_bw, 100 * add_bw / memcpy_bw, memcpy_bw);
+    if (get(seconds_, "BM_EagerAdd16") > 0)
+      std::printf("  per-op overhead:     %.0f ns (add of two 16-element tensors)\n",
+                  get(seconds_, "BM_EagerAdd16") * 1e9);
+    const double mm = get(seconds_, "BM_MatmulEmber1024"), blas = get(seconds_, "BM_MatmulOpenBLAS1024");
+    if (mm > 0 && blas > 0)
+      std::printf("  matmul 1024^3:       %.2f ms vs OpenBLAS %.2f ms (%.1f%% slower)\n", mm * 1e3,
+                  blas * 1e3, 100 * (mm / blas - 1));
+  }
+
+ private:
+  std::map<std::string, double> seconds_, gbps_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.Summary();
+  benchmark::Shutdown();
+  return 0;
+}
