@@ -17,7 +17,9 @@ Category category(Scalar::Kind k) {
 }
 // The dtype a Scalar of this kind has on its own (PyTorch's wrapped numbers).
 DType default_dtype(Scalar::Kind k) {
-  return k == Scalar::Kind::Float ? DType::Float32 : k == Scalar::Kind::Int ? DType::Int64 : DType::Bool;
+  return k == Scalar::Kind::Float ? DType::Float32
+         : k == Scalar::Kind::Int ? DType::Int64
+                                  : DType::Bool;
 }
 
 // PyTorch's combine_categories: the higher-priority dtype wins unless the lower one is of a
@@ -138,10 +140,11 @@ Tensor full_like(const Tensor& t, const Scalar& value) { return full(t.sizes(), 
 Tensor arange(const Scalar& end, TensorOptions options) { return arange(0, end, 1, options); }
 Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, TensorOptions options) {
   check_cpu(options, "arange");
-  const bool any_float = start.kind() == Scalar::Kind::Float ||
-                         end.kind() == Scalar::Kind::Float || step.kind() == Scalar::Kind::Float;
+  const bool any_float = start.kind() == Scalar::Kind::Float || end.kind() == Scalar::Kind::Float ||
+                         step.kind() == Scalar::Kind::Float;
   const DType dtype = options.dtype_or(any_float ? kFloat32 : kInt64);
-  return make(kernels::arange(start.to_double(), end.to_double(), step.to_double(), dtype), options);
+  return make(kernels::arange(start.to_double(), end.to_double(), step.to_double(), dtype),
+              options);
 }
 Tensor rand(IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "rand");
@@ -201,7 +204,8 @@ void flatten_nested(const NestedList& node, size_t depth, Shape& shape, bool& sh
   EMBER_CHECK(depth < shape.size() && shape[depth] == n, ShapeError,
               "tensor: nested list is not rectangular (expected ",
               depth < shape.size() ? shape[depth] : 0, " items at depth ", depth, ", got ", n, ")");
-  for (const NestedList& child : node.items()) flatten_nested(child, depth + 1, shape, shape_known, values);
+  for (const NestedList& child : node.items())
+    flatten_nested(child, depth + 1, shape, shape_known, values);
   if (n == 0 && !shape_known) shape_known = true;
 }
 
@@ -215,7 +219,7 @@ Tensor tensor(const NestedList& data, TensorOptions options) {
   flatten_nested(data, 0, shape, shape_known, values);
   Category cat = kBoolCat;
   for (const Scalar& v : values) cat = std::max(cat, category(v.kind()));
-  const DType inferred = values.empty()                    ? kFloat32
+  const DType inferred = values.empty()     ? kFloat32
                          : cat == kFloatCat ? kFloat32
                          : cat == kIntCat   ? kInt64
                                             : kBool;
@@ -397,8 +401,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   p.padding = pair_of(padding, "conv2d", "padding");
   p.dilation = pair_of(dilation, "conv2d", "dilation");
   p.groups = groups;
-  return Tensor(kernels::conv2d(input.array(), weight.array(),
-                                bias.defined() ? &bias.array() : nullptr, p));
+  return Tensor(
+      kernels::conv2d(input.array(), weight.array(), bias.defined() ? &bias.array() : nullptr, p));
 }
 Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
@@ -442,9 +446,9 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   const Array da = kernels::cast(a.array(), kFloat64), db = kernels::cast(b.array(), kFloat64);
   const Array diff = kernels::unary(UnaryOp::Abs, kernels::binary(BinaryOp::Sub, da, db));
-  const Array tol = kernels::binary(
-      BinaryOp::Add, Array::scalar(atol, kFloat64),
-      kernels::binary(BinaryOp::Mul, Array::scalar(rtol, kFloat64), kernels::unary(UnaryOp::Abs, db)));
+  const Array tol = kernels::binary(BinaryOp::Add, Array::scalar(atol, kFloat64),
+                                    kernels::binary(BinaryOp::Mul, Array::scalar(rtol, kFloat64),
+                                                    kernels::unary(UnaryOp::Abs, db)));
   // Equal infinities are close; NaN is close to nothing.
   const Array close = kernels::binary(BinaryOp::LogicalOr, kernels::binary(BinaryOp::Le, diff, tol),
                                       kernels::binary(BinaryOp::Eq, da, db));

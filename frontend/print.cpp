@@ -23,10 +23,18 @@ struct Formatter {
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     char buf[64];
     switch (mode) {
-      case Mode::Int: std::snprintf(buf, sizeof buf, "%lld", (long long)v); break;
-      case Mode::IntegralFloat: std::snprintf(buf, sizeof buf, "%.0f.", v); break;
-      case Mode::Fixed: std::snprintf(buf, sizeof buf, "%.4f", v); break;
-      default: std::snprintf(buf, sizeof buf, "%.4e", v); break;
+      case Mode::Int:
+        std::snprintf(buf, sizeof buf, "%lld", (long long)v);
+        break;
+      case Mode::IntegralFloat:
+        std::snprintf(buf, sizeof buf, "%.0f.", v);
+        break;
+      case Mode::Fixed:
+        std::snprintf(buf, sizeof buf, "%.4f", v);
+        break;
+      default:
+        std::snprintf(buf, sizeof buf, "%.4e", v);
+        break;
     }
     return buf;
   }
@@ -52,9 +60,8 @@ std::vector<int64_t> shown(int64_t size, bool summarize) {
 double value_at(const Array& a, const std::vector<int64_t>& index) {
   int64_t offset = 0;
   for (size_t d = 0; d < index.size(); ++d) offset += index[d] * a.stride(int64_t(d));
-  return dispatch_dtype(a.dtype(), [&]<class T>() -> double {
-    return double(compute_t<T>(a.data_as<T>()[offset]));
-  });
+  return dispatch_dtype(
+      a.dtype(), [&]<class T>() -> double { return double(compute_t<T>(a.data_as<T>()[offset])); });
 }
 
 void collect(const Array& a, bool summarize, std::vector<int64_t>& index,
@@ -74,8 +81,10 @@ void collect(const Array& a, bool summarize, std::vector<int64_t>& index,
 
 Formatter make_formatter(const Array& a, const std::vector<double>& values) {
   Formatter f;
-  if (a.dtype() == DType::Bool) f.mode = Formatter::Mode::Bool;
-  else if (!is_floating(a.dtype())) f.mode = Formatter::Mode::Int;
+  if (a.dtype() == DType::Bool)
+    f.mode = Formatter::Mode::Bool;
+  else if (!is_floating(a.dtype()))
+    f.mode = Formatter::Mode::Int;
   else {
     bool integral = true;
     double lo = INFINITY, hi = 0;
@@ -104,8 +113,7 @@ void print_dim(std::ostream& os, const Array& a, const Formatter& f, bool summar
   const std::vector<int64_t> positions = shown(a.size(int64_t(d)), summarize);
   os << '[';
   if (int64_t(d) + 1 == a.dim()) {
-    const size_t per_line =
-        std::max<size_t>(1, (size_t(kLineWidth) - indent - 1) / (f.width + 2));
+    const size_t per_line = std::max<size_t>(1, (size_t(kLineWidth) - indent - 1) / (f.width + 2));
     for (size_t k = 0; k < positions.size(); ++k) {
       if (k && k % per_line) os << ", ";
       if (k && !(k % per_line)) os << ",\n" << std::string(indent + 1, ' ');
@@ -144,13 +152,14 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   os << "tensor(";
   if (a.numel() == 0) {
     os << "[]";
-    if (a.dim() != 1) suffixes.push_back("size=" + [&] {
-      std::ostringstream s;
-      s << '(';
-      for (int64_t d = 0; d < a.dim(); ++d) s << (d ? ", " : "") << a.size(d);
-      s << (a.dim() == 1 ? ",)" : ")");
-      return s.str();
-    }());
+    if (a.dim() != 1)
+      suffixes.push_back("size=" + [&] {
+        std::ostringstream s;
+        s << '(';
+        for (int64_t d = 0; d < a.dim(); ++d) s << (d ? ", " : "") << a.size(d);
+        s << (a.dim() == 1 ? ",)" : ")");
+        return s.str();
+      }());
   } else {
     std::vector<int64_t> index;
     std::vector<double> values;

@@ -35,7 +35,8 @@ void Tensor::check_data_ptr(DType requested, const char* op) const {
 Scalar Tensor::item() const {
   EMBER_CHECK(numel() == 1, ValueError, "item: a Tensor with ", numel(),
               " elements cannot be converted to a scalar (shape ", shape_str(sizes()), ")");
-  return dispatch_dtype(dtype(), [&]<class T>() { return Scalar(compute_t<T>(*array().data_as<T>())); });
+  return dispatch_dtype(dtype(),
+                        [&]<class T>() { return Scalar(compute_t<T>(*array().data_as<T>())); });
 }
 
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
@@ -71,9 +72,7 @@ Tensor& Tensor::fill_(const Scalar& value) {
 Tensor& Tensor::zero_() { return fill_(0); }
 
 Tensor Tensor::view(IntArrayRef sizes) const { return Tensor(kernels::view(array(), sizes)); }
-Tensor Tensor::reshape(IntArrayRef sizes) const {
-  return Tensor(kernels::reshape(array(), sizes));
-}
+Tensor Tensor::reshape(IntArrayRef sizes) const { return Tensor(kernels::reshape(array(), sizes)); }
 Tensor Tensor::permute(IntArrayRef dims) const { return Tensor(kernels::permute(array(), dims)); }
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   return Tensor(kernels::transpose(array(), dim0, dim1));
@@ -108,7 +107,9 @@ Tensor Tensor::gather(int64_t dim, const Tensor& index) const {
   return ember::gather(*this, dim, index);
 }
 
-Tensor Tensor::sum(IntArrayRef dims, bool keepdim) const { return ember::sum(*this, dims, keepdim); }
+Tensor Tensor::sum(IntArrayRef dims, bool keepdim) const {
+  return ember::sum(*this, dims, keepdim);
+}
 Tensor Tensor::mean(IntArrayRef dims, bool keepdim) const {
   return ember::mean(*this, dims, keepdim);
 }
@@ -174,8 +175,8 @@ namespace {
 // written back (same dtype category and a shape x already has), as PyTorch's in-place ops do.
 Tensor& in_place(Tensor& x, const Tensor& result, const char* op) {
   auto category = [](DType d) { return is_floating(d) ? 2 : d == DType::Bool ? 0 : 1; };
-  EMBER_CHECK(category(result.dtype()) <= category(x.dtype()), DTypeError, op, ": result type ", result.dtype(),
-              " can't be cast to the desired output type ", x.dtype());
+  EMBER_CHECK(category(result.dtype()) <= category(x.dtype()), DTypeError, op, ": result type ",
+              result.dtype(), " can't be cast to the desired output type ", x.dtype());
   EMBER_CHECK(result.sizes().vec() == x.sizes().vec(), ShapeError, op, ": output with shape ",
               shape_str(x.sizes()), " doesn't match the broadcast shape ",
               shape_str(result.sizes()));

@@ -46,9 +46,8 @@ double Array::element_as_double(int64_t flat_index) const {
     offset += (flat_index % sizes_[i]) * strides_[i];
     flat_index /= sizes_[i];
   }
-  return dispatch_dtype(dtype_, [&]<class T>() -> double {
-    return double(compute_t<T>(data_as<T>()[offset]));
-  });
+  return dispatch_dtype(
+      dtype_, [&]<class T>() -> double { return double(compute_t<T>(data_as<T>()[offset])); });
 }
 
 }  // namespace ember

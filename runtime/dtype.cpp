@@ -19,8 +19,8 @@ DType promote_types(DType a, DType b) {
   if (a == b) return a;
   // Row/column order: b, u8, i8, i32, i64, f16, bf16, f32, f64.
   constexpr DType b1 = DType::Bool, u1 = DType::UInt8, i1 = DType::Int8, i4 = DType::Int32,
-                  i8 = DType::Int64, f2 = DType::Float16, g2 = DType::BFloat16,
-                  f4 = DType::Float32, f8 = DType::Float64;
+                  i8 = DType::Int64, f2 = DType::Float16, g2 = DType::BFloat16, f4 = DType::Float32,
+                  f8 = DType::Float64;
   static constexpr DType table[kNumDTypes][kNumDTypes] = {
       /* b1 */ {b1, u1, i1, i4, i8, f2, g2, f4, f8},
       /* u1 */ {u1, u1, i4, i4, i8, f2, g2, f4, f8},

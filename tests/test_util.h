@@ -43,7 +43,9 @@ inline Tensor from_values(const Shape& shape, const std::vector<double>& values,
 
 enum class Layout { Contiguous, Transposed, Strided };
 inline const char* layout_name(Layout l) {
-  return l == Layout::Contiguous ? "contiguous" : l == Layout::Transposed ? "transposed" : "strided";
+  return l == Layout::Contiguous   ? "contiguous"
+         : l == Layout::Transposed ? "transposed"
+                                   : "strided";
 }
 
 // The same logical tensor in another memory layout: Transposed stores it with reversed dims
@@ -78,19 +80,26 @@ inline Tensor with_layout(const Shape& shape, const std::vector<double>& values,
 // Relative tolerance that fits a dtype's precision.
 inline double tolerance(DType dtype) {
   switch (dtype) {
-    case kFloat16: return 2e-3;
-    case kBFloat16: return 1.6e-2;
-    case kFloat32: return 2e-5;
-    case kFloat64: return 1e-12;
-    default: return 0;
+    case kFloat16:
+      return 2e-3;
+    case kBFloat16:
+      return 1.6e-2;
+    case kFloat32:
+      return 2e-5;
+    case kFloat64:
+      return 1e-12;
+    default:
+      return 0;
   }
 }
 
 // The value a double rounds to in dtype (what a perfect kernel would store).
 inline double round_to(double v, DType dtype) {
   return dispatch_dtype(dtype, [&]<class T>() {
-    if constexpr (std::is_floating_point_v<compute_t<T>>) return double(compute_t<T>(T(compute_t<T>(v))));
-    else return v;
+    if constexpr (std::is_floating_point_v<compute_t<T>>)
+      return double(compute_t<T>(T(compute_t<T>(v))));
+    else
+      return v;
   });
 }
 

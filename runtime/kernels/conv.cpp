@@ -25,8 +25,8 @@ void check_spatial(const Array& x, const char* op) {
   EMBER_CHECK(x.dim() == 3 || x.dim() == 4, ShapeError, op,
               ": expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
               shape_str(x.sizes()));
-  EMBER_CHECK(is_floating(x.dtype()), DTypeError, op,
-              ": expected a floating point input, but got ", x.dtype());
+  EMBER_CHECK(is_floating(x.dtype()), DTypeError, op, ": expected a floating point input, but got ",
+              x.dtype());
 }
 
 template <class T>
@@ -93,11 +93,11 @@ void conv2d_impl(const Array& x, const Array& w, const Array* bias, const Conv2d
 
 Array conv2d(const Array& input, const Array& weight, const Array* bias, const Conv2dParams& p) {
   check_spatial(input, "conv2d");
-  EMBER_CHECK(weight.dim() == 4, ShapeError, "conv2d: expected a 4-D weight, but got weight of size ",
-              shape_str(weight.sizes()));
+  EMBER_CHECK(weight.dim() == 4, ShapeError,
+              "conv2d: expected a 4-D weight, but got weight of size ", shape_str(weight.sizes()));
   EMBER_CHECK(weight.dtype() == input.dtype(), DTypeError,
-              "conv2d: input and weight must have the same dtype, but got ", input.dtype(),
-              " and ", weight.dtype());
+              "conv2d: input and weight must have the same dtype, but got ", input.dtype(), " and ",
+              weight.dtype());
   EMBER_CHECK(p.groups >= 1, ValueError, "conv2d: groups must be positive, but got ", p.groups);
   for (int k = 0; k < 2; ++k) {
     EMBER_CHECK(p.stride[k] >= 1, ValueError, "conv2d: stride must be positive, but got ",
@@ -119,19 +119,19 @@ Array conv2d(const Array& input, const Array& weight, const Array* bias, const C
   if (bias)
     EMBER_CHECK(bias->dim() == 1 && bias->size(0) == O, ShapeError,
                 "conv2d: expected bias of shape [", O, "], but got ", shape_str(bias->sizes()));
-  const int64_t Ho = conv_out_size(x.size(2), weight.size(2), p.stride[0], p.padding[0],
-                                   p.dilation[0], false);
-  const int64_t Wo = conv_out_size(x.size(3), weight.size(3), p.stride[1], p.padding[1],
-                                   p.dilation[1], false);
+  const int64_t Ho =
+      conv_out_size(x.size(2), weight.size(2), p.stride[0], p.padding[0], p.dilation[0], false);
+  const int64_t Wo =
+      conv_out_size(x.size(3), weight.size(3), p.stride[1], p.padding[1], p.dilation[1], false);
   EMBER_CHECK(Ho > 0 && Wo > 0, ShapeError, "conv2d: calculated output size [", Ho, ", ", Wo,
               "] is too small for input ", shape_str(input.sizes()), " and kernel ",
               shape_str(weight.sizes()));
   Array out;
   if (input.dtype() == DType::Float16 || input.dtype() == DType::BFloat16) {
     const Array b32 = bias ? cast(*bias, DType::Float32) : Array();
-    out = cast(conv2d(cast(x, DType::Float32), cast(weight, DType::Float32),
-                      bias ? &b32 : nullptr, p),
-               input.dtype());
+    out = cast(
+        conv2d(cast(x, DType::Float32), cast(weight, DType::Float32), bias ? &b32 : nullptr, p),
+        input.dtype());
   } else {
     out = Array::empty({x.size(0), O, Ho, Wo}, x.dtype());
     const Array xc = contiguous(x), wc = contiguous(weight);
@@ -152,14 +152,17 @@ Array pool2d(const Array& input, const Pool2dParams& p, const char* name) {
     EMBER_CHECK(p.kernel[k] >= 1 && p.stride[k] >= 1 && p.dilation[k] >= 1, ValueError, name,
                 ": kernel, stride and dilation must be positive (dimension ", k, ")");
     EMBER_CHECK(p.padding[k] >= 0 && p.padding[k] * 2 <= (p.kernel[k] - 1) * p.dilation[k] + 1,
-                ValueError, name, ": pad should be at most half of effective kernel size, but got pad=",
-                p.padding[k], ", kernel_size=", p.kernel[k], " and dilation=", p.dilation[k]);
+                ValueError, name,
+                ": pad should be at most half of effective kernel size, but got pad=", p.padding[k],
+                ", kernel_size=", p.kernel[k], " and dilation=", p.dilation[k]);
   }
   const bool batched = input.dim() == 4;
   const Array x = contiguous(batched ? input : unsqueeze(input, 0));
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t Ho = conv_out_size(H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
-  const int64_t Wo = conv_out_size(W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
+  const int64_t Ho =
+      conv_out_size(H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
+  const int64_t Wo =
+      conv_out_size(W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
   EMBER_CHECK(Ho > 0 && Wo > 0, ShapeError, name, ": output size [", Ho, ", ", Wo,
               "] is too small for input ", shape_str(input.sizes()));
   Array out = Array::empty({N, C, Ho, Wo}, x.dtype());
@@ -168,41 +171,43 @@ Array pool2d(const Array& input, const Pool2dParams& p, const char* name) {
     if constexpr (std::is_floating_point_v<compute_t<T>>) {
       const T* src = x.data_as<T>();
       T* dst = out.data_as<T>();
-      parallel_for(0, N * C, std::max<int64_t>(1, kParallelGrain / (H * W + 1)), [&](int64_t b, int64_t e) {
-        for (int64_t plane = b; plane < e; ++plane) {
-          const T* xin = src + plane * H * W;
-          T* o = dst + plane * Ho * Wo;
-          for (int64_t oh = 0; oh < Ho; ++oh)
-            for (int64_t ow = 0; ow < Wo; ++ow) {
-              const int64_t h0 = oh * p.stride[0] - p.padding[0];
-              const int64_t w0 = ow * p.stride[1] - p.padding[1];
-              if constexpr (kMax) {
-                Acc best = -std::numeric_limits<Acc>::infinity();
-                for (int64_t i = 0; i < p.kernel[0]; ++i)
-                  for (int64_t j = 0; j < p.kernel[1]; ++j) {
-                    const int64_t ih = h0 + i * p.dilation[0], iw = w0 + j * p.dilation[1];
-                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                    const Acc v = Acc(compute_t<T>(xin[ih * W + iw]));
-                    if (v > best || v != v) best = v;
-                    if (v != v) break;
+      parallel_for(
+          0, N * C, std::max<int64_t>(1, kParallelGrain / (H * W + 1)), [&](int64_t b, int64_t e) {
+            for (int64_t plane = b; plane < e; ++plane) {
+              const T* xin = src + plane * H * W;
+              T* o = dst + plane * Ho * Wo;
+              for (int64_t oh = 0; oh < Ho; ++oh)
+                for (int64_t ow = 0; ow < Wo; ++ow) {
+                  const int64_t h0 = oh * p.stride[0] - p.padding[0];
+                  const int64_t w0 = ow * p.stride[1] - p.padding[1];
+                  if constexpr (kMax) {
+                    Acc best = -std::numeric_limits<Acc>::infinity();
+                    for (int64_t i = 0; i < p.kernel[0]; ++i)
+                      for (int64_t j = 0; j < p.kernel[1]; ++j) {
+                        const int64_t ih = h0 + i * p.dilation[0], iw = w0 + j * p.dilation[1];
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                        const Acc v = Acc(compute_t<T>(xin[ih * W + iw]));
+                        if (v > best || v != v) best = v;
+                        if (v != v) break;
+                      }
+                    o[oh * Wo + ow] = T(compute_t<T>(best));
+                  } else {
+                    int64_t h1 = std::min(h0 + p.kernel[0], H + p.padding[0]);
+                    int64_t w1 = std::min(w0 + p.kernel[1], W + p.padding[1]);
+                    const int64_t pool = (h1 - h0) * (w1 - w0);
+                    const int64_t hs = std::max<int64_t>(h0, 0), ws = std::max<int64_t>(w0, 0);
+                    h1 = std::min(h1, H);
+                    w1 = std::min(w1, W);
+                    Acc sum = 0;
+                    for (int64_t ih = hs; ih < h1; ++ih)
+                      for (int64_t iw = ws; iw < w1; ++iw)
+                        sum += Acc(compute_t<T>(xin[ih * W + iw]));
+                    const int64_t divisor = p.count_include_pad ? pool : (h1 - hs) * (w1 - ws);
+                    o[oh * Wo + ow] = T(compute_t<T>(sum / Acc(divisor)));
                   }
-                o[oh * Wo + ow] = T(compute_t<T>(best));
-              } else {
-                int64_t h1 = std::min(h0 + p.kernel[0], H + p.padding[0]);
-                int64_t w1 = std::min(w0 + p.kernel[1], W + p.padding[1]);
-                const int64_t pool = (h1 - h0) * (w1 - w0);
-                const int64_t hs = std::max<int64_t>(h0, 0), ws = std::max<int64_t>(w0, 0);
-                h1 = std::min(h1, H);
-                w1 = std::min(w1, W);
-                Acc sum = 0;
-                for (int64_t ih = hs; ih < h1; ++ih)
-                  for (int64_t iw = ws; iw < w1; ++iw) sum += Acc(compute_t<T>(xin[ih * W + iw]));
-                const int64_t divisor = p.count_include_pad ? pool : (h1 - hs) * (w1 - ws);
-                o[oh * Wo + ow] = T(compute_t<T>(sum / Acc(divisor)));
-              }
+                }
             }
-        }
-      });
+          });
     }
   });
   return batched ? out : select(out, 0, 0);
@@ -216,7 +221,8 @@ Array max_pool2d(const Array& input, const Pool2dParams& p) {
 
 Array avg_pool2d(const Array& input, const Pool2dParams& p) {
   EMBER_CHECK(p.dilation == (std::array<int64_t, 2>{1, 1}), ValueError,
-              "avg_pool2d: dilation is not supported (got ", p.dilation[0], ", ", p.dilation[1], ")");
+              "avg_pool2d: dilation is not supported (got ", p.dilation[0], ", ", p.dilation[1],
+              ")");
   return pool2d<false>(input, p, "avg_pool2d");
 }
 

@@ -29,59 +29,127 @@ C int_pow(C base, C exp) {
 template <UnaryOp Op, class C>
 EMBER_VEC_INLINE auto apply_unary(C x) {
   constexpr bool f32 = std::is_same_v<C, float>;
-  if constexpr (Op == UnaryOp::Neg) return C(-x);
-  else if constexpr (Op == UnaryOp::Abs) { if constexpr (std::is_unsigned_v<C>) return x; else return C(x < 0 ? -x : x); }
-  else if constexpr (Op == UnaryOp::Exp) { if constexpr (f32) return vec_math::exp(x); else return std::exp(x); }
-  else if constexpr (Op == UnaryOp::Log) return C(std::log(x));
-  else if constexpr (Op == UnaryOp::Sqrt) return C(std::sqrt(x));
-  else if constexpr (Op == UnaryOp::Rsqrt) return C(C(1) / std::sqrt(x));
-  else if constexpr (Op == UnaryOp::Sin) return C(std::sin(x));
-  else if constexpr (Op == UnaryOp::Cos) return C(std::cos(x));
-  else if constexpr (Op == UnaryOp::Tanh) { if constexpr (f32) return vec_math::tanh(x); else return std::tanh(x); }
-  else if constexpr (Op == UnaryOp::Sigmoid) { if constexpr (f32) return vec_math::sigmoid(x); else return C(1) / (C(1) + std::exp(-x)); }
-  else if constexpr (Op == UnaryOp::Relu) return C(x < C(0) ? C(0) : x);
+  if constexpr (Op == UnaryOp::Neg)
+    return C(-x);
+  else if constexpr (Op == UnaryOp::Abs) {
+    if constexpr (std::is_unsigned_v<C>)
+      return x;
+    else
+      return C(x < 0 ? -x : x);
+  } else if constexpr (Op == UnaryOp::Exp) {
+    if constexpr (f32)
+      return vec_math::exp(x);
+    else
+      return std::exp(x);
+  } else if constexpr (Op == UnaryOp::Log)
+    return C(std::log(x));
+  else if constexpr (Op == UnaryOp::Sqrt)
+    return C(std::sqrt(x));
+  else if constexpr (Op == UnaryOp::Rsqrt)
+    return C(C(1) / std::sqrt(x));
+  else if constexpr (Op == UnaryOp::Sin)
+    return C(std::sin(x));
+  else if constexpr (Op == UnaryOp::Cos)
+    return C(std::cos(x));
+  else if constexpr (Op == UnaryOp::Tanh) {
+    if constexpr (f32)
+      return vec_math::tanh(x);
+    else
+      return std::tanh(x);
+  } else if constexpr (Op == UnaryOp::Sigmoid) {
+    if constexpr (f32)
+      return vec_math::sigmoid(x);
+    else
+      return C(1) / (C(1) + std::exp(-x));
+  } else if constexpr (Op == UnaryOp::Relu)
+    return C(x < C(0) ? C(0) : x);
   else if constexpr (Op == UnaryOp::Gelu) {
     constexpr C kInvSqrt2 = C(0.70710678118654752440);
-    if constexpr (f32) return C(0.5f * x * (1.0f + vec_math::erf(x * kInvSqrt2)));
-    else return C(0.5 * x * (1.0 + std::erf(x * kInvSqrt2)));
+    if constexpr (f32)
+      return C(0.5f * x * (1.0f + vec_math::erf(x * kInvSqrt2)));
+    else
+      return C(0.5 * x * (1.0 + std::erf(x * kInvSqrt2)));
   } else if constexpr (Op == UnaryOp::GeluTanh) {
     constexpr C kAlpha = C(0.79788456080286535588);  // sqrt(2 / pi)
     const C inner = kAlpha * (x + C(0.044715) * x * x * x);
-    if constexpr (f32) return C(0.5f * x * (1.0f + vec_math::tanh(inner)));
-    else return C(0.5 * x * (1.0 + std::tanh(inner)));
+    if constexpr (f32)
+      return C(0.5f * x * (1.0f + vec_math::tanh(inner)));
+    else
+      return C(0.5 * x * (1.0 + std::tanh(inner)));
   } else if constexpr (Op == UnaryOp::Silu) {
-    if constexpr (f32) return x * vec_math::sigmoid(x); else return x / (C(1) + std::exp(-x));
-  } else if constexpr (Op == UnaryOp::Erf) { if constexpr (f32) return vec_math::erf(x); else return std::erf(x); }
-  else if constexpr (Op == UnaryOp::Reciprocal) return C(C(1) / x);
-  else if constexpr (Op == UnaryOp::Floor) { if constexpr (std::is_floating_point_v<C>) return std::floor(x); else return x; }
-  else if constexpr (Op == UnaryOp::Ceil) { if constexpr (std::is_floating_point_v<C>) return std::ceil(x); else return x; }
-  else if constexpr (Op == UnaryOp::Round) { if constexpr (std::is_floating_point_v<C>) return std::nearbyint(x); else return x; }
-  else if constexpr (Op == UnaryOp::Sign) return C((C(0) < x) - (x < C(0)));
-  else if constexpr (Op == UnaryOp::Log1p) return C(std::log1p(x));
-  else if constexpr (Op == UnaryOp::Expm1) return C(std::expm1(x));
-  else if constexpr (Op == UnaryOp::LogicalNot) return !bool(x);
+    if constexpr (f32)
+      return x * vec_math::sigmoid(x);
+    else
+      return x / (C(1) + std::exp(-x));
+  } else if constexpr (Op == UnaryOp::Erf) {
+    if constexpr (f32)
+      return vec_math::erf(x);
+    else
+      return std::erf(x);
+  } else if constexpr (Op == UnaryOp::Reciprocal)
+    return C(C(1) / x);
+  else if constexpr (Op == UnaryOp::Floor) {
+    if constexpr (std::is_floating_point_v<C>)
+      return std::floor(x);
+    else
+      return x;
+  } else if constexpr (Op == UnaryOp::Ceil) {
+    if constexpr (std::is_floating_point_v<C>)
+      return std::ceil(x);
+    else
+      return x;
+  } else if constexpr (Op == UnaryOp::Round) {
+    if constexpr (std::is_floating_point_v<C>)
+      return std::nearbyint(x);
+    else
+      return x;
+  } else if constexpr (Op == UnaryOp::Sign)
+    return C((C(0) < x) - (x < C(0)));
+  else if constexpr (Op == UnaryOp::Log1p)
+    return C(std::log1p(x));
+  else if constexpr (Op == UnaryOp::Expm1)
+    return C(std::expm1(x));
+  else if constexpr (Op == UnaryOp::LogicalNot)
+    return !bool(x);
 }
 
 template <BinaryOp Op, class C>
 EMBER_VEC_INLINE auto apply_binary(C a, C b) {
-  if constexpr (Op == BinaryOp::Add) return wrap_add(a, b);
-  else if constexpr (Op == BinaryOp::Sub) return wrap_sub(a, b);
-  else if constexpr (Op == BinaryOp::Mul) return wrap_mul(a, b);
-  else if constexpr (Op == BinaryOp::Div) return C(a / b);
+  if constexpr (Op == BinaryOp::Add)
+    return wrap_add(a, b);
+  else if constexpr (Op == BinaryOp::Sub)
+    return wrap_sub(a, b);
+  else if constexpr (Op == BinaryOp::Mul)
+    return wrap_mul(a, b);
+  else if constexpr (Op == BinaryOp::Div)
+    return C(a / b);
   else if constexpr (Op == BinaryOp::Pow) {
-    if constexpr (std::is_floating_point_v<C>) return C(std::pow(a, b));
-    else if constexpr (std::is_same_v<C, bool>) return bool(a || !b);
-    else return int_pow(a, b);
-  } else if constexpr (Op == BinaryOp::Maximum) return nan_max(a, b);
-  else if constexpr (Op == BinaryOp::Minimum) return nan_min(a, b);
-  else if constexpr (Op == BinaryOp::Eq) return a == b;
-  else if constexpr (Op == BinaryOp::Ne) return a != b;
-  else if constexpr (Op == BinaryOp::Lt) return a < b;
-  else if constexpr (Op == BinaryOp::Le) return a <= b;
-  else if constexpr (Op == BinaryOp::Gt) return a > b;
-  else if constexpr (Op == BinaryOp::Ge) return a >= b;
-  else if constexpr (Op == BinaryOp::LogicalAnd) return bool(a) && bool(b);
-  else if constexpr (Op == BinaryOp::LogicalOr) return bool(a) || bool(b);
+    if constexpr (std::is_floating_point_v<C>)
+      return C(std::pow(a, b));
+    else if constexpr (std::is_same_v<C, bool>)
+      return bool(a || !b);
+    else
+      return int_pow(a, b);
+  } else if constexpr (Op == BinaryOp::Maximum)
+    return nan_max(a, b);
+  else if constexpr (Op == BinaryOp::Minimum)
+    return nan_min(a, b);
+  else if constexpr (Op == BinaryOp::Eq)
+    return a == b;
+  else if constexpr (Op == BinaryOp::Ne)
+    return a != b;
+  else if constexpr (Op == BinaryOp::Lt)
+    return a < b;
+  else if constexpr (Op == BinaryOp::Le)
+    return a <= b;
+  else if constexpr (Op == BinaryOp::Gt)
+    return a > b;
+  else if constexpr (Op == BinaryOp::Ge)
+    return a >= b;
+  else if constexpr (Op == BinaryOp::LogicalAnd)
+    return bool(a) && bool(b);
+  else if constexpr (Op == BinaryOp::LogicalOr)
+    return bool(a) || bool(b);
 }
 
 // out[i] = f(in[i]) over a run; T and R are storage types, f works on compute types.
@@ -126,12 +194,15 @@ template <class F>
 void dispatch_unary_op(UnaryOp op, F&& fn) {
   switch (op) {
 #define EMBER_CASE(name) \
-  case UnaryOp::name: return fn.template operator()<UnaryOp::name>();
-    EMBER_CASE(Neg) EMBER_CASE(Abs) EMBER_CASE(Exp) EMBER_CASE(Log) EMBER_CASE(Sqrt)
-    EMBER_CASE(Rsqrt) EMBER_CASE(Sin) EMBER_CASE(Cos) EMBER_CASE(Tanh) EMBER_CASE(Sigmoid)
-    EMBER_CASE(Relu) EMBER_CASE(Gelu) EMBER_CASE(GeluTanh) EMBER_CASE(Silu) EMBER_CASE(Erf)
-    EMBER_CASE(Reciprocal) EMBER_CASE(Floor) EMBER_CASE(Ceil) EMBER_CASE(Round) EMBER_CASE(Sign)
-    EMBER_CASE(Log1p) EMBER_CASE(Expm1) EMBER_CASE(LogicalNot)
+  case UnaryOp::name:    \
+    return fn.template operator()<UnaryOp::name>();
+    EMBER_CASE(Neg)
+    EMBER_CASE(Abs)
+    EMBER_CASE(Exp) EMBER_CASE(Log) EMBER_CASE(Sqrt) EMBER_CASE(Rsqrt) EMBER_CASE(Sin)
+        EMBER_CASE(Cos) EMBER_CASE(Tanh) EMBER_CASE(Sigmoid) EMBER_CASE(Relu) EMBER_CASE(Gelu)
+            EMBER_CASE(GeluTanh) EMBER_CASE(Silu) EMBER_CASE(Erf) EMBER_CASE(Reciprocal)
+                EMBER_CASE(Floor) EMBER_CASE(Ceil) EMBER_CASE(Round) EMBER_CASE(Sign)
+                    EMBER_CASE(Log1p) EMBER_CASE(Expm1) EMBER_CASE(LogicalNot)
 #undef EMBER_CASE
   }
 }
@@ -139,18 +210,27 @@ template <class F>
 void dispatch_binary_op(BinaryOp op, F&& fn) {
   switch (op) {
 #define EMBER_CASE(name) \
-  case BinaryOp::name: return fn.template operator()<BinaryOp::name>();
-    EMBER_CASE(Add) EMBER_CASE(Sub) EMBER_CASE(Mul) EMBER_CASE(Div) EMBER_CASE(Pow)
-    EMBER_CASE(Maximum) EMBER_CASE(Minimum) EMBER_CASE(Eq) EMBER_CASE(Ne) EMBER_CASE(Lt)
-    EMBER_CASE(Le) EMBER_CASE(Gt) EMBER_CASE(Ge) EMBER_CASE(LogicalAnd) EMBER_CASE(LogicalOr)
+  case BinaryOp::name:   \
+    return fn.template operator()<BinaryOp::name>();
+    EMBER_CASE(Add)
+    EMBER_CASE(Sub)
+    EMBER_CASE(Mul) EMBER_CASE(Div) EMBER_CASE(Pow) EMBER_CASE(Maximum) EMBER_CASE(Minimum)
+        EMBER_CASE(Eq) EMBER_CASE(Ne) EMBER_CASE(Lt) EMBER_CASE(Le) EMBER_CASE(Gt) EMBER_CASE(Ge)
+            EMBER_CASE(LogicalAnd) EMBER_CASE(LogicalOr)
 #undef EMBER_CASE
   }
 }
 
 bool is_float_unary(UnaryOp op) {
   switch (op) {
-    case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Relu: case UnaryOp::Floor:
-    case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::Sign: case UnaryOp::LogicalNot:
+    case UnaryOp::Neg:
+    case UnaryOp::Abs:
+    case UnaryOp::Relu:
+    case UnaryOp::Floor:
+    case UnaryOp::Ceil:
+    case UnaryOp::Round:
+    case UnaryOp::Sign:
+    case UnaryOp::LogicalNot:
       return false;
     default:
       return true;
@@ -163,16 +243,16 @@ bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
 
 const char* op_name(UnaryOp op) {
   static constexpr const char* names[] = {
-      "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu",
-      "gelu", "gelu_tanh", "silu", "erf", "reciprocal", "floor", "ceil", "round", "sign",
-      "log1p", "expm1", "logical_not"};
+      "neg",   "abs",     "exp",   "log",  "sqrt",      "rsqrt", "sin",        "cos",
+      "tanh",  "sigmoid", "relu",  "gelu", "gelu_tanh", "silu",  "erf",        "reciprocal",
+      "floor", "ceil",    "round", "sign", "log1p",     "expm1", "logical_not"};
   return names[static_cast<int>(op)];
 }
 
 const char* op_name(BinaryOp op) {
-  static constexpr const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum",
-                                          "minimum", "eq", "ne", "lt", "le", "gt", "ge",
-                                          "logical_and", "logical_or"};
+  static constexpr const char* names[] = {"add",     "sub",     "mul", "div",         "pow",
+                                          "maximum", "minimum", "eq",  "ne",          "lt",
+                                          "le",      "gt",      "ge",  "logical_and", "logical_or"};
   return names[static_cast<int>(op)];
 }
 
@@ -219,8 +299,8 @@ Array unary(UnaryOp op, const Array& a) {
         });
       } else if constexpr (!std::is_floating_point_v<C> &&
                            (Op != UnaryOp::Neg && Op != UnaryOp::Abs && Op != UnaryOp::Relu &&
-                            Op != UnaryOp::Sign && Op != UnaryOp::Floor &&
-                            Op != UnaryOp::Ceil && Op != UnaryOp::Round)) {
+                            Op != UnaryOp::Sign && Op != UnaryOp::Floor && Op != UnaryOp::Ceil &&
+                            Op != UnaryOp::Round)) {
         throw InternalError("unary: integer input reached a float-only kernel");
       } else {
         loop.run([](char** p, const int64_t* s, int64_t n) {
@@ -250,7 +330,8 @@ Array binary(BinaryOp op, const Array& a, const Array& b) {
       using C = compute_t<T>;
       using R = std::conditional_t<(Op >= BinaryOp::Eq), bool, T>;
       loop.run([](char** p, const int64_t* s, int64_t n) {
-        binary_run<R, T>(p, s, n, [](C x, C y) EMBER_LAMBDA_INLINE { return apply_binary<Op>(x, y); });
+        binary_run<R, T>(p, s, n,
+                         [](C x, C y) EMBER_LAMBDA_INLINE { return apply_binary<Op>(x, y); });
       });
     });
   });
@@ -321,8 +402,10 @@ void copy_into(const Array& dst, const Array& src) {
             constexpr double lo = double(std::numeric_limits<RC>::lowest());
             constexpr double hi = double(std::numeric_limits<RC>::max());
             const double v = double(x);
-            return v != v ? RC(0) : v <= lo ? std::numeric_limits<RC>::lowest()
-                                  : v >= hi ? std::numeric_limits<RC>::max() : RC(v);
+            return v != v    ? RC(0)
+                   : v <= lo ? std::numeric_limits<RC>::lowest()
+                   : v >= hi ? std::numeric_limits<RC>::max()
+                             : RC(v);
           });
         else
           unary_run<R, T>(p, s, n, [](C x) EMBER_LAMBDA_INLINE { return compute_t<R>(x); });

@@ -51,11 +51,11 @@ void batched_gemm(const Array& a, const Array& b, const Array& out) {
         continue;
       }
       if constexpr (std::is_same_v<T, float>)
-        cblas_sgemm(CblasRowMajor, la.trans, lb.trans, int(m), int(n), int(k), 1.0f, pa,
-                    int(la.ld), pb, int(lb.ld), 0.0f, pc, int(std::max<int64_t>(n, 1)));
+        cblas_sgemm(CblasRowMajor, la.trans, lb.trans, int(m), int(n), int(k), 1.0f, pa, int(la.ld),
+                    pb, int(lb.ld), 0.0f, pc, int(std::max<int64_t>(n, 1)));
       else
-        cblas_dgemm(CblasRowMajor, la.trans, lb.trans, int(m), int(n), int(k), 1.0, pa,
-                    int(la.ld), pb, int(lb.ld), 0.0, pc, int(std::max<int64_t>(n, 1)));
+        cblas_dgemm(CblasRowMajor, la.trans, lb.trans, int(m), int(n), int(k), 1.0, pa, int(la.ld),
+                    pb, int(lb.ld), 0.0, pc, int(std::max<int64_t>(n, 1)));
     }
   } else {
     using Acc = std::conditional_t<std::is_same_v<T, bool>, bool, int64_t>;
@@ -68,8 +68,9 @@ void batched_gemm(const Array& a, const Array& b, const Array& out) {
                      for (int64_t j = 0; j < n; ++j) {
                        Acc acc = 0;
                        for (int64_t p = 0; p < k; ++p)
-                         acc = wrap_add<Acc>(acc, wrap_mul<Acc>(Acc(pa[p * a.stride(2)]),
-                                                                Acc(pb[p * b.stride(1) + j * b.stride(2)])));
+                         acc = wrap_add<Acc>(
+                             acc, wrap_mul<Acc>(Acc(pa[p * a.stride(2)]),
+                                                Acc(pb[p * b.stride(1) + j * b.stride(2)])));
                        c[r * n + j] = T(acc);
                      }
                    }
@@ -87,8 +88,12 @@ Array matmul_3d(const Array& a, const Array& b) {
   Array out = Array::empty({a.size(0), a.size(1), b.size(2)}, a.dtype());
   if (out.numel() == 0) return out;
   switch (a.dtype()) {
-    case DType::Float32: batched_gemm<float>(blas_ready(a), blas_ready(b), out); break;
-    case DType::Float64: batched_gemm<double>(blas_ready(a), blas_ready(b), out); break;
+    case DType::Float32:
+      batched_gemm<float>(blas_ready(a), blas_ready(b), out);
+      break;
+    case DType::Float64:
+      batched_gemm<double>(blas_ready(a), blas_ready(b), out);
+      break;
     case DType::Float16:
     case DType::BFloat16:
       copy_into(out, matmul_3d(cast(a, DType::Float32), cast(b, DType::Float32)));
@@ -154,8 +159,8 @@ Array mm(const Array& a, const Array& b) {
 Array bmm(const Array& a, const Array& b) {
   EMBER_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError, "bmm: expected 3-D tensors, but got ",
               shape_str(a.sizes()), " and ", shape_str(b.sizes()));
-  EMBER_CHECK(a.size(0) == b.size(0), ShapeError, "bmm: batch sizes differ: ",
-              shape_str(a.sizes()), " and ", shape_str(b.sizes()));
+  EMBER_CHECK(a.size(0) == b.size(0), ShapeError, "bmm: batch sizes differ: ", shape_str(a.sizes()),
+              " and ", shape_str(b.sizes()));
   return matmul(a, b);
 }
 

@@ -34,7 +34,8 @@ struct StridedLoop {
 
   // operands[k] is viewed with element strides op_strides[k] over shape.
   StridedLoop(IntArrayRef shape, const std::array<char*, N>& ptrs,
-              const std::array<const int64_t*, N>& op_strides, const std::array<size_t, N>& itemsizes)
+              const std::array<const int64_t*, N>& op_strides,
+              const std::array<size_t, N>& itemsizes)
       : base(ptrs) {
     for (size_t d = 0; d < shape.size(); ++d) {
       numel *= shape[d];

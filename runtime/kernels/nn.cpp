@@ -15,8 +15,10 @@ namespace {
 
 template <class C>
 EMBER_VEC_INLINE C exp_c(C x) {
-  if constexpr (std::is_same_v<C, float>) return vec_math::exp(x);
-  else return std::exp(x);
+  if constexpr (std::is_same_v<C, float>)
+    return vec_math::exp(x);
+  else
+    return std::exp(x);
 }
 
 // The rows of `a` along dim: offsets of each row's first element in a and in a contiguous output.
@@ -65,37 +67,40 @@ Array softmax_impl(const Array& a, int64_t dim_in, const char* name) {
       const T* src = a.data_as<T>();
       T* dst = out.data_as<T>();
       const int64_t n = rows.length, is = rows.in_stride, os = rows.out_stride;
-      parallel_for(0, rows.count, std::max<int64_t>(1, kParallelGrain / n), [&](int64_t b, int64_t e) {
-        std::vector<C> buf(static_cast<size_t>(n));
-        for (int64_t r = b; r < e; ++r) {
-          int64_t io, oo;
-          rows.offsets(r, io, oo);
-          const T* x = src + io;
-          for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = C(x[i * is]);
-          C mx = -std::numeric_limits<C>::infinity();
-          const C* v = buf.data();
+      parallel_for(0, rows.count, std::max<int64_t>(1, kParallelGrain / n),
+                   [&](int64_t b, int64_t e) {
+                     std::vector<C> buf(static_cast<size_t>(n));
+                     for (int64_t r = b; r < e; ++r) {
+                       int64_t io, oo;
+                       rows.offsets(r, io, oo);
+                       const T* x = src + io;
+                       for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = C(x[i * is]);
+                       C mx = -std::numeric_limits<C>::infinity();
+                       const C* v = buf.data();
 #pragma omp simd reduction(max : mx)
-          for (int64_t i = 0; i < n; ++i) mx = std::max(mx, v[i]);
-          if (std::isinf(mx)) mx = 0;  // all -inf rows give NaN below, as in PyTorch
-          C sum = 0;
-          if constexpr (kLog) {
+                       for (int64_t i = 0; i < n; ++i) mx = std::max(mx, v[i]);
+                       if (std::isinf(mx)) mx = 0;  // all -inf rows give NaN below, as in PyTorch
+                       C sum = 0;
+                       if constexpr (kLog) {
 #pragma omp simd reduction(+ : sum)
-            for (int64_t i = 0; i < n; ++i) sum += exp_c(v[i] - mx);
-            const C shift = mx + std::log(sum);
-            for (int64_t i = 0; i < n; ++i) dst[oo + i * os] = T(buf[size_t(i)] - shift);
-          } else {
-            C* w = buf.data();
+                         for (int64_t i = 0; i < n; ++i) sum += exp_c(v[i] - mx);
+                         const C shift = mx + std::log(sum);
+                         for (int64_t i = 0; i < n; ++i)
+                           dst[oo + i * os] = T(buf[size_t(i)] - shift);
+                       } else {
+                         C* w = buf.data();
 #pragma omp simd reduction(+ : sum)
-            for (int64_t i = 0; i < n; ++i) {
-              w[i] = exp_c(w[i] - mx);
-              sum += w[i];
-            }
-            const C inv = C(1) / sum;
-            for (int64_t i = 0; i < n; ++i) dst[oo + i * os] = T(buf[size_t(i)] * inv);
-          }
-          // NaN anywhere in the row makes the whole row NaN (max skips it, sum catches it).
-        }
-      });
+                         for (int64_t i = 0; i < n; ++i) {
+                           w[i] = exp_c(w[i] - mx);
+                           sum += w[i];
+                         }
+                         const C inv = C(1) / sum;
+                         for (int64_t i = 0; i < n; ++i) dst[oo + i * os] = T(buf[size_t(i)] * inv);
+                       }
+                       // NaN anywhere in the row makes the whole row NaN (max skips it, sum catches
+                       // it).
+                     }
+                   });
     }
   });
   return out;
@@ -104,9 +109,7 @@ Array softmax_impl(const Array& a, int64_t dim_in, const char* name) {
 }  // namespace
 
 Array softmax(const Array& a, int64_t dim) { return softmax_impl<false>(a, dim, "softmax"); }
-Array log_softmax(const Array& a, int64_t dim) {
-  return softmax_impl<true>(a, dim, "log_softmax");
-}
+Array log_softmax(const Array& a, int64_t dim) { return softmax_impl<true>(a, dim, "log_softmax"); }
 
 Array layer_norm(const Array& a, IntArrayRef normalized_shape, const Array* weight,
                  const Array* bias, double eps) {
@@ -174,8 +177,8 @@ Array dropout(const Array& a, double p, bool train) {
   EMBER_CHECK(is_floating(a.dtype()), DTypeError,
               "dropout: expected a floating point input, but got ", a.dtype());
   if (p == 1) return full(a.sizes(), 0.0, a.dtype());
-  const Array keep = binary(BinaryOp::Ge, rand(a.sizes(), DType::Float32),
-                            Array::scalar(p, DType::Float32));
+  const Array keep =
+      binary(BinaryOp::Ge, rand(a.sizes(), DType::Float32), Array::scalar(p, DType::Float32));
   const Array scaled = binary(BinaryOp::Mul, a, Array::scalar(1.0 / (1.0 - p), a.dtype()));
   return where(keep, scaled, Array::scalar(0.0, a.dtype()));
 }

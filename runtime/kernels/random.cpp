@@ -26,9 +26,8 @@ struct Stream {
   std::array<uint32_t, 2> key;
   uint64_t offset;
   std::array<uint32_t, 4> block(uint64_t group) const {
-    return philox4x32({uint32_t(group), uint32_t(group >> 32), uint32_t(offset),
-                       uint32_t(offset >> 32)},
-                      key);
+    return philox4x32(
+        {uint32_t(group), uint32_t(group >> 32), uint32_t(offset), uint32_t(offset >> 32)}, key);
   }
 };
 
@@ -141,8 +140,8 @@ Array randint(int64_t low, int64_t high, IntArrayRef sizes, DType dtype) {
   check_sizes(sizes, "randint");
   EMBER_CHECK(low < high, ValueError, "randint: expected low < high, but got low=", low,
               " and high=", high);
-  EMBER_CHECK(dtype != DType::Bool || (low >= 0 && high <= 2), ValueError,
-              "randint: range [", low, ", ", high, ") does not fit dtype bool");
+  EMBER_CHECK(dtype != DType::Bool || (low >= 0 && high <= 2), ValueError, "randint: range [", low,
+              ", ", high, ") does not fit dtype bool");
   Array out = Array::empty(sizes, dtype);
   const uint64_t range = uint64_t(high) - uint64_t(low);
   fill_random<2>(out, [=](std::array<uint32_t, 4> r, double* v) {

@@ -49,27 +49,37 @@ template <ReduceOp Op, class T>
 struct Reducer {
   using C = compute_t<T>;
   static constexpr bool kAdd = Op == ReduceOp::Sum || Op == ReduceOp::Mean;
-  using Acc = std::conditional_t<(kAdd || Op == ReduceOp::Prod),
-                                 std::conditional_t<std::is_floating_point_v<C>, double, int64_t>,
-                                 C>;
+  using Acc =
+      std::conditional_t<(kAdd || Op == ReduceOp::Prod),
+                         std::conditional_t<std::is_floating_point_v<C>, double, int64_t>, C>;
   using Out = std::conditional_t<(kAdd || Op == ReduceOp::Prod) && !std::is_floating_point_v<C>,
                                  int64_t, T>;
   static Acc init() {
-    if constexpr (kAdd) return Acc(0);
-    else if constexpr (Op == ReduceOp::Prod) return Acc(1);
+    if constexpr (kAdd)
+      return Acc(0);
+    else if constexpr (Op == ReduceOp::Prod)
+      return Acc(1);
     else if constexpr (Op == ReduceOp::Max) {
-      if constexpr (std::is_floating_point_v<C>) return -std::numeric_limits<C>::infinity();
-      else return std::numeric_limits<C>::lowest();
+      if constexpr (std::is_floating_point_v<C>)
+        return -std::numeric_limits<C>::infinity();
+      else
+        return std::numeric_limits<C>::lowest();
     } else {
-      if constexpr (std::is_floating_point_v<C>) return std::numeric_limits<C>::infinity();
-      else return std::numeric_limits<C>::max();
+      if constexpr (std::is_floating_point_v<C>)
+        return std::numeric_limits<C>::infinity();
+      else
+        return std::numeric_limits<C>::max();
     }
   }
   static Acc combine(Acc a, Acc b) {
-    if constexpr (kAdd) return wrap_add(a, b);
-    else if constexpr (Op == ReduceOp::Prod) return wrap_mul(a, b);
-    else if constexpr (Op == ReduceOp::Max) return nan_max(a, b);
-    else return nan_min(a, b);
+    if constexpr (kAdd)
+      return wrap_add(a, b);
+    else if constexpr (Op == ReduceOp::Prod)
+      return wrap_mul(a, b);
+    else if constexpr (Op == ReduceOp::Max)
+      return nan_max(a, b);
+    else
+      return nan_min(a, b);
   }
   static Acc load(const T* p) { return Acc(C(*p)); }
 };
@@ -103,8 +113,10 @@ void reduce_impl(const Array& in, const Dims& kept, const Dims& red, const Array
   const int64_t nout = kept.numel();
   const int64_t nred = red.numel();
   auto finish = [count](Acc a) -> Out {
-    if constexpr (Op == ReduceOp::Mean) return Out(compute_t<T>(double(a) / double(count)));
-    else return Out(compute_t<Out>(a));
+    if constexpr (Op == ReduceOp::Mean)
+      return Out(compute_t<T>(double(a) / double(count)));
+    else
+      return Out(compute_t<Out>(a));
   };
   // Row path: the innermost reduced dim is the run; the rest of the reduced space is walked.
   const bool row = red.sizes.empty() || kept.sizes.empty() ||
@@ -128,8 +140,8 @@ void reduce_impl(const Array& in, const Dims& kept, const Dims& red, const Array
       parallel_for(0, kBlocks, 1, [&](int64_t b, int64_t e) {
         for (int64_t k = b; k < e; ++k) {
           const int64_t lo = std::min(run, k * block), hi = std::min(run, lo + block);
-          partial[k] = reduce_run<R>(src + offset_of(kept, 0) + lo * run_stride, hi - lo,
-                                     run_stride);
+          partial[k] =
+              reduce_run<R>(src + offset_of(kept, 0) + lo * run_stride, hi - lo, run_stride);
         }
       });
       Acc acc = R::init();
@@ -170,7 +182,8 @@ void reduce_impl(const Array& in, const Dims& kept, const Dims& red, const Array
         if (inner_stride == 1)
           for (int64_t j = 0; j < m; ++j) acc[j] = R::combine(acc[j], R::load(p + j));
         else
-          for (int64_t j = 0; j < m; ++j) acc[j] = R::combine(acc[j], R::load(p + j * inner_stride));
+          for (int64_t j = 0; j < m; ++j)
+            acc[j] = R::combine(acc[j], R::load(p + j * inner_stride));
       }
       Out* o = dst + ko * inner + j0;
       for (int64_t j = 0; j < m; ++j) o[j] = finish(acc[j]);
@@ -181,11 +194,16 @@ void reduce_impl(const Array& in, const Dims& kept, const Dims& red, const Array
 template <class F>
 void dispatch_reduce_op(ReduceOp op, F&& fn) {
   switch (op) {
-    case ReduceOp::Sum: return fn.template operator()<ReduceOp::Sum>();
-    case ReduceOp::Prod: return fn.template operator()<ReduceOp::Prod>();
-    case ReduceOp::Max: return fn.template operator()<ReduceOp::Max>();
-    case ReduceOp::Min: return fn.template operator()<ReduceOp::Min>();
-    case ReduceOp::Mean: return fn.template operator()<ReduceOp::Mean>();
+    case ReduceOp::Sum:
+      return fn.template operator()<ReduceOp::Sum>();
+    case ReduceOp::Prod:
+      return fn.template operator()<ReduceOp::Prod>();
+    case ReduceOp::Max:
+      return fn.template operator()<ReduceOp::Max>();
+    case ReduceOp::Min:
+      return fn.template operator()<ReduceOp::Min>();
+    case ReduceOp::Mean:
+      return fn.template operator()<ReduceOp::Mean>();
   }
 }
 
@@ -193,8 +211,10 @@ Shape reduced_shape(const Array& a, const std::vector<int64_t>& dims, bool keepd
   Shape out;
   for (int64_t d = 0; d < a.dim(); ++d) {
     const bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
-    if (!reduced) out.push_back(a.size(d));
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(a.size(d));
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -219,13 +239,13 @@ Array reduce(ReduceOp op, const Array& a, IntArrayRef dims_in, bool keepdim) {
   if (op == ReduceOp::Mean)
     EMBER_CHECK(is_floating(a.dtype()), DTypeError,
                 "mean: could not infer output dtype. Input dtype must be a floating point dtype, "
-                "but got ", a.dtype());
+                "but got ",
+                a.dtype());
   if (op == ReduceOp::Max || op == ReduceOp::Min)
     EMBER_CHECK(count > 0 || kept.numel() == 0, ShapeError, name,
                 ": cannot reduce over a zero-size dimension (input shape ", shape_str(a.sizes()),
                 ", dims ", shape_str(dims), "); the identity is undefined");
-  const DType out_dtype = (op == ReduceOp::Sum || op == ReduceOp::Prod) &&
-                                  !is_floating(a.dtype())
+  const DType out_dtype = (op == ReduceOp::Sum || op == ReduceOp::Prod) && !is_floating(a.dtype())
                               ? DType::Int64
                               : a.dtype();
   Array out = Array::empty(reduced_shape(a, dims, keepdim), out_dtype);
@@ -254,9 +274,8 @@ std::pair<Array, Array> max_min_dim(bool is_max, const Array& a, int64_t dim_in,
     }
   const int64_t stride = a.dim() == 0 ? 1 : a.stride(dim);
   const Shape shape = reduced_shape(a, dims, keepdim);
-  EMBER_CHECK(n > 0 || numel_of(shape) == 0, ShapeError, name,
-              ": expected reduction dim ", dim, " to have non-zero size (input shape ",
-              shape_str(a.sizes()), ")");
+  EMBER_CHECK(n > 0 || numel_of(shape) == 0, ShapeError, name, ": expected reduction dim ", dim,
+              " to have non-zero size (input shape ", shape_str(a.sizes()), ")");
   Array values = Array::empty(shape, a.dtype());
   Array indices = Array::empty(shape, DType::Int64);
   dispatch_dtype(a.dtype(), [&]<class T>() {
@@ -273,7 +292,8 @@ std::pair<Array, Array> max_min_dim(bool is_max, const Array& a, int64_t dim_in,
                      for (int64_t i = 1; i < n; ++i) {
                        const C v = C(p[i * stride]);
                        bool better = is_max ? v > best : v < best;
-                       if constexpr (std::is_floating_point_v<C>) better |= (v != v && best == best);
+                       if constexpr (std::is_floating_point_v<C>)
+                         better |= (v != v && best == best);
                        if (better) {
                          best = v;
                          best_i = i;

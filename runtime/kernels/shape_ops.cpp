@@ -114,7 +114,8 @@ Array transpose(const Array& a, int64_t dim0, int64_t dim1) {
     wrap_dim(dim1, 0, "transpose");
     return a;
   }
-  const int64_t d0 = wrap_dim(dim0, a.dim(), "transpose"), d1 = wrap_dim(dim1, a.dim(), "transpose");
+  const int64_t d0 = wrap_dim(dim0, a.dim(), "transpose"),
+                d1 = wrap_dim(dim1, a.dim(), "transpose");
   Shape sizes = a.sizes(), strides = a.strides();
   std::swap(sizes[size_t(d0)], sizes[size_t(d1)]);
   std::swap(strides[size_t(d0)], strides[size_t(d1)]);
@@ -122,9 +123,10 @@ Array transpose(const Array& a, int64_t dim0, int64_t dim1) {
 }
 
 Array expand(const Array& a, IntArrayRef sizes) {
-  EMBER_CHECK(int64_t(sizes.size()) >= a.dim(), ShapeError, "expand: the number of sizes provided (",
-              sizes.size(), ") must be greater or equal to the number of dimensions in the tensor (",
-              a.dim(), ")");
+  EMBER_CHECK(int64_t(sizes.size()) >= a.dim(), ShapeError,
+              "expand: the number of sizes provided (", sizes.size(),
+              ") must be greater or equal to the number of dimensions in the tensor (", a.dim(),
+              ")");
   const size_t lead = sizes.size() - size_t(a.dim());
   Shape out_sizes(sizes.size()), out_strides(sizes.size());
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -236,16 +238,19 @@ Array cat(const std::vector<Array>& arrays, int64_t dim) {
   }
   if (parts.empty()) return Array::empty({0}, dtype);
   const Array& ref = *parts[0];
-  EMBER_CHECK(ref.dim() > 0, ShapeError, "cat: zero-dimensional tensor (at position 0) cannot be "
+  EMBER_CHECK(ref.dim() > 0, ShapeError,
+              "cat: zero-dimensional tensor (at position 0) cannot be "
               "concatenated");
   const int64_t d = wrap_dim(dim, ref.dim(), "cat");
   Shape out_sizes = ref.sizes();
   out_sizes[size_t(d)] = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     const Array& x = *parts[i];
-    EMBER_CHECK(x.dim() == ref.dim(), ShapeError, "cat: tensors must have the same number of "
-                "dimensions: got ", ref.dim(), " and ", x.dim(), " (shapes ",
-                shape_str(ref.sizes()), " and ", shape_str(x.sizes()), ")");
+    EMBER_CHECK(x.dim() == ref.dim(), ShapeError,
+                "cat: tensors must have the same number of "
+                "dimensions: got ",
+                ref.dim(), " and ", x.dim(), " (shapes ", shape_str(ref.sizes()), " and ",
+                shape_str(x.sizes()), ")");
     for (int64_t k = 0; k < x.dim(); ++k)
       EMBER_CHECK(k == d || x.size(k) == ref.size(k), ShapeError,
                   "cat: sizes of tensors must match except in dimension ", d, ". Expected size ",
@@ -299,8 +304,8 @@ std::vector<int64_t> read_indices(const Array& index, int64_t size, int64_t dim,
 
 Array index_select(const Array& a, int64_t dim, const Array& index) {
   check_index_dtype(index, "index_select");
-  EMBER_CHECK(index.dim() <= 1, ShapeError, "index_select: index must be 0-D or 1-D, but got shape ",
-              shape_str(index.sizes()));
+  EMBER_CHECK(index.dim() <= 1, ShapeError,
+              "index_select: index must be 0-D or 1-D, but got shape ", shape_str(index.sizes()));
   const int64_t d = wrap_dim(dim, a.dim(), "index_select");
   const int64_t size = a.dim() == 0 ? 1 : a.size(d);
   const std::vector<int64_t> idx = read_indices(index, size, d, "index_select");
@@ -314,7 +319,8 @@ Array index_select(const Array& a, int64_t dim, const Array& index) {
       std::memcpy(out.data() + i * row, a.data() + size_t(idx[i]) * row, row);
     return out;
   }
-  for (size_t i = 0; i < idx.size(); ++i) copy_into(select(out, d, int64_t(i)), select(a, d, idx[i]));
+  for (size_t i = 0; i < idx.size(); ++i)
+    copy_into(select(out, d, int64_t(i)), select(a, d, idx[i]));
   return out;
 }
 

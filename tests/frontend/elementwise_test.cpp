@@ -25,28 +25,47 @@ double ref_gelu_tanh(double x) {
 
 std::vector<UnaryCase> unary_cases() {
   return {
-      {"exp", [](const Tensor& x) { return exp(x); }, [](double x) { return std::exp(x); }, -5, 5, true},
-      {"log", [](const Tensor& x) { return log(x); }, [](double x) { return std::log(x); }, 0.1, 10, true},
-      {"sqrt", [](const Tensor& x) { return sqrt(x); }, [](double x) { return std::sqrt(x); }, 0, 10, true},
-      {"rsqrt", [](const Tensor& x) { return rsqrt(x); }, [](double x) { return 1 / std::sqrt(x); }, 0.1, 10, true},
-      {"sin", [](const Tensor& x) { return sin(x); }, [](double x) { return std::sin(x); }, -3, 3, true},
-      {"cos", [](const Tensor& x) { return cos(x); }, [](double x) { return std::cos(x); }, -3, 3, true},
-      {"tanh", [](const Tensor& x) { return tanh(x); }, [](double x) { return std::tanh(x); }, -6, 6, true},
-      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }, -8, 8, true},
+      {"exp", [](const Tensor& x) { return exp(x); }, [](double x) { return std::exp(x); }, -5, 5,
+       true},
+      {"log", [](const Tensor& x) { return log(x); }, [](double x) { return std::log(x); }, 0.1, 10,
+       true},
+      {"sqrt", [](const Tensor& x) { return sqrt(x); }, [](double x) { return std::sqrt(x); }, 0,
+       10, true},
+      {"rsqrt", [](const Tensor& x) { return rsqrt(x); }, [](double x) { return 1 / std::sqrt(x); },
+       0.1, 10, true},
+      {"sin", [](const Tensor& x) { return sin(x); }, [](double x) { return std::sin(x); }, -3, 3,
+       true},
+      {"cos", [](const Tensor& x) { return cos(x); }, [](double x) { return std::cos(x); }, -3, 3,
+       true},
+      {"tanh", [](const Tensor& x) { return tanh(x); }, [](double x) { return std::tanh(x); }, -6,
+       6, true},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); },
+       [](double x) { return 1 / (1 + std::exp(-x)); }, -8, 8, true},
       {"gelu", [](const Tensor& x) { return gelu(x); }, ref_gelu, -5, 5, true},
       {"gelu_tanh", [](const Tensor& x) { return gelu(x, "tanh"); }, ref_gelu_tanh, -5, 5, true},
-      {"silu", [](const Tensor& x) { return silu(x); }, [](double x) { return x / (1 + std::exp(-x)); }, -8, 8, true},
-      {"erf", [](const Tensor& x) { return erf(x); }, [](double x) { return std::erf(x); }, -4, 4, true},
-      {"reciprocal", [](const Tensor& x) { return reciprocal(x); }, [](double x) { return 1 / x; }, 0.5, 4, true},
-      {"log1p", [](const Tensor& x) { return log1p(x); }, [](double x) { return std::log1p(x); }, 0, 5, true},
-      {"expm1", [](const Tensor& x) { return expm1(x); }, [](double x) { return std::expm1(x); }, -2, 2, true},
+      {"silu", [](const Tensor& x) { return silu(x); },
+       [](double x) { return x / (1 + std::exp(-x)); }, -8, 8, true},
+      {"erf", [](const Tensor& x) { return erf(x); }, [](double x) { return std::erf(x); }, -4, 4,
+       true},
+      {"reciprocal", [](const Tensor& x) { return reciprocal(x); }, [](double x) { return 1 / x; },
+       0.5, 4, true},
+      {"log1p", [](const Tensor& x) { return log1p(x); }, [](double x) { return std::log1p(x); }, 0,
+       5, true},
+      {"expm1", [](const Tensor& x) { return expm1(x); }, [](double x) { return std::expm1(x); },
+       -2, 2, true},
       {"neg", [](const Tensor& x) { return -x; }, [](double x) { return -x; }, -50, 50, false},
-      {"abs", [](const Tensor& x) { return abs(x); }, [](double x) { return std::fabs(x); }, -50, 50, false},
-      {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x < 0 ? 0.0 : x; }, -50, 50, false},
-      {"sign", [](const Tensor& x) { return sign(x); }, [](double x) { return double((0 < x) - (x < 0)); }, -50, 50, false},
-      {"floor", [](const Tensor& x) { return floor(x); }, [](double x) { return std::floor(x); }, -50, 50, false},
-      {"ceil", [](const Tensor& x) { return ceil(x); }, [](double x) { return std::ceil(x); }, -50, 50, false},
-      {"round", [](const Tensor& x) { return round(x); }, [](double x) { return std::nearbyint(x); }, -50, 50, false},
+      {"abs", [](const Tensor& x) { return abs(x); }, [](double x) { return std::fabs(x); }, -50,
+       50, false},
+      {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x < 0 ? 0.0 : x; },
+       -50, 50, false},
+      {"sign", [](const Tensor& x) { return sign(x); },
+       [](double x) { return double((0 < x) - (x < 0)); }, -50, 50, false},
+      {"floor", [](const Tensor& x) { return floor(x); }, [](double x) { return std::floor(x); },
+       -50, 50, false},
+      {"ceil", [](const Tensor& x) { return ceil(x); }, [](double x) { return std::ceil(x); }, -50,
+       50, false},
+      {"round", [](const Tensor& x) { return round(x); },
+       [](double x) { return std::nearbyint(x); }, -50, 50, false},
   };
 }
 
@@ -86,8 +105,9 @@ TEST(Unary, LongContiguousRunsUseTheVectorPathAndStayAccurate) {
 }
 
 TEST(Unary, ExpCoversTheWholeFloatRange) {
-  const std::vector<double> v{-200, -103, -90, -87.5, -20, -1e-3, 0, 1e-3, 1, 20, 88.5, 88.8, 200,
-                              std::numeric_limits<double>::quiet_NaN()};
+  const std::vector<double> v{
+      -200, -103, -90, -87.5, -20,  -1e-3, 0,
+      1e-3, 1,    20,  88.5,  88.8, 200,   std::numeric_limits<double>::quiet_NaN()};
   const Tensor x = from_values({int64_t(v.size())}, v, kFloat32);
   std::vector<double> expected;
   for (double e : values_of(x)) {
@@ -153,17 +173,28 @@ struct BinaryCase {
 
 std::vector<BinaryCase> binary_cases() {
   return {
-      {"add", [](auto& a, auto& b) { return a + b; }, [](double a, double b) { return a + b; }, false},
-      {"sub", [](auto& a, auto& b) { return a - b; }, [](double a, double b) { return a - b; }, false},
-      {"mul", [](auto& a, auto& b) { return a * b; }, [](double a, double b) { return a * b; }, false},
-      {"maximum", [](auto& a, auto& b) { return maximum(a, b); }, [](double a, double b) { return std::max(a, b); }, false},
-      {"minimum", [](auto& a, auto& b) { return minimum(a, b); }, [](double a, double b) { return std::min(a, b); }, false},
-      {"eq", [](auto& a, auto& b) { return a == b; }, [](double a, double b) { return double(a == b); }, true},
-      {"ne", [](auto& a, auto& b) { return a != b; }, [](double a, double b) { return double(a != b); }, true},
-      {"lt", [](auto& a, auto& b) { return a < b; }, [](double a, double b) { return double(a < b); }, true},
-      {"le", [](auto& a, auto& b) { return a <= b; }, [](double a, double b) { return double(a <= b); }, true},
-      {"gt", [](auto& a, auto& b) { return a > b; }, [](double a, double b) { return double(a > b); }, true},
-      {"ge", [](auto& a, auto& b) { return a >= b; }, [](double a, double b) { return double(a >= b); }, true},
+      {"add", [](auto& a, auto& b) { return a + b; }, [](double a, double b) { return a + b; },
+       false},
+      {"sub", [](auto& a, auto& b) { return a - b; }, [](double a, double b) { return a - b; },
+       false},
+      {"mul", [](auto& a, auto& b) { return a * b; }, [](double a, double b) { return a * b; },
+       false},
+      {"maximum", [](auto& a, auto& b) { return maximum(a, b); },
+       [](double a, double b) { return std::max(a, b); }, false},
+      {"minimum", [](auto& a, auto& b) { return minimum(a, b); },
+       [](double a, double b) { return std::min(a, b); }, false},
+      {"eq", [](auto& a, auto& b) { return a == b; },
+       [](double a, double b) { return double(a == b); }, true},
+      {"ne", [](auto& a, auto& b) { return a != b; },
+       [](double a, double b) { return double(a != b); }, true},
+      {"lt", [](auto& a, auto& b) { return a < b; },
+       [](double a, double b) { return double(a < b); }, true},
+      {"le", [](auto& a, auto& b) { return a <= b; },
+       [](double a, double b) { return double(a <= b); }, true},
+      {"gt", [](auto& a, auto& b) { return a > b; },
+       [](double a, double b) { return double(a > b); }, true},
+      {"ge", [](auto& a, auto& b) { return a >= b; },
+       [](double a, double b) { return double(a >= b); }, true},
   };
 }
 
@@ -179,7 +210,7 @@ double stored(double v, DType dtype) {
 TEST(Binary, MatchesReferenceWithBroadcastingLayoutsAndDtypes) {
   const std::vector<std::pair<Shape, Shape>> shapes = {
       {{4, 5}, {4, 5}}, {{4, 5}, {5}}, {{4, 1}, {1, 5}}, {{3, 1, 5}, {4, 1}},
-      {{4, 5}, {}},     {{1}, {4, 5}}, {{0, 5}, {5}},   {{2, 3, 4}, {2, 3, 4}}};
+      {{4, 5}, {}},     {{1}, {4, 5}}, {{0, 5}, {5}},    {{2, 3, 4}, {2, 3, 4}}};
   for (const BinaryCase& c : binary_cases()) {
     for (DType dtype : all_dtypes()) {
       if (dtype == kBool && std::string(c.name) == "sub") continue;  // rejected, tested below
@@ -200,11 +231,11 @@ TEST(Binary, MatchesReferenceWithBroadcastingLayoutsAndDtypes) {
           std::vector<double> expected;
           for (int64_t i = 0; i < numel_of(out); ++i) {
             const auto idx = unravel(i, out);
-            expected.push_back(stored(c.ref(broadcast_at(sa, ra, idx), broadcast_at(sb, rb, idx)), rdtype));
+            expected.push_back(
+                stored(c.ref(broadcast_at(sa, ra, idx), broadcast_at(sb, rb, idx)), rdtype));
           }
           expect_values(y, out, expected, tolerance(rdtype), -1,
-                        std::string(c.name) + " " + dtype_name(dtype) + " " +
-                            layout_name(layout));
+                        std::string(c.name) + " " + dtype_name(dtype) + " " + layout_name(layout));
         }
       }
     }
@@ -221,7 +252,8 @@ TEST(Binary, DivisionIsTrueDivisionAndIntegersGiveFloat32) {
 }
 
 TEST(Binary, PowForFloatsAndIntegers) {
-  const Tensor a = from_values({4}, {2, 3, -2, 5}, kInt32), b = from_values({4}, {3, 0, 3, 1}, kInt32);
+  const Tensor a = from_values({4}, {2, 3, -2, 5}, kInt32),
+               b = from_values({4}, {3, 0, 3, 1}, kInt32);
   expect_values(pow(a, b), {4}, {8, 1, -8, 5}, 0);
   const Tensor x = from_values({3}, {0.5, 2.0, 9.0}, kFloat64);
   expect_values(pow(x, 0.5), {3}, {std::sqrt(0.5), std::sqrt(2.0), 3.0}, 1e-14);
@@ -237,7 +269,8 @@ TEST(Binary, IntegerOverflowWrapsAroundAsInPyTorch) {
 
 TEST(Binary, MaximumMinimumPropagateNan) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  const Tensor a = from_values({3}, {nan, 1, 2}, kFloat32), b = from_values({3}, {0, nan, 1}, kFloat32);
+  const Tensor a = from_values({3}, {nan, 1, 2}, kFloat32),
+               b = from_values({3}, {0, nan, 1}, kFloat32);
   const auto mx = values_of(maximum(a, b)), mn = values_of(minimum(a, b));
   EXPECT_TRUE(std::isnan(mx[0]) && std::isnan(mx[1]) && mx[2] == 2);
   EXPECT_TRUE(std::isnan(mn[0]) && std::isnan(mn[1]) && mn[2] == 1);
@@ -277,7 +310,8 @@ TEST(Promotion, FollowsPyTorchRulesForTensorsZeroDimTensorsAndScalars) {
 
 TEST(Binary, ShapeMismatchNamesOpShapesAndDimension) {
   try {
-    from_values({2, 3}, std::vector<double>(6, 1), kFloat32) * from_values({4}, {1, 2, 3, 4}, kFloat32);
+    from_values({2, 3}, std::vector<double>(6, 1), kFloat32) *
+        from_values({4}, {1, 2, 3, 4}, kFloat32);
     FAIL() << "expected ShapeError";
   } catch (const ShapeError& e) {
     const std::string msg = e.what();
@@ -340,7 +374,8 @@ TEST(InPlace, WritesThroughViewsAndChecksTheResultType) {
   expect_values(x, {2, 3}, {1, 0, 6, 14, 0, 32}, 0);
   Tensor i = from_values({2}, {1, 2}, kInt32);
   EXPECT_THROW(i.add_(0.5), DTypeError);
-  EXPECT_THROW(from_values({1}, {1}, kFloat32).add_(from_values({2}, {1, 2}, kFloat32)), ShapeError);
+  EXPECT_THROW(from_values({1}, {1}, kFloat32).add_(from_values({2}, {1, 2}, kFloat32)),
+               ShapeError);
   x.zero_();
   expect_values(x, {2, 3}, std::vector<double>(6, 0), 0);
 }

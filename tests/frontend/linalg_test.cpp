@@ -19,7 +19,8 @@ std::pair<Shape, std::vector<double>> ref_matmul(Shape sa, std::vector<double> a
     const auto idx = unravel(bi, batch);
     auto base = [&](const Shape& bs) {
       std::vector<int64_t> j(bs.size());
-      for (size_t d = 0; d < bs.size(); ++d) j[d] = bs[d] == 1 ? 0 : idx[idx.size() - bs.size() + d];
+      for (size_t d = 0; d < bs.size(); ++d)
+        j[d] = bs[d] == 1 ? 0 : idx[idx.size() - bs.size() + d];
       return ravel(j, bs);
     };
     const int64_t oa = base(ba) * m * k, ob = base(bb) * k * n;
@@ -37,10 +38,16 @@ std::pair<Shape, std::vector<double>> ref_matmul(Shape sa, std::vector<double> a
 }
 
 TEST(Matmul, ShapesLayoutsAndDtypes) {
-  const std::vector<std::pair<Shape, Shape>> cases = {
-      {{3}, {3}},         {{2, 3}, {3}},       {{3}, {3, 4}},        {{2, 3}, {3, 4}},
-      {{5, 2, 3}, {3, 4}}, {{2, 3}, {5, 3, 4}}, {{2, 1, 2, 3}, {4, 3, 2}}, {{1, 3}, {3, 1}},
-      {{0, 3}, {3, 4}},   {{2, 0}, {0, 4}}};
+  const std::vector<std::pair<Shape, Shape>> cases = {{{3}, {3}},
+                                                      {{2, 3}, {3}},
+                                                      {{3}, {3, 4}},
+                                                      {{2, 3}, {3, 4}},
+                                                      {{5, 2, 3}, {3, 4}},
+                                                      {{2, 3}, {5, 3, 4}},
+                                                      {{2, 1, 2, 3}, {4, 3, 2}},
+                                                      {{1, 3}, {3, 1}},
+                                                      {{0, 3}, {3, 4}},
+                                                      {{2, 0}, {0, 4}}};
   for (DType dtype : {kFloat32, kFloat64, kFloat16, kBFloat16, kInt32, kInt64, kUInt8}) {
     for (const auto& [sa, sb] : cases) {
       for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Strided}) {

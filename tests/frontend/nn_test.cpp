@@ -46,8 +46,8 @@ TEST(Softmax, EveryDimLayoutAndFloatDtype) {
           EXPECT_EQ(y.dtype(), dtype);
           const double tol = tolerance(dtype);
           expect_values(y, shape, ref_softmax(shape, values_of(x), d, log), tol, tol,
-                        std::string(log ? "log_softmax " : "softmax ") + dtype_name(dtype) +
-                            " " + layout_name(layout) + " dim " + std::to_string(dim));
+                        std::string(log ? "log_softmax " : "softmax ") + dtype_name(dtype) + " " +
+                            layout_name(layout) + " dim " + std::to_string(dim));
         }
       }
     }
@@ -78,7 +78,8 @@ TEST(LayerNorm, WithAndWithoutAffineOverOneAndTwoDims) {
       for (int nd : {1, 2}) {
         const Shape norm = nd == 1 ? Shape{8} : Shape{3, 8};
         const int64_t n = numel_of(norm);
-        const auto wv = test_values(size_t(n), 0.5, 1.5, 42), bv = test_values(size_t(n), -1, 1, 43);
+        const auto wv = test_values(size_t(n), 0.5, 1.5, 42),
+                   bv = test_values(size_t(n), -1, 1, 43);
         const Tensor w = from_values(norm, wv, dtype), b = from_values(norm, bv, dtype);
         for (bool affine : {false, true}) {
           std::vector<double> expected(xv.size());
@@ -86,7 +87,8 @@ TEST(LayerNorm, WithAndWithoutAffineOverOneAndTwoDims) {
             double mean = 0, var = 0;
             for (int64_t i = 0; i < n; ++i) mean += xv[r * size_t(n) + size_t(i)];
             mean /= double(n);
-            for (int64_t i = 0; i < n; ++i) var += std::pow(xv[r * size_t(n) + size_t(i)] - mean, 2);
+            for (int64_t i = 0; i < n; ++i)
+              var += std::pow(xv[r * size_t(n) + size_t(i)] - mean, 2);
             var /= double(n);
             for (int64_t i = 0; i < n; ++i) {
               double y = (xv[r * size_t(n) + size_t(i)] - mean) / std::sqrt(var + 1e-5);
@@ -118,10 +120,11 @@ TEST(LayerNorm, ShapeErrors) {
 
 // Reference convolution (cross-correlation, as PyTorch) in double.
 std::vector<double> ref_conv(const Shape& xs, const std::vector<double>& x, const Shape& ws,
-                             const std::vector<double>& w, const std::vector<double>& b,
-                             int64_t s, int64_t p, int64_t d, int64_t g, Shape& out_shape) {
+                             const std::vector<double>& w, const std::vector<double>& b, int64_t s,
+                             int64_t p, int64_t d, int64_t g, Shape& out_shape) {
   const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], O = ws[0], kh = ws[2], kw = ws[3];
-  const int64_t Ho = (H + 2 * p - d * (kh - 1) - 1) / s + 1, Wo = (W + 2 * p - d * (kw - 1) - 1) / s + 1;
+  const int64_t Ho = (H + 2 * p - d * (kh - 1) - 1) / s + 1,
+                Wo = (W + 2 * p - d * (kw - 1) - 1) / s + 1;
   out_shape = {N, O, Ho, Wo};
   std::vector<double> out;
   const int64_t Cg = C / g, Og = O / g;
@@ -145,19 +148,23 @@ std::vector<double> ref_conv(const Shape& xs, const std::vector<double>& x, cons
 }
 
 TEST(Conv2d, StridePaddingDilationGroupsAndBias) {
-  struct Case { int64_t s, p, d, g, k; bool bias; };
-  for (const Case c : {Case{1, 0, 1, 1, 3, true}, Case{2, 1, 1, 1, 3, false}, Case{1, 2, 2, 1, 3, true},
-                       Case{1, 1, 1, 2, 3, true}, Case{1, 0, 1, 4, 1, false}, Case{1, 0, 1, 1, 1, true},
-                       Case{3, 0, 1, 1, 2, true}}) {
+  struct Case {
+    int64_t s, p, d, g, k;
+    bool bias;
+  };
+  for (const Case c :
+       {Case{1, 0, 1, 1, 3, true}, Case{2, 1, 1, 1, 3, false}, Case{1, 2, 2, 1, 3, true},
+        Case{1, 1, 1, 2, 3, true}, Case{1, 0, 1, 4, 1, false}, Case{1, 0, 1, 1, 1, true},
+        Case{3, 0, 1, 1, 2, true}}) {
     for (DType dtype : {kFloat32, kFloat64, kBFloat16}) {
       const Shape xs{2, 4, 7, 6}, ws{4, 4 / c.g, c.k, c.k};
       const Tensor x = from_values(xs, test_values(size_t(numel_of(xs)), -1, 1, 51), dtype);
       const Tensor w = from_values(ws, test_values(size_t(numel_of(ws)), -1, 1, 52), dtype);
       const Tensor b = from_values({4}, {0.5, -0.25, 1, 2}, dtype);
       Shape out_shape;
-      const auto expected = ref_conv(xs, values_of(x), ws, values_of(w),
-                                     c.bias ? values_of(b) : std::vector<double>{}, c.s, c.p, c.d,
-                                     c.g, out_shape);
+      const auto expected =
+          ref_conv(xs, values_of(x), ws, values_of(w),
+                   c.bias ? values_of(b) : std::vector<double>{}, c.s, c.p, c.d, c.g, out_shape);
       const Tensor y = conv2d(x, w, c.bias ? b : Tensor(), c.s, c.p, c.d, c.g);
       const double tol = dtype == kFloat32 ? 1e-5 : tolerance(dtype) * 2;
       expect_values(y, out_shape, expected, tol, tol,
@@ -169,9 +176,11 @@ TEST(Conv2d, StridePaddingDilationGroupsAndBias) {
   const Tensor x = from_values({3, 5, 5}, test_values(75, -1, 1, 53), kFloat64);
   const Tensor w = from_values({2, 3, 2, 2}, test_values(24, -1, 1, 54), kFloat64);
   Shape out_shape;
-  const auto expected = ref_conv({1, 3, 5, 5}, values_of(x), {2, 3, 2, 2}, values_of(w), {}, 1, 0, 1, 1, out_shape);
+  const auto expected =
+      ref_conv({1, 3, 5, 5}, values_of(x), {2, 3, 2, 2}, values_of(w), {}, 1, 0, 1, 1, out_shape);
   expect_values(conv2d(x.transpose(1, 2).transpose(1, 2), w), {2, 4, 4}, expected, 1e-12);
-  EXPECT_EQ(conv2d(ones({1, 1, 5, 8}), ones({1, 1, 1, 1}), {}, {1, 2}).sizes().vec(), (Shape{1, 1, 5, 4}));
+  EXPECT_EQ(conv2d(ones({1, 1, 5, 8}), ones({1, 1, 1, 1}), {}, {1, 2}).sizes().vec(),
+            (Shape{1, 1, 5, 4}));
 }
 
 TEST(Conv2d, Errors) {
@@ -181,7 +190,8 @@ TEST(Conv2d, Errors) {
     FAIL();
   } catch (const ShapeError& e) {
     EXPECT_NE(std::string(e.what()).find("expected input [1, 3, 5, 5] to have 4 channels"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(conv2d(ones({3, 5}), ones({1, 3, 1, 1})), ShapeError);
   EXPECT_THROW(conv2d(x, ones({2, 3, 7, 7})), ShapeError);
@@ -194,9 +204,13 @@ TEST(Pool2d, MaxAndAverageAgainstReference) {
   const Shape xs{2, 3, 7, 6};
   const Tensor x = from_values(xs, test_values(size_t(numel_of(xs)), -5, 5, 61), kFloat32);
   const auto xv = values_of(x);
-  struct Case { int64_t k, s, p; bool ceil, include_pad; };
-  for (const Case c : {Case{2, 2, 0, false, true}, Case{3, 2, 1, false, true}, Case{3, 2, 1, true, false},
-                       Case{2, 1, 0, false, true}, Case{3, 3, 1, true, true}}) {
+  struct Case {
+    int64_t k, s, p;
+    bool ceil, include_pad;
+  };
+  for (const Case c :
+       {Case{2, 2, 0, false, true}, Case{3, 2, 1, false, true}, Case{3, 2, 1, true, false},
+        Case{2, 1, 0, false, true}, Case{3, 3, 1, true, true}}) {
     auto out_size = [&](int64_t n) {
       int64_t o = (n + 2 * c.p - c.k + (c.ceil ? c.s - 1 : 0)) / c.s + 1;
       if (c.ceil && (o - 1) * c.s >= n + c.p) --o;
@@ -232,9 +246,11 @@ TEST(Pool2d, MaxAndAverageAgainstReference) {
   std::vector<double> dilated;
   for (int oh = 0; oh < 2; ++oh)
     for (int ow = 0; ow < 2; ++ow)
-      dilated.push_back(std::max({v[size_t(10 * oh + 2 * ow)], v[size_t(10 * oh + 2 * ow + 2)],
-                                  v[size_t(10 * oh + 10 + 2 * ow)], v[size_t(10 * oh + 12 + 2 * ow)]}));
-  expect_values(max_pool2d(from_values({1, 5, 5}, v, kFloat64), 2, {}, 0, 2), {1, 2, 2}, dilated, 0);
+      dilated.push_back(
+          std::max({v[size_t(10 * oh + 2 * ow)], v[size_t(10 * oh + 2 * ow + 2)],
+                    v[size_t(10 * oh + 10 + 2 * ow)], v[size_t(10 * oh + 12 + 2 * ow)]}));
+  expect_values(max_pool2d(from_values({1, 5, 5}, v, kFloat64), 2, {}, 0, 2), {1, 2, 2}, dilated,
+                0);
   EXPECT_THROW(max_pool2d(x, 2, 2, 2), ValueError);
   EXPECT_THROW(max_pool2d(ones({5, 5}), 2), ShapeError);
 }
@@ -246,8 +262,10 @@ TEST(Dropout, ZeroesAboutPAndScalesTheRest) {
   const auto v = values_of(y);
   int64_t zeros_count = 0;
   for (double e : v) {
-    if (e == 0) ++zeros_count;
-    else EXPECT_NEAR(e, 1.0 / 0.75, 1e-6);
+    if (e == 0)
+      ++zeros_count;
+    else
+      EXPECT_NEAR(e, 1.0 / 0.75, 1e-6);
   }
   EXPECT_NEAR(double(zeros_count) / 100000.0, 0.25, 0.01);
   EXPECT_EQ(dropout(x, 0.25, false).data_ptr(), x.data_ptr());

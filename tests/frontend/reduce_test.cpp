@@ -30,10 +30,14 @@ std::pair<Shape, std::vector<double>> ref_reduce(Op op, const Shape& shape,
       if (reduced(d)) idx[d] = 0;
     const size_t o = size_t(ravel(idx, kshape));
     const long double x = v[size_t(i)];
-    if (op == Op::Prod) acc[o] *= x;
-    else if (op == Op::Amax) acc[o] = std::max(acc[o], x);
-    else if (op == Op::Amin) acc[o] = std::min(acc[o], x);
-    else acc[o] += x;
+    if (op == Op::Prod)
+      acc[o] *= x;
+    else if (op == Op::Amax)
+      acc[o] = std::max(acc[o], x);
+    else if (op == Op::Amin)
+      acc[o] = std::min(acc[o], x);
+    else
+      acc[o] += x;
     ++count[o];
   }
   std::vector<double> out;
@@ -41,34 +45,43 @@ std::pair<Shape, std::vector<double>> ref_reduce(Op op, const Shape& shape,
     out.push_back(op == Op::Mean ? double(acc[o] / count[o]) : double(acc[o]));
   Shape oshape;
   for (size_t d = 0; d < shape.size(); ++d)
-    if (!reduced(d)) oshape.push_back(shape[d]);
-    else if (keepdim) oshape.push_back(1);
+    if (!reduced(d))
+      oshape.push_back(shape[d]);
+    else if (keepdim)
+      oshape.push_back(1);
   return {oshape, out};
 }
 
 Tensor run(Op op, const Tensor& x, IntArrayRef dims, bool keepdim) {
   switch (op) {
-    case Op::Sum: return x.sum(dims, keepdim);
-    case Op::Mean: return x.mean(dims, keepdim);
-    case Op::Prod: return x.prod(dims, keepdim);
-    case Op::Amax: return x.amax(dims, keepdim);
-    default: return x.amin(dims, keepdim);
+    case Op::Sum:
+      return x.sum(dims, keepdim);
+    case Op::Mean:
+      return x.mean(dims, keepdim);
+    case Op::Prod:
+      return x.prod(dims, keepdim);
+    case Op::Amax:
+      return x.amax(dims, keepdim);
+    default:
+      return x.amin(dims, keepdim);
   }
 }
 
 TEST(Reduce, EveryOpOverEveryDimSubsetLayoutAndDtype) {
   const Shape shape{3, 4, 5};
-  const std::vector<std::vector<int64_t>> dim_sets = {{}, {0}, {1}, {2}, {0, 1}, {0, 2}, {1, 2},
-                                                      {-1}, {0, 1, 2}};
+  const std::vector<std::vector<int64_t>> dim_sets = {{},     {0},    {1},  {2},      {0, 1},
+                                                      {0, 2}, {1, 2}, {-1}, {0, 1, 2}};
   for (Op op : {Op::Sum, Op::Mean, Op::Prod, Op::Amax, Op::Amin}) {
     for (DType dtype : all_dtypes()) {
       if (op == Op::Mean && !is_floating(dtype)) continue;
       for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Strided}) {
         // Prod keeps to values near 1 so 60 factors stay representable.
         const bool ints = !is_floating(dtype);
-        auto vals = op == Op::Prod ? test_values(60, 0.5, 1.5, 5) : test_values(60, -10, 10, 5, ints);
+        auto vals =
+            op == Op::Prod ? test_values(60, 0.5, 1.5, 5) : test_values(60, -10, 10, 5, ints);
         if (op == Op::Prod && ints) vals = test_values(60, 1, 2.2, 5, true);
-        if (dtype == kUInt8 || dtype == kBool) for (auto& v : vals) v = std::fabs(v);
+        if (dtype == kUInt8 || dtype == kBool)
+          for (auto& v : vals) v = std::fabs(v);
         const Tensor x = with_layout(shape, vals, dtype, layout);
         for (const auto& dims : dim_sets) {
           std::vector<int64_t> wrapped;
@@ -81,9 +94,9 @@ TEST(Reduce, EveryOpOverEveryDimSubsetLayoutAndDtype) {
             // 16-bit float results round once; sums accumulate in double.
             expect_values(y, oshape, expected, tolerance(dtype) * (op == Op::Prod ? 4 : 1),
                           is_floating(dtype) ? tolerance(dtype) * 10 : 0,
-                          std::string("op ") + std::to_string(int(op)) + " " +
-                              dtype_name(dtype) + " " + layout_name(layout) + " dims " +
-                              std::to_string(dims.size()) + (keepdim ? " keepdim" : ""));
+                          std::string("op ") + std::to_string(int(op)) + " " + dtype_name(dtype) +
+                              " " + layout_name(layout) + " dims " + std::to_string(dims.size()) +
+                              (keepdim ? " keepdim" : ""));
           }
         }
       }

@@ -110,8 +110,9 @@ TEST(Views, SliceNarrowSelect) {
     m.select(1, 4);
     FAIL();
   } catch (const IndexError& e) {
-    EXPECT_NE(std::string(e.what()).find("index 4 out of range for tensor of size [3, 4] at dimension 1"),
-              std::string::npos);
+    EXPECT_NE(
+        std::string(e.what()).find("index 4 out of range for tensor of size [3, 4] at dimension 1"),
+        std::string::npos);
   }
 }
 

@@ -38,7 +38,8 @@ TEST(Allocator, SizeClassesBoundTheWaste) {
   for (size_t n = 1; n < (size_t(8) << 20); n = n * 3 / 2 + 1) {
     const size_t b = CachingCpuAllocator::block_size(n);
     EXPECT_GE(b, n);
-    EXPECT_LE(double(b), std::max(double(n) * 1.25 + 64, double(n + CachingCpuAllocator::kHugePage)))
+    EXPECT_LE(double(b),
+              std::max(double(n) * 1.25 + 64, double(n + CachingCpuAllocator::kHugePage)))
         << n;
     EXPECT_EQ(CachingCpuAllocator::block_size(b), b) << "classes are fixed points";
   }
@@ -72,7 +73,9 @@ TEST(Storage, ReturnsMemoryToTheAllocatorOrTheOwner) {
   EXPECT_EQ(a.stats().bytes_in_use, in_use);
   int deleted = 0;
   float buf[4];
-  { auto s = Storage::wrap(buf, sizeof buf, Device(), [&](void* p) { deleted += p == buf; }); }
+  {
+    auto s = Storage::wrap(buf, sizeof buf, Device(), [&](void* p) { deleted += p == buf; });
+  }
   EXPECT_EQ(deleted, 1);
 }
 

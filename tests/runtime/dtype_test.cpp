@@ -28,7 +28,7 @@ TEST(Half, EveryBitPatternRoundTripsThroughFloat) {
   }
   EXPECT_EQ(float(Half(65504.0f)), 65504.0f);
   EXPECT_TRUE(std::isinf(float(Half(65520.0f))));
-  EXPECT_EQ(float(Half(1.0f + 1.0f / 2048)), 1.0f);               // tie to even (down)
+  EXPECT_EQ(float(Half(1.0f + 1.0f / 2048)), 1.0f);                // tie to even (down)
   EXPECT_EQ(float(Half(1.0f + 3.0f / 2048)), 1.0f + 2.0f / 1024);  // tie to even (up)
   EXPECT_EQ(float(Half(5.96046448e-08f)), 5.96046448e-08f);        // smallest subnormal
 }
@@ -45,7 +45,8 @@ TEST(BFloat16, EveryBitPatternRoundTripsAndRoundsToNearestEven) {
 }
 
 TEST(Promotion, TableIsSymmetricAndMatchesPyTorch) {
-  const DType all[] = {kBool, kUInt8, kInt8, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64};
+  const DType all[] = {kBool,    kUInt8,    kInt8,    kInt32,  kInt64,
+                       kFloat16, kBFloat16, kFloat32, kFloat64};
   for (DType a : all)
     for (DType b : all) EXPECT_EQ(promote_types(a, b), promote_types(b, a));
   EXPECT_EQ(promote_types(kBool, kInt8), kInt8);

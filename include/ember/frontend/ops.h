@@ -44,12 +44,10 @@ class NestedList {
  public:
   NestedList(const Scalar& value) : value_(value) {}
   template <class T>
-    requires std::is_arithmetic_v<T>
-  NestedList(T value) : value_(Scalar(value)) {}
+  requires std::is_arithmetic_v<T> NestedList(T value) : value_(Scalar(value)) {}
   NestedList(std::initializer_list<NestedList> items) : items_(items) {}
   template <class T>
-    requires std::is_arithmetic_v<T>
-  NestedList(const std::vector<T>& values) {
+  requires std::is_arithmetic_v<T> NestedList(const std::vector<T>& values) {
     for (const T& v : values) items_.emplace_back(v);
   }
 

@@ -25,11 +25,10 @@ class Scalar {
   enum class Kind : uint8_t { Bool, Int, Float };
   Scalar(bool v) : kind_(Kind::Bool), d_(v), i_(v) {}
   template <class T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
-  Scalar(T v) : kind_(Kind::Int), d_(double(v)), i_(int64_t(v)) {}
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) Scalar(T v)
+      : kind_(Kind::Int), d_(double(v)), i_(int64_t(v)) {}
   template <class T>
-    requires std::is_floating_point_v<T>
-  Scalar(T v)
+  requires std::is_floating_point_v<T> Scalar(T v)
       : kind_(Kind::Float),
         d_(double(v)),
         i_(d_ > -9.2e18 && d_ < 9.2e18 ? int64_t(d_) : 0) {}  // no UB for NaN or huge values

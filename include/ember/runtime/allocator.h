@@ -14,10 +14,10 @@
 namespace ember {
 
 struct AllocatorStats {
-  size_t bytes_in_use = 0;   // handed out and not yet freed
-  size_t bytes_cached = 0;   // freed, kept for reuse
-  uint64_t cache_hits = 0;   // requests served from the cache
-  uint64_t cache_misses = 0; // requests that went to the system
+  size_t bytes_in_use = 0;    // handed out and not yet freed
+  size_t bytes_cached = 0;    // freed, kept for reuse
+  uint64_t cache_hits = 0;    // requests served from the cache
+  uint64_t cache_misses = 0;  // requests that went to the system
 };
 
 class CachingCpuAllocator {

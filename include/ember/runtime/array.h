@@ -38,7 +38,9 @@ class Array {
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
   // Address of the first element (storage base + offset).
-  char* data() const { return static_cast<char*>(storage_->data()) + offset_ * int64_t(itemsize()); }
+  char* data() const {
+    return static_cast<char*>(storage_->data()) + offset_ * int64_t(itemsize());
+  }
   template <class T>
   T* data_as() const {
     return reinterpret_cast<T*>(data());

@@ -77,16 +77,16 @@ inline detail::ShapeText shape_str(const std::vector<int64_t>& dims) {
 }  // namespace ember
 
 // Throws ErrorType with the message built from the remaining arguments when cond is false.
-#define EMBER_CHECK(cond, ErrorType, ...)                       \
-  do {                                                          \
-    if (!(cond)) [[unlikely]]                                   \
-      throw ErrorType(::ember::detail::concat(__VA_ARGS__));    \
+#define EMBER_CHECK(cond, ErrorType, ...)                    \
+  do {                                                       \
+    if (!(cond)) [[unlikely]]                                \
+      throw ErrorType(::ember::detail::concat(__VA_ARGS__)); \
   } while (0)
 
-#define EMBER_INTERNAL_ASSERT(cond, ...)                                                        \
-  do {                                                                                          \
-    if (!(cond)) [[unlikely]]                                                                   \
-      throw ::ember::InternalError(::ember::detail::concat(                                     \
-          "internal invariant broken at ", __FILE__, ":", __LINE__, ": " #cond " " __VA_OPT__(, ) \
-              __VA_ARGS__));                                                                    \
+#define EMBER_INTERNAL_ASSERT(cond, ...)                                                    \
+  do {                                                                                      \
+    if (!(cond)) [[unlikely]]                                                               \
+      throw ::ember::InternalError(                                                         \
+          ::ember::detail::concat("internal invariant broken at ", __FILE__, ":", __LINE__, \
+                                  ": " #cond " " __VA_OPT__(, ) __VA_ARGS__));              \
   } while (0)

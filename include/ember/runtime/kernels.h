@@ -17,11 +17,46 @@ namespace ember::kernels {
 // ---- elementwise ---------------------------------------------------------------------------
 
 enum class UnaryOp : uint8_t {
-  Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Erf,
-  Reciprocal, Floor, Ceil, Round, Sign, Log1p, Expm1, LogicalNot,
+  Neg,
+  Abs,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Sin,
+  Cos,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Gelu,
+  GeluTanh,
+  Silu,
+  Erf,
+  Reciprocal,
+  Floor,
+  Ceil,
+  Round,
+  Sign,
+  Log1p,
+  Expm1,
+  LogicalNot,
 };
 enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  LogicalAnd,
+  LogicalOr,
 };
 const char* op_name(UnaryOp op);
 const char* op_name(BinaryOp op);
@@ -52,8 +87,8 @@ Array arange(double start, double end, double step, DType dtype);
 // Counter-based Philox4x32-10 streams: each call takes a fresh range of the global counter, so a
 // given seed reproduces the same sequence of calls' values, on any number of threads.
 void manual_seed(uint64_t seed);
-Array rand(IntArrayRef sizes, DType dtype);                          // uniform [0, 1)
-Array randn(IntArrayRef sizes, DType dtype);                         // standard normal
+Array rand(IntArrayRef sizes, DType dtype);                                // uniform [0, 1)
+Array randn(IntArrayRef sizes, DType dtype);                               // standard normal
 Array randint(int64_t low, int64_t high, IntArrayRef sizes, DType dtype);  // [low, high)
 
 // ---- movement (views share storage; the rest copy) -----------------------------------------

@@ -9,7 +9,8 @@
 
 namespace ember {
 
-inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr,
+                                          std::array<uint32_t, 2> key) {
   constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
   constexpr uint32_t kBump0 = 0x9E3779B9u, kBump1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {

@@ -53,7 +53,9 @@ class IntArrayRef {
 };
 
 inline detail::ShapeText shape_str(IntArrayRef dims) { return {std::span<const int64_t>(dims)}; }
-inline detail::ShapeText shape_str(const Shape& dims) { return {std::span<const int64_t>(dims.data(), dims.size())}; }
+inline detail::ShapeText shape_str(const Shape& dims) {
+  return {std::span<const int64_t>(dims.data(), dims.size())};
+}
 
 // Product of the sizes (1 for a 0-dim shape).
 inline int64_t numel_of(IntArrayRef sizes) {

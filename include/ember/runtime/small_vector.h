@@ -32,8 +32,7 @@ class SmallVector {
   explicit SmallVector(size_t n, const T& value = T()) { assign_fill(n, value); }
   SmallVector(std::initializer_list<T> list) { assign_range(list.begin(), list.size()); }
   template <class It>
-    requires(!std::is_integral_v<It>)
-  SmallVector(It first, It last) {
+  requires(!std::is_integral_v<It>) SmallVector(It first, It last) {
     for (; first != last; ++first) push_back(*first);
   }
   SmallVector(const std::vector<T>& v) { assign_range(v.data(), v.size()); }
