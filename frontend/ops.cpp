@@ -1,8 +1,11 @@
 // The free-function ops: PyTorch's argument conventions and type promotion on top of the runtime
-// kernels. Each op is one call into kernels:: after its Tensor-level checks.
+// kernels. Each op is one call into kernels:: after its Tensor-level checks, or, while tracing,
+// records its primitive (composites record their decomposition, written with these same ops).
 #include "ember/frontend/ops.h"
 
 #include <cmath>
+
+#include "ember/frontend/trace.h"
 
 namespace ember {
 namespace {
@@ -52,25 +55,100 @@ const Array& as_dtype(const Tensor& t, DType dtype, Array& holder) {
   return holder;
 }
 
-Tensor unary(UnaryOp op, const Tensor& x) { return Tensor(kernels::unary(op, x.array())); }
+TraceContext* tracing() { return TraceContext::active(); }
+
+ir::Op ir_op(UnaryOp op) {
+  switch (op) {
+#define EMBER_OP(name, text, category, arity)
+#define EMBER_UNARY_OP(name, text) \
+  case UnaryOp::name:              \
+    return ir::Op::name;
+#include "ember/ir/ops.def"
+#undef EMBER_OP
+    default:
+      throw InternalError("ir_op: a composite unary op reached the recorder");
+  }
+}
+ir::Op ir_op(BinaryOp op) {
+  switch (op) {
+#define EMBER_OP(name, text, category, arity)
+#define EMBER_BINARY_OP(name, text) \
+  case BinaryOp::name:              \
+    return ir::Op::name;
+#include "ember/ir/ops.def"
+#undef EMBER_OP
+  }
+  throw InternalError("ir_op: unknown binary op");
+}
+ir::Op ir_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum:
+      return ir::Op::ReduceSum;
+    case ReduceOp::Prod:
+      return ir::Op::ReduceProd;
+    case ReduceOp::Max:
+      return ir::Op::ReduceMax;
+    case ReduceOp::Min:
+      return ir::Op::ReduceMin;
+    default:
+      throw InternalError("ir_op: mean is a composite");
+  }
+}
+std::vector<ir::SymInt> sym_list(IntArrayRef v) { return ir::sym_shape(v); }
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  if (TraceContext* tc = tracing()) {
+    switch (op) {  // the composites, decomposed
+      case UnaryOp::Gelu:
+        return x * 0.5 * (1 + erf(x * M_SQRT1_2));
+      case UnaryOp::GeluTanh: {
+        const Tensor inner = (x + x * x * x * 0.044715) * 0.79788456080286535588;
+        return x * 0.5 * (1 + tanh(inner));
+      }
+      case UnaryOp::Silu:
+        return x * sigmoid(x);
+      default:
+        return tc->record(ir_op(op), {x});
+    }
+  }
+  return Tensor(kernels::unary(op, x.array()));
+}
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const DType dtype = result_type(a, b);
+  if (TraceContext* tc = tracing()) return tc->record(ir_op(op), {a.to(dtype), b.to(dtype)});
   Array ha, hb;
   return Tensor(kernels::binary(op, as_dtype(a, dtype, ha), as_dtype(b, dtype, hb)));
 }
 Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
+  if (TraceContext* tc = tracing())
+    return tc->record(ir_op(op), {a.to(dtype), tc->scalar(b.to_double(), dtype)});
   Array ha;
   return Tensor(kernels::binary(op, as_dtype(a, dtype, ha), Array::scalar(b.to_double(), dtype)));
 }
 Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
+  if (TraceContext* tc = tracing())
+    return tc->record(ir_op(op), {tc->scalar(a.to_double(), dtype), b.to(dtype)});
   Array hb;
   return Tensor(kernels::binary(op, Array::scalar(a.to_double(), dtype), as_dtype(b, dtype, hb)));
 }
 
 Tensor reduce(ReduceOp op, const Tensor& x, IntArrayRef dims, bool keepdim) {
+  if (TraceContext* tc = tracing()) {
+    const std::vector<int64_t> wrapped = wrap_dims(dims, x.dim(), kernels::op_name(op));
+    if (op == ReduceOp::Mean) {
+      EMBER_CHECK(is_floating(x.dtype()), DTypeError,
+                  "mean: could not infer output dtype. Input dtype must be a floating point "
+                  "dtype, but got ",
+                  x.dtype());
+      int64_t count = 1;
+      for (int64_t d : wrapped) count *= x.size(d);
+      return reduce(ReduceOp::Sum, x, dims, keepdim) / double(count);
+    }
+    return tc->record(ir_op(op), {x}, {{"dims", sym_list(wrapped)}, {"keepdim", keepdim}});
+  }
   return Tensor(kernels::reduce(op, x.array(), dims, keepdim));
 }
 
@@ -118,6 +196,7 @@ DType result_type(const Tensor& a, const Scalar& b) {
 
 Tensor empty(IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "empty");
+  if (tracing()) return zeros(sizes, options);  // a graph has no uninitialized memory
   return make(Array::empty(sizes, options.dtype_or(kFloat32)), options);
 }
 Tensor zeros(IntArrayRef sizes, TensorOptions options) {
@@ -130,6 +209,11 @@ Tensor ones(IntArrayRef sizes, TensorOptions options) {
 Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions options) {
   check_cpu(options, "full");
   const DType dtype = options.dtype_or(default_dtype(value.kind()));
+  if (TraceContext* tc = tracing()) {
+    check_sizes(sizes, "full");
+    return tc->record(ir::Op::Constant, {},
+                      {{"value", value.to_double()}, {"shape", sym_list(sizes)}, {"dtype", dtype}});
+  }
   return make(kernels::full(sizes, value.to_double(), dtype), options);
 }
 Tensor empty_like(const Tensor& t) { return empty(t.sizes(), t.dtype()); }
@@ -143,19 +227,30 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
   const bool any_float = start.kind() == Scalar::Kind::Float || end.kind() == Scalar::Kind::Float ||
                          step.kind() == Scalar::Kind::Float;
   const DType dtype = options.dtype_or(any_float ? kFloat32 : kInt64);
-  return make(kernels::arange(start.to_double(), end.to_double(), step.to_double(), dtype),
-              options);
+  Array values = kernels::arange(start.to_double(), end.to_double(), step.to_double(), dtype);
+  if (TraceContext* tc = tracing())
+    return tc->record(ir::Op::Arange, {},
+                      {{"start", start.to_double()},
+                       {"step", step.to_double()},
+                       {"shape", sym_list({values.numel()})},
+                       {"dtype", dtype}});
+  return make(std::move(values), options);
 }
 Tensor rand(IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "rand");
+  if (TraceContext* tc = tracing())
+    return tc->random(ir::Op::RandUniform, sizes, options.dtype_or(kFloat32));
   return make(kernels::rand(sizes, options.dtype_or(kFloat32)), options);
 }
 Tensor randn(IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "randn");
+  if (TraceContext* tc = tracing())
+    return tc->random(ir::Op::RandNormal, sizes, options.dtype_or(kFloat32));
   return make(kernels::randn(sizes, options.dtype_or(kFloat32)), options);
 }
 Tensor randint(int64_t low, int64_t high, IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "randint");
+  EMBER_CHECK(!tracing(), Error, "randint: not supported inside a traced function yet");
   return make(kernels::randint(low, high, sizes, options.dtype_or(kInt64)), options);
 }
 Tensor randint(int64_t high, IntArrayRef sizes, TensorOptions options) {
@@ -286,22 +381,39 @@ Tensor ge(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ge, a, b);
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const DType dtype = result_type(a, b);
+  if (TraceContext* tc = tracing()) {
+    EMBER_CHECK(condition.dtype() == kBool, DTypeError,
+                "where: expected condition to be a bool tensor, but got ", condition.dtype());
+    return tc->record(ir::Op::Where, {condition, a.to(dtype), b.to(dtype)});
+  }
   Array ha, hb;
   return Tensor(kernels::where(condition.array(), as_dtype(a, dtype, ha), as_dtype(b, dtype, hb)));
 }
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
+  if (TraceContext* tc = tracing())
+    return where(condition, a.to(dtype), tc->scalar(b.to_double(), dtype));
   Array ha;
   return Tensor(kernels::where(condition.array(), as_dtype(a, dtype, ha),
                                Array::scalar(b.to_double(), dtype)));
 }
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
+  if (TraceContext* tc = tracing())
+    return where(condition, tc->scalar(a.to_double(), dtype), b.to(dtype));
   Array hb;
   return Tensor(kernels::where(condition.array(), Array::scalar(a.to_double(), dtype),
                                as_dtype(b, dtype, hb)));
 }
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  if (TraceContext* tc = tracing()) {
+    EMBER_CHECK(min || max, ValueError, "clamp: at least one of min or max must be given");
+    EMBER_CHECK(x.dtype() != kBool, DTypeError, "clamp: not supported for bool tensors");
+    Tensor y = x;
+    if (min) y = maximum(y, tc->scalar(min->to_double(), x.dtype()));
+    if (max) y = minimum(y, tc->scalar(max->to_double(), x.dtype()));
+    return y;
+  }
   std::optional<double> lo, hi;
   if (min) lo = min->to_double();
   if (max) hi = max->to_double();
@@ -348,10 +460,12 @@ Tensor prod(const Tensor& x, IntArrayRef dims, bool keepdim) {
 Tensor max(const Tensor& x) { return reduce(ReduceOp::Max, x, {}, false); }
 Tensor min(const Tensor& x) { return reduce(ReduceOp::Min, x, {}, false); }
 std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+  if (tracing()) return {amax(x, dim, keepdim), argmax(x, dim, keepdim)};
   auto [values, indices] = kernels::max_min_dim(true, x.array(), dim, keepdim);
   return {Tensor(std::move(values)), Tensor(std::move(indices))};
 }
 std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+  if (tracing()) return {amin(x, dim, keepdim), argmin(x, dim, keepdim)};
   auto [values, indices] = kernels::max_min_dim(false, x.array(), dim, keepdim);
   return {Tensor(std::move(values)), Tensor(std::move(indices))};
 }
@@ -361,13 +475,31 @@ Tensor amax(const Tensor& x, IntArrayRef dims, bool keepdim) {
 Tensor amin(const Tensor& x, IntArrayRef dims, bool keepdim) {
   return reduce(ReduceOp::Min, x, dims, keepdim);
 }
+namespace {
+Tensor arg_reduce(ir::Op op, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  std::vector<ir::SymInt> dims;
+  if (dim) dims.push_back(wrap_dim(*dim, x.dim(), std::string(ir::op_name(op)).c_str()));
+  return tracing()->record(op, {x}, {{"dims", dims}, {"keepdim", keepdim}});
+}
+}  // namespace
+
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  if (tracing()) return arg_reduce(ir::Op::ArgMax, x, dim, keepdim);
   return Tensor(kernels::arg_reduce(true, x.array(), dim, keepdim));
 }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  if (tracing()) return arg_reduce(ir::Op::ArgMin, x, dim, keepdim);
   return Tensor(kernels::arg_reduce(false, x.array(), dim, keepdim));
 }
 Tensor var(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
+  if (tracing()) {
+    EMBER_CHECK(is_floating(x.dtype()), DTypeError,
+                "var: only floating point dtypes are supported, but got ", x.dtype());
+    int64_t count = 1;
+    for (int64_t d : wrap_dims(dims, x.dim(), "var")) count *= x.size(d);
+    const Tensor diff = x - mean(x, dims, true);
+    return sum(diff * diff, dims, keepdim) / std::max(0.0, double(count) - (unbiased ? 1 : 0));
+  }
   return Tensor(kernels::var(x.array(), dims, unbiased ? 1.0 : 0.0, keepdim));
 }
 Tensor std(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
@@ -377,22 +509,97 @@ Tensor std(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
 // ---- linear algebra and neural-network ops ----
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  return Tensor(kernels::matmul(a.array(), b.array()));
+  TraceContext* tc = tracing();
+  if (!tc) return Tensor(kernels::matmul(a.array(), b.array()));
+  // The eager op's checks and messages; the IR's rule covers the batch dims.
+  EMBER_CHECK(a.dim() >= 1 && b.dim() >= 1, ShapeError,
+              "matmul: both arguments need to be at least 1-D, but they are ", a.dim(), "-D and ",
+              b.dim(), "-D");
+  EMBER_CHECK(a.dtype() == b.dtype(), DTypeError,
+              "matmul: expected both operands to have the same dtype, but got ", a.dtype(), " and ",
+              b.dtype());
+  const Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
+  const Tensor b2 = b.dim() == 1 ? b.unsqueeze(1) : b;
+  const int64_t k = a2.size(-1), k2 = b2.size(-2);
+  EMBER_CHECK(k == k2, ShapeError, "matmul: shapes ", shape_str(a.sizes()), " and ",
+              shape_str(b.sizes()), " cannot be multiplied (", k, " != ", k2, ")");
+  Tensor y = tc->record(ir::Op::Matmul, {a2, b2});
+  if (a.dim() == 1 || b.dim() == 1) {
+    Shape shape(y.sizes().begin(), y.sizes().end() - 2);
+    if (a.dim() > 1) shape.push_back(y.size(-2));
+    if (b.dim() > 1) shape.push_back(y.size(-1));
+    y = y.reshape(shape);
+  }
+  return y;
 }
-Tensor mm(const Tensor& a, const Tensor& b) { return Tensor(kernels::mm(a.array(), b.array())); }
-Tensor bmm(const Tensor& a, const Tensor& b) { return Tensor(kernels::bmm(a.array(), b.array())); }
-Tensor softmax(const Tensor& x, int64_t dim) { return Tensor(kernels::softmax(x.array(), dim)); }
+Tensor mm(const Tensor& a, const Tensor& b) {
+  if (!tracing()) return Tensor(kernels::mm(a.array(), b.array()));
+  EMBER_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expected 2-D tensors, but got ",
+              shape_str(a.sizes()), " and ", shape_str(b.sizes()));
+  return matmul(a, b);
+}
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (!tracing()) return Tensor(kernels::bmm(a.array(), b.array()));
+  EMBER_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0), ShapeError,
+              "bmm: expected 3-D tensors with equal batch, but got ", shape_str(a.sizes()), " and ",
+              shape_str(b.sizes()));
+  return matmul(a, b);
+}
+
+namespace {
+
+void check_float(const Tensor& x, const char* op) {
+  EMBER_CHECK(is_floating(x.dtype()), DTypeError, op, ": expected a floating point input, but got ",
+              x.dtype());
+}
+
+}  // namespace
+
+// The composites: one fused kernel eagerly, their decomposition into primitives when traced.
+Tensor softmax(const Tensor& x, int64_t dim) {
+  if (!tracing()) return Tensor(kernels::softmax(x.array(), dim));
+  check_float(x, "softmax");
+  const Tensor e = exp(x - amax(x, dim, true));
+  return e / sum(e, dim, true);
+}
 Tensor log_softmax(const Tensor& x, int64_t dim) {
-  return Tensor(kernels::log_softmax(x.array(), dim));
+  if (!tracing()) return Tensor(kernels::log_softmax(x.array(), dim));
+  check_float(x, "log_softmax");
+  const Tensor shifted = x - amax(x, dim, true);
+  return shifted - log(sum(exp(shifted), dim, true));
 }
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
-  return Tensor(kernels::layer_norm(x.array(), normalized_shape,
-                                    weight.defined() ? &weight.array() : nullptr,
-                                    bias.defined() ? &bias.array() : nullptr, eps));
+  if (!tracing())
+    return Tensor(kernels::layer_norm(x.array(), normalized_shape,
+                                      weight.defined() ? &weight.array() : nullptr,
+                                      bias.defined() ? &bias.array() : nullptr, eps));
+  const int64_t nd = int64_t(normalized_shape.size());
+  bool fits = nd >= 1 && x.dim() >= nd;
+  for (int64_t i = 0; fits && i < nd; ++i)
+    fits = x.size(x.dim() - nd + i) == normalized_shape[size_t(i)];
+  EMBER_CHECK(fits, ShapeError, "layer_norm: given normalized_shape=", shape_str(normalized_shape),
+              ", expected input with shape [*, ", shape_str(normalized_shape),
+              "] (trailing dims), but got input of size ", shape_str(x.sizes()));
+  check_float(x, "layer_norm");
+  std::vector<int64_t> dims;
+  for (int64_t d = x.dim() - nd; d < x.dim(); ++d) dims.push_back(d);
+  const Tensor centered = x - mean(x, dims, true);
+  const Tensor variance = mean(centered * centered, dims, true);
+  Tensor y = centered * rsqrt(variance + eps);
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
 }
 Tensor dropout(const Tensor& x, double p, bool train) {
-  return Tensor(kernels::dropout(x.array(), p, train));
+  if (!tracing()) return Tensor(kernels::dropout(x.array(), p, train));
+  EMBER_CHECK(p >= 0 && p <= 1, ValueError,
+              "dropout: probability has to be between 0 and 1, but got ", p);
+  if (!train || p == 0) return x;
+  check_float(x, "dropout");
+  if (p == 1) return zeros_like(x);
+  const Tensor keep = rand(x.sizes(), kFloat32) >= p;  // the draw eager dropout makes
+  return where(keep, x * (1.0 / (1.0 - p)), 0.0);
 }
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntArrayRef stride,
               IntArrayRef padding, IntArrayRef dilation, int64_t groups) {
@@ -401,9 +608,44 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   p.padding = pair_of(padding, "conv2d", "padding");
   p.dilation = pair_of(dilation, "conv2d", "dilation");
   p.groups = groups;
-  return Tensor(
-      kernels::conv2d(input.array(), weight.array(), bias.defined() ? &bias.array() : nullptr, p));
+  TraceContext* tc = tracing();
+  if (!tc)
+    return Tensor(kernels::conv2d(input.array(), weight.array(),
+                                  bias.defined() ? &bias.array() : nullptr, p));
+  EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError,
+              "conv2d: expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
+              shape_str(input.sizes()));
+  const Tensor x = input.dim() == 3 ? input.unsqueeze(0) : input;
+  Tensor y = tc->record(ir::Op::Conv2d, {x, weight},
+                        {{"stride", sym_list(p.stride)},
+                         {"padding", sym_list(p.padding)},
+                         {"dilation", sym_list(p.dilation)},
+                         {"groups", groups}});
+  if (bias.defined()) y = y + bias.reshape({1, bias.numel(), 1, 1});
+  return input.dim() == 3 ? y.squeeze(0) : y;
 }
+
+namespace {
+
+Tensor traced_pool(ir::Op op, const Tensor& input, const kernels::Pool2dParams& p) {
+  EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError, ir::op_name(op),
+              ": expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
+              shape_str(input.sizes()));
+  const Tensor x = input.dim() == 3 ? input.unsqueeze(0) : input;
+  ir::Attrs attrs{{"kernel", sym_list(p.kernel)},
+                  {"stride", sym_list(p.stride)},
+                  {"padding", sym_list(p.padding)},
+                  {"ceil_mode", p.ceil_mode}};
+  if (op == ir::Op::MaxPool2d)
+    attrs.set("dilation", sym_list(p.dilation));
+  else
+    attrs.set("count_include_pad", p.count_include_pad);
+  const Tensor y = tracing()->record(op, {x}, std::move(attrs));
+  return input.dim() == 3 ? y.squeeze(0) : y;
+}
+
+}  // namespace
+
 Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
   kernels::Pool2dParams p;
@@ -412,6 +654,7 @@ Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
   p.padding = pair_of(padding, "max_pool2d", "padding");
   p.dilation = pair_of(dilation, "max_pool2d", "dilation");
   p.ceil_mode = ceil_mode;
+  if (tracing()) return traced_pool(ir::Op::MaxPool2d, input, p);
   return Tensor(kernels::max_pool2d(input.array(), p));
 }
 Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
@@ -422,47 +665,73 @@ Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
   p.padding = pair_of(padding, "avg_pool2d", "padding");
   p.ceil_mode = ceil_mode;
   p.count_include_pad = count_include_pad;
+  if (tracing()) return traced_pool(ir::Op::AvgPool2d, input, p);
   return Tensor(kernels::avg_pool2d(input.array(), p));
 }
 
 // ---- joining and indexing ----
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  return Tensor(kernels::cat(arrays_of(tensors), dim));
+  TraceContext* tc = tracing();
+  if (!tc) return Tensor(kernels::cat(arrays_of(tensors), dim));
+  EMBER_CHECK(!tensors.empty(), ValueError, "cat: expected a non-empty list of tensors");
+  DType dtype = tensors[0].dtype();
+  for (const Tensor& t : tensors) dtype = promote_types(dtype, t.dtype());
+  std::vector<Tensor> parts;
+  for (const Tensor& t : tensors)
+    if (!(t.dim() == 1 && t.size(0) == 0)) parts.push_back(t.to(dtype));
+  if (parts.empty()) return zeros({0}, dtype);
+  EMBER_CHECK(parts[0].dim() > 0, ShapeError,
+              "cat: zero-dimensional tensor (at position 0) cannot be concatenated");
+  return tc->record(ir::Op::Concat, parts, {{"dim", wrap_dim(dim, parts[0].dim(), "cat")}});
 }
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  return Tensor(kernels::stack(arrays_of(tensors), dim));
+  if (!tracing()) return Tensor(kernels::stack(arrays_of(tensors), dim));
+  EMBER_CHECK(!tensors.empty(), ValueError, "stack: expected a non-empty list of tensors");
+  const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
+  std::vector<Tensor> parts;
+  for (const Tensor& t : tensors) {
+    EMBER_CHECK(t.sizes().vec() == tensors[0].sizes().vec(), ShapeError,
+                "stack: expects each tensor to be equal size, but got ",
+                shape_str(tensors[0].sizes()), " and ", shape_str(t.sizes()));
+    parts.push_back(t.unsqueeze(d));
+  }
+  return cat(parts, d);
 }
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  return Tensor(kernels::index_select(x.array(), dim, index.array()));
+  TraceContext* tc = tracing();
+  if (!tc) return Tensor(kernels::index_select(x.array(), dim, index.array()));
+  const Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
+  return tc->record(ir::Op::IndexSelect, {x, flat},
+                    {{"dim", wrap_dim(dim, x.dim(), "index_select")}});
 }
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  return Tensor(kernels::gather(x.array(), dim, index.array()));
+  TraceContext* tc = tracing();
+  if (!tc) return Tensor(kernels::gather(x.array(), dim, index.array()));
+  return tc->record(ir::Op::Gather, {x, index}, {{"dim", wrap_dim(dim, x.dim(), "gather")}});
 }
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
-  return Tensor(kernels::embedding(weight.array(), indices.array()));
+  if (!tracing()) return Tensor(kernels::embedding(weight.array(), indices.array()));
+  EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: expected a 2-D weight, but got shape ",
+              shape_str(weight.sizes()));
+  Shape shape = indices.sizes().vec();
+  shape.push_back(weight.size(1));
+  return index_select(weight, 0, indices.reshape({indices.numel()})).reshape(shape);
 }
 
+// Written with Tensor ops, so that inside a traced function the read becomes a guard.
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
-  const Array da = kernels::cast(a.array(), kFloat64), db = kernels::cast(b.array(), kFloat64);
-  const Array diff = kernels::unary(UnaryOp::Abs, kernels::binary(BinaryOp::Sub, da, db));
-  const Array tol = kernels::binary(BinaryOp::Add, Array::scalar(atol, kFloat64),
-                                    kernels::binary(BinaryOp::Mul, Array::scalar(rtol, kFloat64),
-                                                    kernels::unary(UnaryOp::Abs, db)));
+  const Tensor da = a.to(kFloat64), db = b.to(kFloat64);
   // Equal infinities are close; NaN is close to nothing.
-  const Array close = kernels::binary(BinaryOp::LogicalOr, kernels::binary(BinaryOp::Le, diff, tol),
-                                      kernels::binary(BinaryOp::Eq, da, db));
+  const Tensor close = logical_or(abs(da - db) <= atol + rtol * abs(db), da == db);
   if (close.numel() == 0) return true;
-  return kernels::reduce(ReduceOp::Min, kernels::cast(close, kInt32), {}, false)
-             .data_as<int32_t>()[0] == 1;
+  return close.to(kInt32).min().item<int>() == 1;
 }
 
 bool equal(const Tensor& a, const Tensor& b) {
   if (a.sizes().vec() != b.sizes().vec()) return false;
   if (a.numel() == 0) return true;
-  const Array same = kernels::binary(BinaryOp::Eq, a.array(), b.array());
-  return kernels::reduce(ReduceOp::Min, kernels::cast(same, kInt32), {}, false)
-             .data_as<int32_t>()[0] == 1;
+  return (a == b).to(kInt32).min().item<int>() == 1;
 }
 
 }  // namespace ember

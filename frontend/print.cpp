@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "ember/frontend/tensor.h"
+#include "ember/ir/graph.h"
 
 namespace ember {
 namespace {
@@ -146,6 +147,10 @@ void print_dim(std::ostream& os, const Array& a, const Formatter& f, bool summar
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "[ Tensor (undefined) ]";
+  if (t.is_traced()) {
+    return os << "tensor(<traced %" << t.traced_value()->name << ": "
+              << ir::dtype_short_name(t.dtype()) << shape_str(t.sizes()) << ">)";
+  }
   const Array& a = t.array();
   const bool summarize = a.numel() > kThreshold;
   std::vector<std::string> suffixes;

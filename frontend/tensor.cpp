@@ -1,19 +1,34 @@
 // Tensor's state and its methods; the methods forward to the free-function ops in ops.cpp.
 #include "ember/frontend/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ember/frontend/ops.h"
+#include "ember/frontend/trace.h"
 
 namespace ember {
 
-// The shared state behind a Tensor handle. Autograd and tracing metadata join it later.
+// The shared state behind a Tensor handle. A tracer tensor has a trace context and a value and
+// an array without storage. Autograd metadata joins it later.
 struct Tensor::Impl {
   Array array;
   bool requires_grad = false;
+  TraceContext* trace = nullptr;
+  ir::Value* value = nullptr;
 };
 
-Tensor::Tensor(Array array) : impl_(std::make_shared<Impl>(Impl{std::move(array), false})) {}
+Tensor::Tensor(Array array) : impl_(std::make_shared<Impl>(Impl{std::move(array)})) {}
+
+Tensor Tensor::traced(TraceContext* ctx, ir::Value* v, Array meta) {
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>(Impl{std::move(meta), false, ctx, v});
+  return t;
+}
+
+bool Tensor::is_traced() const { return impl_ && impl_->trace; }
+ir::Value* Tensor::traced_value() const { return impl_ ? impl_->value : nullptr; }
+TraceContext* Tensor::trace_context() const { return impl_ ? impl_->trace : nullptr; }
 
 const Array& Tensor::array() const {
   EMBER_CHECK(impl_ != nullptr, Error, "Tensor: the tensor is undefined (default-constructed)");
@@ -28,6 +43,8 @@ int64_t Tensor::stride(int64_t dim) const {
 }
 
 void Tensor::check_data_ptr(DType requested, const char* op) const {
+  EMBER_CHECK(!is_traced(), Error, op,
+              ": a traced tensor has no data while tracing; read values with item()");
   EMBER_CHECK(requested == dtype(), DTypeError, op, ": expected the tensor's dtype ", dtype(),
               " but data_ptr was asked for ", requested);
 }
@@ -35,8 +52,19 @@ void Tensor::check_data_ptr(DType requested, const char* op) const {
 Scalar Tensor::item() const {
   EMBER_CHECK(numel() == 1, ValueError, "item: a Tensor with ", numel(),
               " elements cannot be converted to a scalar (shape ", shape_str(sizes()), ")");
+  if (is_traced()) {
+    const double v = trace_context()->read_and_guard(*this);
+    if (is_floating(dtype())) return Scalar(v);
+    if (dtype() == DType::Bool) return Scalar(v != 0);
+    return Scalar(int64_t(v));
+  }
   return dispatch_dtype(dtype(),
                         [&]<class T>() { return Scalar(compute_t<T>(*array().data_as<T>())); });
+}
+
+Tensor::operator bool() const {
+  const Scalar s = item();
+  return s.kind() == Scalar::Kind::Float ? s.to_double() != 0 : s.to_int() != 0;
 }
 
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
@@ -49,8 +77,34 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
   return *this;
 }
 
+namespace {
+
+// While tracing, a view op computes its result's metadata with the eager kernel on the input's
+// meta array (so sizes, strides and errors are exactly eager's) and records the IR op that
+// expresses it. Out of tracing it is the eager view.
+Tensor view_op(const Tensor& x, Array meta, ir::Op op, ir::Attrs attrs) {
+  TraceContext* tc = TraceContext::active();
+  if (!tc) return Tensor(std::move(meta));
+  const Tensor r = tc->record(op, {x}, std::move(attrs));
+  return Tensor::traced(tc, r.traced_value(), std::move(meta));
+}
+
+ir::Attrs shape_attr(IntArrayRef sizes) { return {{"shape", ir::sym_shape(sizes)}}; }
+
+// Where x's data stops being usable: in-place updates are not recorded by the tracer (a graph is a
+// pure function), so they are refused rather than silently dropped.
+void check_not_tracing(const char* op) {
+  EMBER_CHECK(!TraceContext::active(), Error, op,
+              ": in-place ops are not supported inside a traced function; use the out-of-place op");
+}
+
+}  // namespace
+
 Tensor Tensor::to(DType dtype) const {
-  return dtype == this->dtype() ? *this : Tensor(kernels::cast(array(), dtype));
+  if (dtype == this->dtype()) return *this;
+  if (TraceContext* tc = TraceContext::active())
+    return tc->record(ir::Op::Cast, {*this}, {{"dtype", dtype}});
+  return Tensor(kernels::cast(array(), dtype));
 }
 Tensor Tensor::to(Device device) const {
   EMBER_CHECK(device.is_cpu(), Error, "to: device ", device,
@@ -58,47 +112,129 @@ Tensor Tensor::to(Device device) const {
   return *this;
 }
 Tensor Tensor::contiguous() const {
-  return is_contiguous() ? *this : Tensor(kernels::contiguous(array()));
+  if (is_contiguous()) return *this;
+  if (TraceContext* tc = TraceContext::active()) {  // layout is not part of the IR
+    const Array meta(nullptr, dtype(), sizes().vec(), contiguous_strides(sizes()), 0);
+    return Tensor::traced(tc, tc->value_of(*this), meta);
+  }
+  return Tensor(kernels::contiguous(array()));
 }
-Tensor Tensor::clone() const { return Tensor(kernels::cast(array(), dtype())); }
+Tensor Tensor::clone() const {
+  if (TraceContext* tc = TraceContext::active()) {  // values are immutable in the IR
+    const Array meta(nullptr, dtype(), sizes().vec(), contiguous_strides(sizes()), 0);
+    return Tensor::traced(tc, tc->value_of(*this), meta);
+  }
+  return Tensor(kernels::cast(array(), dtype()));
+}
 Tensor& Tensor::copy_(const Tensor& src) {
+  check_not_tracing("copy_");
   kernels::copy_into(array(), src.array());
   return *this;
 }
 Tensor& Tensor::fill_(const Scalar& value) {
+  check_not_tracing("fill_");
   kernels::fill(array(), value.to_double());
   return *this;
 }
 Tensor& Tensor::zero_() { return fill_(0); }
 
-Tensor Tensor::view(IntArrayRef sizes) const { return Tensor(kernels::view(array(), sizes)); }
-Tensor Tensor::reshape(IntArrayRef sizes) const { return Tensor(kernels::reshape(array(), sizes)); }
-Tensor Tensor::permute(IntArrayRef dims) const { return Tensor(kernels::permute(array(), dims)); }
+Tensor Tensor::view(IntArrayRef sizes) const {
+  Array meta = kernels::view(array(), sizes);
+  const Shape shape = meta.sizes();
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+}
+Tensor Tensor::reshape(IntArrayRef sizes) const {
+  if (!TraceContext::active()) return Tensor(kernels::reshape(array(), sizes));
+  // The target shape as view would infer it; the strides as eager reshape would give them.
+  const Array dense = array().as_strided(this->sizes().vec(), contiguous_strides(this->sizes()), 0);
+  Array meta = kernels::view(dense, sizes);
+  try {
+    meta = kernels::view(array(), sizes);
+  } catch (const ShapeError&) {  // eager would copy: contiguous strides
+  }
+  const Shape shape = meta.sizes();
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+}
+Tensor Tensor::permute(IntArrayRef dims) const {
+  Array meta = kernels::permute(array(), dims);
+  std::vector<ir::SymInt> wrapped;
+  for (int64_t d : dims) wrapped.push_back(wrap_dim(d, dim(), "permute"));
+  return view_op(*this, std::move(meta), ir::Op::Permute, {{"dims", wrapped}});
+}
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
-  return Tensor(kernels::transpose(array(), dim0, dim1));
+  if (!TraceContext::active()) return Tensor(kernels::transpose(array(), dim0, dim1));
+  if (dim() == 0) return Tensor(kernels::transpose(array(), dim0, dim1)).clone();
+  std::vector<int64_t> perm;
+  for (int64_t d = 0; d < dim(); ++d) perm.push_back(d);
+  std::swap(perm[size_t(wrap_dim(dim0, dim(), "transpose"))],
+            perm[size_t(wrap_dim(dim1, dim(), "transpose"))]);
+  return permute(perm);
 }
 Tensor Tensor::t() const {
   EMBER_CHECK(dim() <= 2, ShapeError, "t: expects a tensor with <= 2 dimensions, but got ", dim(),
               "-D (shape ", shape_str(sizes()), ")");
   return dim() < 2 ? *this : transpose(0, 1);
 }
-Tensor Tensor::expand(IntArrayRef sizes) const { return Tensor(kernels::expand(array(), sizes)); }
+Tensor Tensor::expand(IntArrayRef sizes) const {
+  Array meta = kernels::expand(array(), sizes);
+  const Shape shape = meta.sizes();
+  return view_op(*this, std::move(meta), ir::Op::Expand, shape_attr(shape));
+}
 Tensor Tensor::expand_as(const Tensor& other) const { return expand(other.sizes()); }
-Tensor Tensor::squeeze() const { return Tensor(kernels::squeeze(array(), std::nullopt)); }
-Tensor Tensor::squeeze(int64_t dim) const { return Tensor(kernels::squeeze(array(), dim)); }
-Tensor Tensor::unsqueeze(int64_t dim) const { return Tensor(kernels::unsqueeze(array(), dim)); }
+Tensor Tensor::squeeze() const {
+  Array meta = kernels::squeeze(array(), std::nullopt);
+  const Shape shape = meta.sizes();
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+}
+Tensor Tensor::squeeze(int64_t dim) const {
+  Array meta = kernels::squeeze(array(), dim);
+  const Shape shape = meta.sizes();
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+}
+Tensor Tensor::unsqueeze(int64_t dim) const {
+  Array meta = kernels::unsqueeze(array(), dim);
+  const Shape shape = meta.sizes();
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+}
 Tensor Tensor::slice(int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end,
                      int64_t step) const {
-  return Tensor(kernels::slice(array(), dim, start, end, step));
+  Array meta = kernels::slice(array(), dim, start, end, step);
+  if (!TraceContext::active()) return Tensor(std::move(meta));
+  // The bounds normalized as kernels::slice normalizes them.
+  const int64_t d = wrap_dim(dim, this->dim(), "slice"), size = this->size(d);
+  auto clip = [size](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
+  const int64_t first = start ? clip(*start) : 0;
+  const int64_t stop = std::max(first, end ? clip(*end) : size);
+  return view_op(*this, std::move(meta), ir::Op::Slice,
+                 {{"dim", d}, {"start", first}, {"end", stop}, {"step", step}});
 }
 Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {
-  return Tensor(kernels::narrow(array(), dim, start, length));
+  kernels::narrow(array(), dim, start, length);  // its checks and messages
+  const int64_t d = wrap_dim(dim, this->dim(), "narrow");
+  const int64_t first = start < 0 ? start + size(d) : start;
+  return slice(d, first, first + length);
 }
 Tensor Tensor::select(int64_t dim, int64_t index) const {
-  return Tensor(kernels::select(array(), dim, index));
+  Array meta = kernels::select(array(), dim, index);
+  if (!TraceContext::active()) return Tensor(std::move(meta));
+  const int64_t d = wrap_dim(dim, this->dim(), "select");
+  const int64_t i = index < 0 ? index + size(d) : index;
+  const Tensor row = slice(d, i, i + 1, 1);
+  const Shape shape = meta.sizes();
+  return view_op(row, std::move(meta), ir::Op::Reshape, shape_attr(shape));
 }
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
-  return Tensor(kernels::flatten(array(), start_dim, end_dim));
+  if (!TraceContext::active()) return Tensor(kernels::flatten(array(), start_dim, end_dim));
+  if (dim() == 0) return reshape({1});
+  const int64_t s = wrap_dim(start_dim, dim(), "flatten"), e = wrap_dim(end_dim, dim(), "flatten");
+  EMBER_CHECK(s <= e, IndexError, "flatten: start_dim (", s, ") cannot come after end_dim (", e,
+              ")");
+  Shape shape(sizes().begin(), sizes().begin() + s);
+  int64_t n = 1;
+  for (int64_t d = s; d <= e; ++d) n *= size(d);
+  shape.push_back(n);
+  for (int64_t d = e + 1; d < dim(); ++d) shape.push_back(size(d));
+  return reshape(shape);
 }
 Tensor Tensor::index_select(int64_t dim, const Tensor& index) const {
   return ember::index_select(*this, dim, index);
@@ -174,6 +310,7 @@ namespace {
 // x op= y: computes out of place with PyTorch's promotion, then checks that the result can be
 // written back (same dtype category and a shape x already has), as PyTorch's in-place ops do.
 Tensor& in_place(Tensor& x, const Tensor& result, const char* op) {
+  check_not_tracing(op);
   auto category = [](DType d) { return is_floating(d) ? 2 : d == DType::Bool ? 0 : 1; };
   EMBER_CHECK(category(result.dtype()) <= category(x.dtype()), DTypeError, op, ": result type ",
               result.dtype(), " can't be cast to the desired output type ", x.dtype());

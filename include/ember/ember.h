@@ -4,6 +4,9 @@
 
 #include "ember/frontend/ops.h"
 #include "ember/frontend/tensor.h"
+#include "ember/frontend/trace.h"
+#include "ember/ir/graph.h"
+#include "ember/ir/interpreter.h"
 #include "ember/runtime/allocator.h"
 #include "ember/runtime/device.h"
 #include "ember/runtime/dtype.h"

@@ -31,19 +31,16 @@ struct Stream {
   }
 };
 
-// A fresh stream for one call.
-Stream next_stream() {
-  auto& g = generator();
-  std::lock_guard<std::mutex> lock(g.mutex);
-  return {{uint32_t(g.seed), uint32_t(g.seed >> 32)}, g.offset++};
+Stream stream_of(RngState state) {
+  return {{uint32_t(state.seed), uint32_t(state.seed >> 32)}, state.offset};
 }
 
 constexpr double kTwoPi = 6.283185307179586476925;
 
 // Fills a contiguous array: fn(block, values) turns one Philox block into kPer values of double.
 template <int kPer, class F>
-void fill_random(const Array& out, const F& fn) {
-  const Stream stream = next_stream();
+void fill_random(const Array& out, RngState state, const F& fn) {
+  const Stream stream = stream_of(state);
   const int64_t n = out.numel();
   const int64_t groups = (n + kPer - 1) / kPer;
   dispatch_dtype(out.dtype(), [&]<class T>() {
@@ -94,6 +91,12 @@ Array arange(double start, double end, double step, DType dtype) {
   return out;
 }
 
+RngState next_rng_state() {
+  auto& g = generator();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  return {g.seed, g.offset++};
+}
+
 void manual_seed(uint64_t seed) {
   auto& g = generator();
   std::lock_guard<std::mutex> lock(g.mutex);
@@ -101,17 +104,20 @@ void manual_seed(uint64_t seed) {
   g.offset = 0;
 }
 
-Array rand(IntArrayRef sizes, DType dtype) {
+Array rand(IntArrayRef sizes, DType dtype) { return rand_uniform(next_rng_state(), sizes, dtype); }
+Array randn(IntArrayRef sizes, DType dtype) { return rand_normal(next_rng_state(), sizes, dtype); }
+
+Array rand_uniform(RngState state, IntArrayRef sizes, DType dtype) {
   check_sizes(sizes, "rand");
   check_floating(dtype, "rand");
   Array out = Array::empty(sizes, dtype);
   if (dtype == DType::Float64) {
-    fill_random<2>(out, [](std::array<uint32_t, 4> r, double* v) {
+    fill_random<2>(out, state, [](std::array<uint32_t, 4> r, double* v) {
       v[0] = uniform53(r[0], r[1]);
       v[1] = uniform53(r[2], r[3]);
     });
   } else {
-    fill_random<4>(out, [](std::array<uint32_t, 4> r, double* v) {
+    fill_random<4>(out, state, [](std::array<uint32_t, 4> r, double* v) {
       for (int k = 0; k < 4; ++k) v[k] = uniform24(r[k]);
     });
   }
@@ -121,12 +127,12 @@ Array rand(IntArrayRef sizes, DType dtype) {
   return out;
 }
 
-Array randn(IntArrayRef sizes, DType dtype) {
+Array rand_normal(RngState state, IntArrayRef sizes, DType dtype) {
   check_sizes(sizes, "randn");
   check_floating(dtype, "randn");
   Array out = Array::empty(sizes, dtype);
   // Box-Muller on pairs of uniforms; u1 in (0, 1] so the log is finite.
-  fill_random<2>(out, [](std::array<uint32_t, 4> r, double* v) {
+  fill_random<2>(out, state, [](std::array<uint32_t, 4> r, double* v) {
     const double u1 = 1.0 - uniform53(r[0], r[1]);
     const double u2 = uniform53(r[2], r[3]);
     const double radius = std::sqrt(-2.0 * std::log(u1));
@@ -144,7 +150,7 @@ Array randint(int64_t low, int64_t high, IntArrayRef sizes, DType dtype) {
               ", ", high, ") does not fit dtype bool");
   Array out = Array::empty(sizes, dtype);
   const uint64_t range = uint64_t(high) - uint64_t(low);
-  fill_random<2>(out, [=](std::array<uint32_t, 4> r, double* v) {
+  fill_random<2>(out, next_rng_state(), [=](std::array<uint32_t, 4> r, double* v) {
     for (int k = 0; k < 2; ++k) {
       const uint64_t bits = (uint64_t(r[2 * k]) << 32) | r[2 * k + 1];
       v[k] = double(int64_t(uint64_t(low) + bits % range));

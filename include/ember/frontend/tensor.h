@@ -18,6 +18,11 @@
 
 namespace ember {
 
+namespace ir {
+struct Value;
+}
+class TraceContext;
+
 // A number argument (x + 2, clamp(x, 0.5)), which remembers whether it was written as a bool, an
 // integer or a float: PyTorch's type promotion treats each differently.
 class Scalar {
@@ -75,9 +80,18 @@ class Tensor {
  public:
   Tensor() = default;
   explicit Tensor(Array array);
+  // A tracer tensor: stands for value v of the graph ctx is tracing. meta holds its sizes (and the
+  // strides eager would give it) but no storage.
+  static Tensor traced(TraceContext* ctx, ir::Value* v, Array meta);
 
   bool defined() const { return impl_ != nullptr; }
+  // The eager data (for a tracer tensor: sizes and strides only, no storage).
   const Array& array() const;
+  bool is_traced() const;
+  // Identifies the tensor state this handle shares (equal for copies of one handle).
+  const void* identity() const { return impl_.get(); }
+  ir::Value* traced_value() const;
+  TraceContext* trace_context() const;
 
   // ---- metadata ----
   IntArrayRef sizes() const { return array().sizes(); }
@@ -101,9 +115,15 @@ class Tensor {
     check_data_ptr(dtype_of<T>(), "data_ptr");
     return array().data_as<T>();
   }
-  void* data_ptr() const { return array().data(); }
-  // The single value of a one-element tensor (ValueError otherwise); integers stay exact.
+  void* data_ptr() const {
+    check_data_ptr(dtype(), "data_ptr");
+    return array().data();
+  }
+  // The single value of a one-element tensor (ValueError otherwise); integers stay exact. While
+  // tracing, the read runs the graph so far and records a guard on the value.
   Scalar item() const;
+  // A one-element tensor's truth (item() != 0), for if (x.sum() > 0) ...
+  explicit operator bool() const;
   template <class T>
   T item() const {
     const Scalar s = item();

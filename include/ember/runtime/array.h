@@ -39,6 +39,8 @@ class Array {
 
   // Address of the first element (storage base + offset).
   char* data() const {
+    EMBER_CHECK(storage_ != nullptr, Error,
+                "this tensor has no data (a traced tensor used outside its trace?)");
     return static_cast<char*>(storage_->data()) + offset_ * int64_t(itemsize());
   }
   template <class T>

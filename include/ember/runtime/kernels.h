@@ -87,8 +87,17 @@ Array arange(double start, double end, double step, DType dtype);
 // Counter-based Philox4x32-10 streams: each call takes a fresh range of the global counter, so a
 // given seed reproduces the same sequence of calls' values, on any number of threads.
 void manual_seed(uint64_t seed);
-Array rand(IntArrayRef sizes, DType dtype);                                // uniform [0, 1)
-Array randn(IntArrayRef sizes, DType dtype);                               // standard normal
+// The generator's state for one call: the seed (Philox key) and the call's counter offset.
+struct RngState {
+  uint64_t seed, offset;
+};
+// Returns the state the next random call would use, and advances past it.
+RngState next_rng_state();
+Array rand(IntArrayRef sizes, DType dtype);   // uniform [0, 1)
+Array randn(IntArrayRef sizes, DType dtype);  // standard normal
+// The same from an explicit state (what graphs record), so a replay reproduces an eager call.
+Array rand_uniform(RngState state, IntArrayRef sizes, DType dtype);
+Array rand_normal(RngState state, IntArrayRef sizes, DType dtype);
 Array randint(int64_t low, int64_t high, IntArrayRef sizes, DType dtype);  // [low, high)
 
 // ---- movement (views share storage; the rest copy) -----------------------------------------

@@ -3,6 +3,7 @@
 // PyTorch's error messages.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -35,6 +36,8 @@ class IntArrayRef {
   IntArrayRef(const std::vector<int64_t>& v) : data_(v.data()), size_(v.size()) {}
   IntArrayRef(const Shape& v) : data_(v.data()), size_(v.size()) {}
   constexpr IntArrayRef(std::span<const int64_t> s) : data_(s.data()), size_(s.size()) {}
+  template <size_t N>
+  constexpr IntArrayRef(const std::array<int64_t, N>& a) : data_(a.data()), size_(N) {}
   constexpr IntArrayRef(const int64_t* data, size_t size) : data_(data), size_(size) {}
 
   constexpr const int64_t* begin() const { return data_; }

@@ -1,0 +1,158 @@
+#include "ember/frontend/trace.h"
+
+#include "ember/ir/interpreter.h"
+
+namespace ember {
+namespace {
+
+thread_local TraceContext* tls_active = nullptr;
+
+Array meta_of(const Array& a) { return Array(nullptr, a.dtype(), a.sizes(), a.strides(), 0); }
+
+Array int64_scalar(uint64_t v) {
+  Array a = Array::empty({}, kInt64);
+  *a.data_as<int64_t>() = int64_t(v);
+  return a;
+}
+
+}  // namespace
+
+TraceContext::TraceContext(const std::string& name)
+    : graph_(std::make_shared<ir::Graph>(name)), previous_(tls_active) {
+  tls_active = this;
+}
+
+TraceContext::~TraceContext() { tls_active = previous_; }
+
+TraceContext* TraceContext::active() { return tls_active; }
+
+Tensor TraceContext::make_tracer(ir::Value* v) {
+  if (!v) return Tensor();
+  Shape sizes;
+  for (const ir::SymInt& d : v->shape) sizes.push_back(d.value());
+  const Shape strides = contiguous_strides(sizes);
+  return Tensor::traced(this, v, Array(nullptr, v->dtype, std::move(sizes), strides, 0));
+}
+
+Tensor TraceContext::add_input(const Tensor& t) {
+  EMBER_CHECK(!t.is_traced(), Error, "trace: an example input is itself a traced tensor");
+  ir::Value* v = graph_->add_input(t.dtype(), ir::sym_shape(t.sizes()), ir::ValueKind::Input,
+                                   "x" + std::to_string(inputs_.size()));
+  inputs_.push_back(t);
+  input_arrays_.push_back(t.array());
+  return Tensor::traced(this, v, meta_of(t.array()));
+}
+
+ir::Value* TraceContext::value_of(const Tensor& t) {
+  EMBER_CHECK(t.defined(), Error, "trace: an undefined tensor was used");
+  if (t.is_traced()) {
+    EMBER_CHECK(t.trace_context() == this, Error,
+                "trace: a tensor traced in another function was used here");
+    return t.traced_value();
+  }
+  // A tensor from outside the function: a parameter, read by reference at run time.
+  auto it = param_of_.find(t.identity());
+  if (it != param_of_.end()) return it->second;
+  ir::Value* v = graph_->add_input(t.dtype(), ir::sym_shape(t.sizes()), ir::ValueKind::Param,
+                                   "p" + std::to_string(params_.size()));
+  params_.push_back(t);
+  input_arrays_.push_back(t.array());
+  param_of_[t.identity()] = v;
+  return v;
+}
+
+Tensor TraceContext::record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs) {
+  std::vector<ir::Value*> values;
+  values.reserve(inputs.size());
+  for (const Tensor& t : inputs) values.push_back(value_of(t));
+  return make_tracer(graph_->add(op, std::move(values), std::move(attrs)));
+}
+
+Tensor TraceContext::scalar(double value, DType dtype) {
+  return record(ir::Op::Constant, {},
+                {{"value", value}, {"shape", std::vector<ir::SymInt>{}}, {"dtype", dtype}});
+}
+
+Tensor TraceContext::random(ir::Op op, IntArrayRef sizes, DType dtype) {
+  check_sizes(sizes, ir::op_name(op).data());
+  EMBER_CHECK(is_floating(dtype), DTypeError, ir::op_name(op),
+              ": expected a floating point dtype, but got ", dtype);
+  const kernels::RngState state = kernels::next_rng_state();
+  const std::string k = std::to_string(rng_states_.size());
+  ir::Value* seed = graph_->add_input(kInt64, {}, ir::ValueKind::Rng, "seed" + k);
+  ir::Value* offset = graph_->add_input(kInt64, {}, ir::ValueKind::Rng, "offset" + k);
+  input_arrays_.push_back(int64_scalar(state.seed));
+  input_arrays_.push_back(int64_scalar(state.offset));
+  rng_states_.push_back(state);
+  return make_tracer(
+      graph_->add(op, {seed, offset}, {{"shape", ir::sym_shape(sizes)}, {"dtype", dtype}}));
+}
+
+Array TraceContext::materialize(const Tensor& t) {
+  const ir::Value* v = value_of(t);
+  if (v->kind != ir::ValueKind::Node) {
+    for (size_t i = 0; i < graph_->inputs().size(); ++i)
+      if (graph_->inputs()[i] == v) return input_arrays_[i];
+  }
+  const std::vector<const ir::Value*> wanted{v};
+  return ir::interpret(*graph_, input_arrays_, &wanted)[0];
+}
+
+double TraceContext::read_and_guard(const Tensor& t) {
+  const Array a = materialize(t);
+  const double value = a.element_as_double(0);
+  graph_->add(ir::Op::Guard, {value_of(t)}, {{"value", value}});
+  return value;
+}
+
+TracedGraph TraceContext::finish(const std::vector<Tensor>& outputs) {
+  std::vector<ir::Value*> values;
+  for (const Tensor& t : outputs) values.push_back(value_of(t));
+  graph_->set_outputs(std::move(values));
+  ir::verify(*graph_);
+  return TracedGraph{graph_, params_, rng_states_};
+}
+
+std::vector<Array> TracedGraph::interpreter_inputs(const std::vector<Tensor>& inputs) const {
+  std::vector<Array> arrays;
+  size_t next_input = 0, next_param = 0, next_rng = 0;
+  for (const ir::Value* v : graph->inputs()) {
+    switch (v->kind) {
+      case ir::ValueKind::Input:
+        EMBER_CHECK(next_input < inputs.size(), ValueError, "run: expected more inputs than ",
+                    inputs.size());
+        arrays.push_back(inputs[next_input++].array());
+        break;
+      case ir::ValueKind::Param:
+        arrays.push_back(params.at(next_param++).array());
+        break;
+      case ir::ValueKind::Rng: {
+        const kernels::RngState& s = rng_states.at(next_rng / 2);
+        arrays.push_back(int64_scalar(next_rng % 2 == 0 ? s.seed : s.offset));
+        ++next_rng;
+        break;
+      }
+      case ir::ValueKind::Node:
+        throw InternalError("a graph input of kind Node");
+    }
+  }
+  EMBER_CHECK(next_input == inputs.size(), ValueError, "run: expected ", next_input,
+              " inputs, got ", inputs.size());
+  return arrays;
+}
+
+std::vector<Tensor> TracedGraph::run(const std::vector<Tensor>& inputs) const {
+  std::vector<Tensor> out;
+  for (Array& a : ir::interpret(*graph, interpreter_inputs(inputs))) out.emplace_back(std::move(a));
+  return out;
+}
+
+TracedGraph trace(const TraceableFn& fn, const std::vector<Tensor>& example_inputs,
+                  const std::string& name) {
+  TraceContext tc(name);
+  std::vector<Tensor> inputs;
+  for (const Tensor& t : example_inputs) inputs.push_back(tc.add_input(t));
+  return tc.finish(fn(inputs));
+}
+
+}  // namespace ember

@@ -1,0 +1,78 @@
+// Tracing: turning an eager Tensor program into IR. Under a TraceContext every Tensor op appends
+// a node instead of computing, composites (gelu, softmax, layer_norm, var, ...) record their
+// decomposition into primitives, and tensors the function captures from outside become graph
+// parameters read by reference. Reading a traced value (item(), conversion to bool) runs the graph
+// built so far with the reference interpreter, records a guard node holding the value seen, and
+// tracing goes on: the mechanism compile() uses for data-dependent control flow.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "ember/frontend/tensor.h"
+#include "ember/ir/graph.h"
+
+namespace ember {
+
+// What trace() returns: the graph and what its extra inputs are bound to.
+struct TracedGraph {
+  std::shared_ptr<ir::Graph> graph;
+  // Graph inputs after the user's: captured tensors (read at run time, so in-place updates are
+  // seen) and the random-generator states the trace consumed, in the graph's input order.
+  std::vector<Tensor> params;
+  std::vector<kernels::RngState> rng_states;
+
+  // Runs the graph with the reference interpreter on new inputs (same shapes and dtypes), the
+  // current values of the params and the recorded generator states.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+  // The full input list the interpreter takes.
+  std::vector<Array> interpreter_inputs(const std::vector<Tensor>& inputs) const;
+};
+
+using TraceableFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+// Traces fn on example inputs; fn must be a function of its inputs and captured tensors.
+TracedGraph trace(const TraceableFn& fn, const std::vector<Tensor>& example_inputs,
+                  const std::string& name = "main");
+
+class TraceContext {
+ public:
+  TraceContext(const std::string& name);
+  ~TraceContext();
+  TraceContext(const TraceContext&) = delete;
+  TraceContext& operator=(const TraceContext&) = delete;
+
+  // The context tracing on this thread, or null.
+  static TraceContext* active();
+
+  // A graph input standing for t; returns the tracer tensor that fn sees.
+  Tensor add_input(const Tensor& t);
+  // Records op on the tensors (tracer tensors of this trace, or eager tensors that become
+  // params) and returns the tracer tensor of its result.
+  Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs = {});
+  // A 0-dim constant of dtype.
+  Tensor scalar(double value, DType dtype);
+  // A random node drawing the next generator state (as eager would), recorded as rng inputs.
+  Tensor random(ir::Op op, IntArrayRef sizes, DType dtype);
+  // Runs the graph so far to get t's value, and records a guard on it (t has one element).
+  double read_and_guard(const Tensor& t);
+  // Runs the graph so far to get t's value, without a guard.
+  Array materialize(const Tensor& t);
+
+  ir::Value* value_of(const Tensor& t);
+  TracedGraph finish(const std::vector<Tensor>& outputs);
+
+ private:
+  Tensor make_tracer(ir::Value* v);
+
+  std::shared_ptr<ir::Graph> graph_;
+  std::vector<Array> input_arrays_;  // every graph input's current value, in order
+  std::vector<Tensor> inputs_, params_;
+  std::vector<kernels::RngState> rng_states_;
+  std::unordered_map<const void*, ir::Value*> param_of_;  // eager Tensor impl -> param
+  TraceContext* previous_;
+};
+
+}  // namespace ember

@@ -1,0 +1,149 @@
+// Ember's graph IR.
+//
+// Semantics. A Graph is a pure SSA function: typed inputs (user inputs, parameters captured by
+// reference, random-generator state), nodes in topological order, outputs. A Value is a tensor of
+// one dtype and a shape of SymInts; its layout is not part of the IR (movement ops are index
+// arithmetic, never copies). Binary ops take operands of one dtype, so type promotion is explicit
+// (casts), and broadcast their shapes with numpy's rules; a symbolic dim broadcasts only against
+// 1 or an equal expression. Integer arithmetic wraps; float ops follow IEEE 754 (NaN propagates
+// through max/min/clamp). Every node is checked against its op's shape and dtype rule when built,
+// so an ill-typed node never exists.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "ember/ir/ops.h"
+#include "ember/ir/symint.h"
+#include "ember/runtime/dtype.h"
+
+namespace ember::ir {
+
+// Malformed or ill-typed IR text; the message starts with line:column.
+class ParseError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An attribute value: an int, a float, a bool, a dtype or a list of (symbolic) ints.
+using AttrValue = std::variant<int64_t, double, bool, DType, std::vector<SymInt>>;
+
+class Attrs {
+ public:
+  Attrs() = default;
+  Attrs(std::initializer_list<std::pair<std::string, AttrValue>> items);
+
+  void set(const std::string& key, AttrValue value);
+  bool has(const std::string& key) const;
+  const AttrValue& get(const std::string& key) const;  // Error naming the key when missing
+  int64_t get_int(const std::string& key) const;
+  double get_float(const std::string& key) const;  // ints convert
+  bool get_bool(const std::string& key) const;
+  DType get_dtype(const std::string& key) const;
+  std::vector<SymInt> get_list(const std::string& key) const;
+  std::vector<int64_t> get_ints(const std::string& key) const;  // list of constants
+  const std::vector<std::pair<std::string, AttrValue>>& items() const { return items_; }
+  bool operator==(const Attrs& other) const;
+
+ private:
+  std::vector<std::pair<std::string, AttrValue>> items_;  // sorted by key
+};
+
+class Node;
+
+enum class ValueKind : uint8_t { Input, Param, Rng, Node };
+
+struct Value {
+  std::string name;  // printed as %name
+  DType dtype;
+  SymShape shape;
+  ValueKind kind;
+  Node* producer = nullptr;  // for kind == Node
+  int64_t rank() const { return int64_t(shape.size()); }
+};
+
+class Node {
+ public:
+  Op op;
+  std::vector<Value*> inputs;
+  Value* output = nullptr;  // null for ops without a result (guard)
+  Attrs attrs;
+};
+
+// The result type of an op applied to inputs with attrs, or ShapeError/DTypeError/ValueError
+// naming the op, the shapes and the dimension. Guard has no result: nullopt.
+struct ValueType {
+  DType dtype;
+  SymShape shape;
+};
+std::optional<ValueType> infer_type(Op op, const std::vector<const Value*>& inputs,
+                                    const Attrs& attrs);
+
+class Graph {
+ public:
+  explicit Graph(std::string name = "main") : name_(std::move(name)) {}
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  // Inputs may be added at any time (a tracer finds captured tensors as it goes); they are
+  // defined before every node. Names must be unique (an empty name picks the next free one).
+  Value* add_input(DType dtype, SymShape shape, ValueKind kind = ValueKind::Input,
+                   std::string name = "");
+  // A checked node: its result type is inferred, or the op's rule throws.
+  Value* add(Op op, std::vector<Value*> inputs, Attrs attrs = {}, std::string name = "");
+  void set_outputs(std::vector<Value*> outputs);
+
+  const std::vector<Value*>& inputs() const { return inputs_; }
+  const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
+  const std::vector<Value*>& outputs() const { return outputs_; }
+  // The number of distinct symbols (s0 .. s{n-1}) the input shapes use.
+  int num_symbols() const;
+  Value* find(const std::string& name) const;
+
+  // Removes the nodes for which remove(node) is true; their results must be unused.
+  template <class F>
+  void erase_nodes_if(F remove) {
+    std::erase_if(nodes_, [&](const std::unique_ptr<Node>& n) { return remove(*n); });
+  }
+
+  // A hash of the graph's structure (ops, attributes, types, wiring; not value names) that is
+  // the same in every run and process: the cache key of later milestones.
+  uint64_t structural_hash() const;
+
+ private:
+  std::string fresh_name();
+  Value* new_value(Value v);
+  std::string name_;
+  std::unordered_map<std::string, Value*> by_name_;
+  std::vector<std::unique_ptr<Value>> values_;
+  std::vector<Value*> inputs_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<Value*> outputs_;
+  int next_name_ = 0;
+};
+
+// Text form, printed and parsed back exactly:
+//   graph @f(%x: f32[s0, 4], param %w: f32[4, 4]) -> (f32[s0, 4]) {
+//     %0 = matmul(%x, %w) : f32[s0, 4]
+//     %1 = reduce_sum(%0) {dims = [1], keepdim = true} : f32[s0, 1]
+//     return %0
+//   }
+std::string print(const Graph& graph);
+// Parses one graph; ParseError "line:column: ..." for malformed or ill-typed text.
+std::unique_ptr<Graph> parse(std::string_view text);
+
+// Checks the invariants the builder keeps (SSA order, types agree with the rules, no value from
+// another graph, outputs defined, unique names); throws InternalError naming the first broken one.
+void verify(const Graph& graph);
+
+std::string dtype_short_name(DType dtype);  // f32, bf16, i64, bool, ...
+
+}  // namespace ember::ir

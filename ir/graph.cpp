@@ -1,0 +1,134 @@
+#include "ember/ir/graph.h"
+
+#include <algorithm>
+#include <set>
+
+namespace ember::ir {
+
+// ---- Attrs ----
+
+Attrs::Attrs(std::initializer_list<std::pair<std::string, AttrValue>> items) {
+  for (const auto& [k, v] : items) set(k, v);
+}
+
+void Attrs::set(const std::string& key, AttrValue value) {
+  auto it = std::lower_bound(items_.begin(), items_.end(), key,
+                             [](const auto& item, const std::string& k) { return item.first < k; });
+  if (it != items_.end() && it->first == key)
+    it->second = std::move(value);
+  else
+    items_.insert(it, {key, std::move(value)});
+}
+
+bool Attrs::has(const std::string& key) const {
+  return std::any_of(items_.begin(), items_.end(), [&](const auto& i) { return i.first == key; });
+}
+
+const AttrValue& Attrs::get(const std::string& key) const {
+  for (const auto& [k, v] : items_)
+    if (k == key) return v;
+  throw ValueError("missing attribute '" + key + "'");
+}
+
+int64_t Attrs::get_int(const std::string& key) const {
+  const AttrValue& v = get(key);
+  if (auto* i = std::get_if<int64_t>(&v)) return *i;
+  throw ValueError("attribute '" + key + "' must be an int");
+}
+double Attrs::get_float(const std::string& key) const {
+  const AttrValue& v = get(key);
+  if (auto* d = std::get_if<double>(&v)) return *d;
+  if (auto* i = std::get_if<int64_t>(&v)) return double(*i);
+  throw ValueError("attribute '" + key + "' must be a number");
+}
+bool Attrs::get_bool(const std::string& key) const {
+  const AttrValue& v = get(key);
+  if (auto* b = std::get_if<bool>(&v)) return *b;
+  throw ValueError("attribute '" + key + "' must be a bool");
+}
+DType Attrs::get_dtype(const std::string& key) const {
+  const AttrValue& v = get(key);
+  if (auto* d = std::get_if<DType>(&v)) return *d;
+  throw ValueError("attribute '" + key + "' must be a dtype");
+}
+std::vector<SymInt> Attrs::get_list(const std::string& key) const {
+  const AttrValue& v = get(key);
+  if (auto* l = std::get_if<std::vector<SymInt>>(&v)) return *l;
+  throw ValueError("attribute '" + key + "' must be a list");
+}
+std::vector<int64_t> Attrs::get_ints(const std::string& key) const {
+  std::vector<int64_t> out;
+  for (const SymInt& s : get_list(key)) {
+    EMBER_CHECK(s.is_constant(), ValueError, "attribute '", key,
+                "' must be a list of integers, but holds ", s.str());
+    out.push_back(s.value());
+  }
+  return out;
+}
+
+bool Attrs::operator==(const Attrs& other) const { return items_ == other.items_; }
+
+// ---- Graph ----
+
+std::string Graph::fresh_name() {
+  for (;;) {
+    std::string n = std::to_string(next_name_++);
+    if (!by_name_.count(n)) return n;
+  }
+}
+
+Value* Graph::find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+Value* Graph::new_value(Value v) {
+  EMBER_CHECK(!by_name_.count(v.name), ValueError, "duplicate value name %", v.name);
+  values_.push_back(std::make_unique<Value>(std::move(v)));
+  by_name_[values_.back()->name] = values_.back().get();
+  return values_.back().get();
+}
+
+Value* Graph::add_input(DType dtype, SymShape shape, ValueKind kind, std::string name) {
+  EMBER_CHECK(kind != ValueKind::Node, Error, "an input cannot have kind Node");
+  for (const SymInt& d : shape)
+    EMBER_CHECK(!d.is_constant() || d.value() >= 0, ValueError, "input shape ", shape_text(shape),
+                " has a negative size");
+  if (name.empty()) name = "arg" + std::to_string(inputs_.size());
+  inputs_.push_back(new_value(Value{std::move(name), dtype, std::move(shape), kind}));
+  return inputs_.back();
+}
+
+Value* Graph::add(Op op, std::vector<Value*> inputs, Attrs attrs, std::string name) {
+  std::vector<const Value*> in(inputs.begin(), inputs.end());
+  for (const Value* v : in) EMBER_CHECK(v != nullptr, Error, op_name(op), ": null operand");
+  const std::optional<ValueType> type = infer_type(op, in, attrs);
+  if (type && !name.empty())
+    EMBER_CHECK(!by_name_.count(name), ValueError, "duplicate value name %", name);
+  auto node = std::make_unique<Node>();
+  node->op = op;
+  node->inputs = std::move(inputs);
+  node->attrs = std::move(attrs);
+  if (type) {
+    if (name.empty()) name = fresh_name();
+    node->output =
+        new_value(Value{std::move(name), type->dtype, type->shape, ValueKind::Node, node.get()});
+  }
+  nodes_.push_back(std::move(node));
+  return nodes_.back()->output;
+}
+
+void Graph::set_outputs(std::vector<Value*> outputs) {
+  for (Value* v : outputs) EMBER_CHECK(v != nullptr, Error, "graph output is null");
+  outputs_ = std::move(outputs);
+}
+
+int Graph::num_symbols() const {
+  int n = 0;
+  for (const Value* v : inputs_)
+    for (const SymInt& d : v->shape)
+      for (int s : d.symbols()) n = std::max(n, s + 1);
+  return n;
+}
+
+}  // namespace ember::ir

@@ -1,0 +1,237 @@
+#include "ember/ir/interpreter.h"
+
+#include <cmath>
+#include <unordered_map>
+
+#include "ember/runtime/kernels.h"
+#include "ir/kernel_map.h"
+
+namespace ember::ir {
+namespace {
+
+using kernels::ReduceOp;
+
+class Interpreter {
+ public:
+  Interpreter(const Graph& g, const std::vector<Array>& inputs) : g_(g) {
+    EMBER_CHECK(inputs.size() == g.inputs().size(), ValueError, "interpret @", g.name(),
+                ": expected ", g.inputs().size(), " inputs, got ", inputs.size());
+    bind_symbols(inputs);
+    for (size_t i = 0; i < inputs.size(); ++i) values_[g.inputs()[i]] = inputs[i];
+  }
+
+  std::vector<Array> run(const std::vector<const Value*>* wanted) {
+    auto done = [&] {
+      if (!wanted) return false;
+      for (const Value* v : *wanted)
+        if (!values_.count(v)) return false;
+      return true;
+    };
+    for (const auto& n : g_.nodes()) {
+      if (done()) break;
+      eval(*n);
+    }
+    std::vector<Array> out;
+    for (const Value* v :
+         wanted ? *wanted : std::vector<const Value*>(g_.outputs().begin(), g_.outputs().end())) {
+      auto it = values_.find(v);
+      EMBER_CHECK(it != values_.end(), Error, "interpret: %", v->name, " was not computed");
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+ private:
+  void bind_symbols(const std::vector<Array>& inputs) {
+    bindings_.assign(size_t(g_.num_symbols()), -1);
+    // First bind symbols that stand alone as a dim, then check every dim.
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Value* v = g_.inputs()[i];
+      EMBER_CHECK(inputs[i].dim() == v->rank() && inputs[i].dtype() == v->dtype, ValueError,
+                  "interpret: input %", v->name, " must be ", dtype_short_name(v->dtype),
+                  shape_text(v->shape), ", got ", dtype_short_name(inputs[i].dtype()),
+                  shape_str(inputs[i].sizes()));
+      for (size_t d = 0; d < v->shape.size(); ++d) {
+        const auto syms = v->shape[d].symbols();
+        if (syms.size() == 1 && v->shape[d] == SymInt::symbol(syms[0]) &&
+            bindings_[size_t(syms[0])] < 0)
+          bindings_[size_t(syms[0])] = inputs[i].size(int64_t(d));
+      }
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Value* v = g_.inputs()[i];
+      for (size_t d = 0; d < v->shape.size(); ++d)
+        EMBER_CHECK(v->shape[d].evaluate(bindings_) == inputs[i].size(int64_t(d)), ValueError,
+                    "interpret: input %", v->name, " dimension ", d, " is ",
+                    inputs[i].size(int64_t(d)), " but the graph says ", v->shape[d].str());
+    }
+  }
+
+  Shape concrete(const std::vector<SymInt>& dims) const {
+    Shape out;
+    for (const SymInt& d : dims) out.push_back(d.evaluate(bindings_));
+    return out;
+  }
+
+  const Array& in(const Node& n, size_t i) const { return values_.at(n.inputs[i]); }
+
+  void eval(const Node& n) {
+    const Attrs& a = n.attrs;
+    Array r;
+    switch (op_category(n.op)) {
+      case OpCategory::Unary:
+        r = kernels::unary(kernel_unary(n.op), in(n, 0));
+        break;
+      case OpCategory::Binary:
+        r = kernels::binary(kernel_binary(n.op), in(n, 0), in(n, 1));
+        break;
+      case OpCategory::Ternary:
+        r = kernels::where(in(n, 0), in(n, 1), in(n, 2));
+        break;
+      case OpCategory::Cast:
+        r = kernels::cast(in(n, 0), a.get_dtype("dtype"));
+        break;
+      case OpCategory::Reduce:
+        r = reduce(n);
+        break;
+      case OpCategory::Movement:
+        r = movement(n);
+        break;
+      case OpCategory::Matmul:
+        r = kernels::matmul(in(n, 0), in(n, 1));
+        break;
+      case OpCategory::Conv: {
+        kernels::Conv2dParams p;
+        p.stride = pair(a.get_ints("stride"));
+        p.padding = pair(a.get_ints("padding"));
+        p.dilation = pair(a.get_ints("dilation"));
+        p.groups = a.get_int("groups");
+        r = kernels::conv2d(in(n, 0), in(n, 1), nullptr, p);
+        break;
+      }
+      case OpCategory::Pool: {
+        kernels::Pool2dParams p;
+        p.kernel = pair(a.get_ints("kernel"));
+        p.stride = pair(a.get_ints("stride"));
+        p.padding = pair(a.get_ints("padding"));
+        p.ceil_mode = a.get_bool("ceil_mode");
+        if (n.op == Op::MaxPool2d) {
+          p.dilation = pair(a.get_ints("dilation"));
+          r = kernels::max_pool2d(in(n, 0), p);
+        } else {
+          p.count_include_pad = a.get_bool("count_include_pad");
+          r = kernels::avg_pool2d(in(n, 0), p);
+        }
+        break;
+      }
+      case OpCategory::Index:
+        r = n.op == Op::Gather ? kernels::gather(in(n, 0), a.get_int("dim"), in(n, 1))
+                               : kernels::index_select(in(n, 0), a.get_int("dim"), in(n, 1));
+        break;
+      case OpCategory::Random: {
+        const kernels::RngState state{uint64_t(*in(n, 0).data_as<int64_t>()),
+                                      uint64_t(*in(n, 1).data_as<int64_t>())};
+        const Shape shape = concrete(a.get_list("shape"));
+        r = n.op == Op::RandUniform ? kernels::rand_uniform(state, shape, a.get_dtype("dtype"))
+                                    : kernels::rand_normal(state, shape, a.get_dtype("dtype"));
+        break;
+      }
+      case OpCategory::Constant:
+        r = constant(n);
+        break;
+      case OpCategory::Guard: {
+        const double seen = in(n, 0).element_as_double(0), expected = a.get_float("value");
+        const bool same = seen == expected || (std::isnan(seen) && std::isnan(expected));
+        EMBER_CHECK(same, GuardFailure, "guard on %", n.inputs[0]->name, ": traced with value ",
+                    expected, ", now ", seen);
+        return;
+      }
+    }
+    values_[n.output] = std::move(r);
+  }
+
+  static std::array<int64_t, 2> pair(const std::vector<int64_t>& v) { return {v.at(0), v.at(1)}; }
+
+  Array reduce(const Node& n) {
+    const Array& x = in(n, 0);
+    const auto dims = n.attrs.get_ints("dims");
+    const bool keepdim = n.attrs.get_bool("keepdim");
+    switch (n.op) {
+      case Op::ReduceSum:
+        return kernels::reduce(ReduceOp::Sum, x, dims, keepdim);
+      case Op::ReduceProd:
+        return kernels::reduce(ReduceOp::Prod, x, dims, keepdim);
+      case Op::ReduceMax:
+        return kernels::reduce(ReduceOp::Max, x, dims, keepdim);
+      case Op::ReduceMin:
+        return kernels::reduce(ReduceOp::Min, x, dims, keepdim);
+      default: {
+        std::optional<int64_t> dim;
+        if (!dims.empty()) dim = dims[0];
+        return kernels::arg_reduce(n.op == Op::ArgMax, x, dim, keepdim);
+      }
+    }
+  }
+
+  Array movement(const Node& n) {
+    const Array& x = in(n, 0);
+    const Attrs& a = n.attrs;
+    switch (n.op) {
+      case Op::Reshape:
+        return kernels::reshape(x, concrete(a.get_list("shape")));
+      case Op::Permute:
+        return kernels::permute(x, a.get_ints("dims"));
+      case Op::Expand:
+        return kernels::expand(x, concrete(a.get_list("shape")));
+      case Op::Slice:
+        return kernels::slice(x, a.get_int("dim"), a.get_int("start"), a.get_int("end"),
+                              a.get_int("step"));
+      case Op::Pad: {
+        const auto pads = a.get_ints("pads");
+        const Shape shape = concrete(n.output->shape);
+        Array out = kernels::full(shape, a.get_float("value"), x.dtype());
+        Array interior = out;
+        for (size_t p = 0; p < pads.size() / 2; ++p) {
+          const int64_t d = x.dim() - 1 - int64_t(p);
+          interior = kernels::narrow(interior, d, pads[2 * p], x.size(d));
+        }
+        kernels::copy_into(interior, x);
+        return out;
+      }
+      case Op::Concat: {
+        std::vector<Array> parts;
+        for (size_t i = 0; i < n.inputs.size(); ++i) parts.push_back(in(n, i));
+        return kernels::cat(parts, a.get_int("dim"));
+      }
+      default:
+        throw InternalError("interpret: unknown movement op");
+    }
+  }
+
+  Array constant(const Node& n) {
+    const Attrs& a = n.attrs;
+    const Shape shape = concrete(a.get_list("shape"));
+    const DType dtype = a.get_dtype("dtype");
+    if (n.op == Op::Constant) return kernels::full(shape, a.get_float("value"), dtype);
+    Array out = Array::empty(shape, dtype);
+    const double start = a.get_float("start"), step = a.get_float("step");
+    dispatch_dtype(dtype, [&]<class T>() {
+      for (int64_t i = 0; i < out.numel(); ++i)
+        out.data_as<T>()[i] = T(compute_t<T>(start + double(i) * step));
+    });
+    return out;
+  }
+
+  const Graph& g_;
+  std::vector<int64_t> bindings_;
+  std::unordered_map<const Value*, Array> values_;
+};
+
+}  // namespace
+
+std::vector<Array> interpret(const Graph& graph, const std::vector<Array>& inputs,
+                             const std::vector<const Value*>* wanted) {
+  return Interpreter(graph, inputs).run(wanted);
+}
+
+}  // namespace ember::ir

@@ -1,0 +1,195 @@
+#include "ember/ir/symint.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace ember::ir {
+namespace {
+
+bool term_less(const SymInt::Term& a, const SymInt::Term& b) {
+  if (a.symbols.size() != b.symbols.size()) return a.symbols.size() > b.symbols.size();
+  return a.symbols < b.symbols;
+}
+
+}  // namespace
+
+SymInt SymInt::symbol(int id) { return from_terms({Term{1, {id}}}); }
+
+std::vector<SymInt::Term> SymInt::terms() const {
+  if (terms_) return *terms_;
+  if (value_ == 0) return {};
+  return {Term{value_, {}}};
+}
+
+// Canonical form: terms sorted (higher degree first), like terms merged, zero terms dropped; a
+// polynomial with only a constant term becomes a plain integer.
+SymInt SymInt::from_terms(std::vector<Term> terms) {
+  for (auto& t : terms) std::sort(t.symbols.begin(), t.symbols.end());
+  std::sort(terms.begin(), terms.end(), term_less);
+  std::vector<Term> merged;
+  for (auto& t : terms) {
+    if (!merged.empty() && merged.back().symbols == t.symbols)
+      merged.back().coeff += t.coeff;
+    else
+      merged.push_back(std::move(t));
+  }
+  std::erase_if(merged, [](const Term& t) { return t.coeff == 0; });
+  SymInt out;
+  if (merged.empty()) return out;
+  if (merged.size() == 1 && merged[0].symbols.empty()) {
+    out.value_ = merged[0].coeff;
+    return out;
+  }
+  out.terms_ = std::make_shared<const std::vector<Term>>(std::move(merged));
+  return out;
+}
+
+int64_t SymInt::value() const {
+  EMBER_INTERNAL_ASSERT(is_constant(), "SymInt ", str(), " is symbolic");
+  return value_;
+}
+
+std::vector<int> SymInt::symbols() const {
+  std::vector<int> out;
+  for (const Term& t : terms())
+    for (int s : t.symbols) out.push_back(s);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+int64_t SymInt::evaluate(const std::vector<int64_t>& bindings) const {
+  if (is_constant()) return value_;
+  int64_t total = 0;
+  for (const Term& t : *terms_) {
+    int64_t v = t.coeff;
+    for (int s : t.symbols) {
+      EMBER_CHECK(s >= 0 && size_t(s) < bindings.size(), Error, "symbol s", s, " is not bound");
+      v *= bindings[size_t(s)];
+    }
+    total += v;
+  }
+  return total;
+}
+
+SymInt operator+(const SymInt& a, const SymInt& b) {
+  if (a.is_constant() && b.is_constant()) return SymInt(a.value_ + b.value_);
+  auto t = a.terms();
+  for (auto& x : b.terms()) t.push_back(x);
+  return SymInt::from_terms(std::move(t));
+}
+
+SymInt operator-(const SymInt& a, const SymInt& b) {
+  if (a.is_constant() && b.is_constant()) return SymInt(a.value_ - b.value_);
+  auto t = a.terms();
+  for (auto x : b.terms()) {
+    x.coeff = -x.coeff;
+    t.push_back(std::move(x));
+  }
+  return SymInt::from_terms(std::move(t));
+}
+
+SymInt operator*(const SymInt& a, const SymInt& b) {
+  if (a.is_constant() && b.is_constant()) return SymInt(a.value_ * b.value_);
+  std::vector<SymInt::Term> t;
+  for (const auto& x : a.terms())
+    for (const auto& y : b.terms()) {
+      SymInt::Term p{x.coeff * y.coeff, x.symbols};
+      p.symbols.insert(p.symbols.end(), y.symbols.begin(), y.symbols.end());
+      t.push_back(std::move(p));
+    }
+  return SymInt::from_terms(std::move(t));
+}
+
+std::optional<SymInt> SymInt::divide(const SymInt& a, const SymInt& b) {
+  if (b.is_constant()) {
+    if (b.value_ == 0) return std::nullopt;
+    if (a.is_constant()) {
+      if (a.value_ % b.value_) return std::nullopt;
+      return SymInt(a.value_ / b.value_);
+    }
+  }
+  if (a == b) return SymInt(1);
+  // Division by a monomial: every term of a must contain b's symbols and a multiple of its
+  // coefficient.
+  const auto bt = b.terms();
+  if (bt.size() != 1) return std::nullopt;
+  std::vector<Term> out;
+  for (Term t : a.terms()) {
+    if (t.coeff % bt[0].coeff) return std::nullopt;
+    t.coeff /= bt[0].coeff;
+    for (int s : bt[0].symbols) {
+      auto it = std::find(t.symbols.begin(), t.symbols.end(), s);
+      if (it == t.symbols.end()) return std::nullopt;
+      t.symbols.erase(it);
+    }
+    out.push_back(std::move(t));
+  }
+  return from_terms(std::move(out));
+}
+
+bool operator==(const SymInt& a, const SymInt& b) {
+  if (a.is_constant() != b.is_constant()) return false;
+  if (a.is_constant()) return a.value_ == b.value_;
+  if (a.terms_ == b.terms_) return true;
+  const auto& x = *a.terms_;
+  const auto& y = *b.terms_;
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i].coeff != y[i].coeff || x[i].symbols != y[i].symbols) return false;
+  return true;
+}
+
+std::string SymInt::str() const {
+  if (is_constant()) return std::to_string(value_);
+  std::ostringstream os;
+  bool first = true;
+  for (const Term& t : *terms_) {
+    int64_t c = t.coeff;
+    if (!first) {
+      os << (c < 0 ? " - " : " + ");
+      c = c < 0 ? -c : c;
+    } else if (c < 0 && !t.symbols.empty()) {
+      os << '-';
+      c = -c;
+    }
+    first = false;
+    bool need_star = false;
+    if (c != 1 || t.symbols.empty()) {
+      os << c;
+      need_star = true;
+    }
+    for (int s : t.symbols) {
+      os << (need_star ? "*" : "") << 's' << s;
+      need_star = true;
+    }
+  }
+  return os.str();
+}
+
+size_t SymInt::hash() const { return std::hash<std::string>()(str()); }
+
+std::string shape_text(const SymShape& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + shape[i].str();
+  return out + "]";
+}
+
+bool is_static(const SymShape& shape) {
+  return std::all_of(shape.begin(), shape.end(), [](const SymInt& s) { return s.is_constant(); });
+}
+
+SymInt sym_numel(const SymShape& shape) {
+  SymInt n(1);
+  for (const SymInt& s : shape) n = n * s;
+  return n;
+}
+
+int64_t numel_if_static(const SymShape& shape, int64_t fallback) {
+  const SymInt n = sym_numel(shape);
+  return n.is_constant() ? n.value() : fallback;
+}
+
+SymShape sym_shape(IntArrayRef sizes) { return SymShape(sizes.begin(), sizes.end()); }
+
+}  // namespace ember::ir
