@@ -96,17 +96,26 @@ ir::Op ir_op(ReduceOp op) {
 }
 std::vector<ir::SymInt> sym_list(IntArrayRef v) { return ir::sym_shape(v); }
 
+// 16-bit floats: the eager kernels compute in float32 and round once; a decomposition does the
+// same (upcast, compute, round), so its steps do not each round to 16 bits.
+template <class F>
+Tensor in_float32(const Tensor& x, F f) {
+  if (x.dtype() != kFloat16 && x.dtype() != kBFloat16) return f(x);
+  return f(x.to(kFloat32)).to(x.dtype());
+}
+
 Tensor unary(UnaryOp op, const Tensor& x) {
   if (TraceContext* tc = tracing()) {
     switch (op) {  // the composites, decomposed
       case UnaryOp::Gelu:
-        return x * 0.5 * (1 + erf(x * M_SQRT1_2));
-      case UnaryOp::GeluTanh: {
-        const Tensor inner = (x + x * x * x * 0.044715) * 0.79788456080286535588;
-        return x * 0.5 * (1 + tanh(inner));
-      }
+        return in_float32(x, [](const Tensor& v) { return v * 0.5 * (1 + erf(v * M_SQRT1_2)); });
+      case UnaryOp::GeluTanh:
+        return in_float32(x, [](const Tensor& v) {
+          const Tensor inner = (v + v * v * v * 0.044715) * 0.79788456080286535588;
+          return v * 0.5 * (1 + tanh(inner));
+        });
       case UnaryOp::Silu:
-        return x * sigmoid(x);
+        return in_float32(x, [](const Tensor& v) { return v * sigmoid(v); });
       default:
         return tc->record(ir_op(op), {x});
     }
@@ -559,14 +568,18 @@ void check_float(const Tensor& x, const char* op) {
 Tensor softmax(const Tensor& x, int64_t dim) {
   if (!tracing()) return Tensor(kernels::softmax(x.array(), dim));
   check_float(x, "softmax");
-  const Tensor e = exp(x - amax(x, dim, true));
-  return e / sum(e, dim, true);
+  return in_float32(x, [dim](const Tensor& v) {
+    const Tensor e = exp(v - amax(v, dim, true));
+    return e / sum(e, dim, true);
+  });
 }
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   if (!tracing()) return Tensor(kernels::log_softmax(x.array(), dim));
   check_float(x, "log_softmax");
-  const Tensor shifted = x - amax(x, dim, true);
-  return shifted - log(sum(exp(shifted), dim, true));
+  return in_float32(x, [dim](const Tensor& v) {
+    const Tensor shifted = v - amax(v, dim, true);
+    return shifted - log(sum(exp(shifted), dim, true));
+  });
 }
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
@@ -584,12 +597,14 @@ Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& w
   check_float(x, "layer_norm");
   std::vector<int64_t> dims;
   for (int64_t d = x.dim() - nd; d < x.dim(); ++d) dims.push_back(d);
-  const Tensor centered = x - mean(x, dims, true);
-  const Tensor variance = mean(centered * centered, dims, true);
-  Tensor y = centered * rsqrt(variance + eps);
-  if (weight.defined()) y = y * weight;
-  if (bias.defined()) y = y + bias;
-  return y;
+  return in_float32(x, [&](const Tensor& v) {
+    const Tensor centered = v - mean(v, dims, true);
+    const Tensor variance = mean(centered * centered, dims, true);
+    Tensor y = centered * rsqrt(variance + eps);
+    if (weight.defined()) y = y * weight.to(v.dtype());
+    if (bias.defined()) y = y + bias.to(v.dtype());
+    return y;
+  });
 }
 Tensor dropout(const Tensor& x, double p, bool train) {
   if (!tracing()) return Tensor(kernels::dropout(x.array(), p, train));

@@ -1,0 +1,236 @@
+// The builder and the shape/dtype rules: every primitive built on static and symbolic shapes,
+// with the result type it must have, and an ill-typed construction of each that must throw.
+#include <gtest/gtest.h>
+
+#include "ember/ember.h"
+
+namespace ember::ir {
+namespace {
+
+const SymInt s0 = SymInt::symbol(0), s1 = SymInt::symbol(1);
+
+std::string type_of(const Value* v) { return dtype_short_name(v->dtype) + shape_text(v->shape); }
+
+TEST(SymInt, CanonicalArithmetic) {
+  EXPECT_EQ((s0 * 784).str(), "784*s0");
+  EXPECT_EQ((s0 * s1 + s0 + 1 - s0).str(), "s0*s1 + 1");
+  EXPECT_EQ(s0 * s1, s1 * s0);
+  EXPECT_EQ(s0 + s0, s0 * 2);
+  EXPECT_EQ((s0 - s0), SymInt(0));
+  EXPECT_TRUE((s0 - s0).is_constant());
+  EXPECT_EQ(SymInt::divide(s0 * 784, SymInt(28 * 28)).value(), s0);
+  EXPECT_EQ(SymInt::divide(s0 * s1 * 6, s1 * 3).value(), s0 * 2);
+  EXPECT_FALSE(SymInt::divide(s0 * 5, SymInt(2)).has_value());
+  EXPECT_FALSE(SymInt::divide(s0 + 1, s0).has_value());
+  EXPECT_EQ((s0 * 3 + s1).evaluate({4, 5}), 17);
+  EXPECT_EQ((s0 * -2 + 3).str(), "-2*s0 + 3");
+}
+
+// One builder case: inputs (dtype, shape), the op, attrs, and the expected result type.
+struct Built {
+  Graph g;
+  std::vector<Value*> in;
+};
+Value* build(Built& b, Op op, std::vector<std::pair<DType, SymShape>> inputs, Attrs attrs = {}) {
+  for (auto& [d, s] : inputs) b.in.push_back(b.g.add_input(d, s));
+  return b.g.add(op, b.in, std::move(attrs));
+}
+std::string result(Op op, std::vector<std::pair<DType, SymShape>> inputs, Attrs attrs = {}) {
+  Built b;
+  Value* v = build(b, op, std::move(inputs), std::move(attrs));
+  verify(b.g);
+  return v ? type_of(v) : "none";
+}
+
+TEST(Rules, EveryUnaryOp) {
+  for (int i = 0; i < kNumOps; ++i) {
+    const Op op = Op(i);
+    if (op_category(op) != OpCategory::Unary) continue;
+    EXPECT_EQ(result(op, {{kFloat32, {s0, 3}}}),
+              op == Op::LogicalNot ? "bool[s0, 3]" : "f32[s0, 3]")
+        << op_name(op);
+    EXPECT_EQ(result(op, {{kFloat16, {2}}}), op == Op::LogicalNot ? "bool[2]" : "f16[2]");
+  }
+  EXPECT_EQ(result(Op::Exp, {{kInt64, {4}}}), "f32[4]");
+  EXPECT_EQ(result(Op::Abs, {{kInt32, {4}}}), "i32[4]");
+  EXPECT_THROW(result(Op::Neg, {{kBool, {4}}}), DTypeError);
+  EXPECT_THROW(result(Op::Exp, {{kFloat32, {4}}, {kFloat32, {4}}}), ValueError);
+}
+
+TEST(Rules, EveryBinaryOpBroadcastsSymbolically) {
+  for (int i = 0; i < kNumOps; ++i) {
+    const Op op = Op(i);
+    if (op_category(op) != OpCategory::Binary) continue;
+    const bool cmp = op >= Op::Eq;
+    EXPECT_EQ(result(op, {{kFloat32, {s0, 1, 4}}, {kFloat32, {5, 1}}}),
+              cmp ? "bool[s0, 5, 4]" : "f32[s0, 5, 4]")
+        << op_name(op);
+    EXPECT_EQ(result(op, {{kInt32, {s0 * 2}}, {kInt32, {s0 * 2}}}), cmp             ? "bool[2*s0]"
+                                                                    : op == Op::Div ? "f32[2*s0]"
+                                                                                    : "i32[2*s0]");
+    EXPECT_THROW(result(op, {{kFloat32, {3}}, {kFloat64, {3}}}), DTypeError) << op_name(op);
+    EXPECT_THROW(result(op, {{kFloat32, {3}}, {kFloat32, {4}}}), ShapeError) << op_name(op);
+    EXPECT_THROW(result(op, {{kFloat32, {s0}}, {kFloat32, {s1}}}), ShapeError) << op_name(op);
+  }
+  EXPECT_THROW(result(Op::Sub, {{kBool, {3}}, {kBool, {3}}}), DTypeError);
+}
+
+TEST(Rules, WhereAndCast) {
+  EXPECT_EQ(result(Op::Where, {{kBool, {s0, 1}}, {kFloat32, {4}}, {kFloat32, {s0, 4}}}),
+            "f32[s0, 4]");
+  EXPECT_THROW(result(Op::Where, {{kFloat32, {4}}, {kFloat32, {4}}, {kFloat32, {4}}}), DTypeError);
+  EXPECT_THROW(result(Op::Where, {{kBool, {4}}, {kFloat32, {4}}, {kInt32, {4}}}), DTypeError);
+  EXPECT_EQ(result(Op::Cast, {{kFloat32, {s0}}}, {{"dtype", kBFloat16}}), "bf16[s0]");
+  EXPECT_THROW(result(Op::Cast, {{kFloat32, {2}}}), ValueError);  // missing attribute
+}
+
+TEST(Rules, Reductions) {
+  const Attrs d1{{"dims", std::vector<SymInt>{1}}, {"keepdim", false}};
+  const Attrs all{{"dims", std::vector<SymInt>{}}, {"keepdim", true}};
+  EXPECT_EQ(result(Op::ReduceSum, {{kFloat32, {s0, 4, 5}}}, d1), "f32[s0, 5]");
+  EXPECT_EQ(result(Op::ReduceSum, {{kInt32, {s0, 4}}}, all), "i64[1, 1]");
+  EXPECT_EQ(result(Op::ReduceProd, {{kBool, {3}}}, all), "i64[1]");
+  EXPECT_EQ(result(Op::ReduceMax, {{kFloat16, {s0, 4, 5}}}, d1), "f16[s0, 5]");
+  EXPECT_EQ(result(Op::ReduceMin, {{kInt8, {2, 3}}}, all), "i8[1, 1]");
+  EXPECT_EQ(result(Op::ArgMax, {{kFloat32, {s0, 4}}}, d1), "i64[s0]");
+  EXPECT_EQ(result(Op::ArgMin, {{kFloat32, {3, 4}}},
+                   {{"dims", std::vector<SymInt>{}}, {"keepdim", false}}),
+            "i64[]");
+  EXPECT_THROW(result(Op::ReduceSum, {{kFloat32, {3}}},
+                      {{"dims", std::vector<SymInt>{1}}, {"keepdim", false}}),
+               IndexError);
+  EXPECT_THROW(result(Op::ReduceSum, {{kFloat32, {3, 3}}},
+                      {{"dims", std::vector<SymInt>{0, -2}}, {"keepdim", false}}),
+               IndexError);
+  EXPECT_THROW(result(Op::ArgMax, {{kFloat32, {3, 3}}},
+                      {{"dims", std::vector<SymInt>{0, 1}}, {"keepdim", false}}),
+               ValueError);
+}
+
+TEST(Rules, Movement) {
+  EXPECT_EQ(
+      result(Op::Reshape, {{kFloat32, {s0, 784}}}, {{"shape", std::vector<SymInt>{s0, 28, 28}}}),
+      "f32[s0, 28, 28]");
+  EXPECT_EQ(result(Op::Reshape, {{kFloat32, {s0, s1}}}, {{"shape", std::vector<SymInt>{s0 * s1}}}),
+            "f32[s0*s1]");
+  EXPECT_THROW(result(Op::Reshape, {{kFloat32, {s0, 4}}}, {{"shape", std::vector<SymInt>{s0, 5}}}),
+               ShapeError);
+  EXPECT_EQ(result(Op::Permute, {{kFloat32, {s0, 3, 4}}}, {{"dims", std::vector<SymInt>{2, 0, 1}}}),
+            "f32[4, s0, 3]");
+  EXPECT_THROW(result(Op::Permute, {{kFloat32, {2, 3}}}, {{"dims", std::vector<SymInt>{0, 0}}}),
+               IndexError);
+  EXPECT_THROW(result(Op::Permute, {{kFloat32, {2, 3}}}, {{"dims", std::vector<SymInt>{0}}}),
+               ShapeError);
+  EXPECT_EQ(result(Op::Expand, {{kFloat32, {s0, 1}}}, {{"shape", std::vector<SymInt>{2, s0, 7}}}),
+            "f32[2, s0, 7]");
+  EXPECT_THROW(result(Op::Expand, {{kFloat32, {3, 2}}}, {{"shape", std::vector<SymInt>{3, 4}}}),
+               ShapeError);
+  const Attrs sl{{"dim", 1}, {"start", 1}, {"end", 7}, {"step", 2}};
+  EXPECT_EQ(result(Op::Slice, {{kFloat32, {s0, 8}}}, sl), "f32[s0, 3]");
+  EXPECT_THROW(result(Op::Slice, {{kFloat32, {s0, 5}}}, sl), ValueError);
+  EXPECT_THROW(result(Op::Slice, {{kFloat32, {4, s0}}}, sl), ShapeError);  // symbolic sliced dim
+  EXPECT_EQ(result(Op::Pad, {{kFloat32, {s0, 3, 4}}},
+                   {{"pads", std::vector<SymInt>{1, 2, 0, 1}}, {"value", 0.0}}),
+            "f32[s0, 4, 7]");
+  EXPECT_THROW(
+      result(Op::Pad, {{kFloat32, {3}}}, {{"pads", std::vector<SymInt>{1}}, {"value", 0.0}}),
+      ValueError);
+  EXPECT_EQ(result(Op::Concat, {{kFloat32, {s0, 2}}, {kFloat32, {s0, 3}}}, {{"dim", 1}}),
+            "f32[s0, 5]");
+  EXPECT_EQ(result(Op::Concat, {{kFloat32, {s0, 2}}, {kFloat32, {s1, 2}}}, {{"dim", 0}}),
+            "f32[s0 + s1, 2]");
+  EXPECT_THROW(result(Op::Concat, {{kFloat32, {2, 2}}, {kFloat32, {3, 3}}}, {{"dim", 0}}),
+               ShapeError);
+}
+
+TEST(Rules, MatmulConvPool) {
+  EXPECT_EQ(result(Op::Matmul, {{kFloat32, {s0, 784}}, {kFloat32, {784, 512}}}), "f32[s0, 512]");
+  EXPECT_EQ(result(Op::Matmul, {{kFloat32, {2, 1, 3, 4}}, {kFloat32, {5, 4, 6}}}),
+            "f32[2, 5, 3, 6]");
+  try {
+    result(Op::Matmul, {{kFloat32, {2, 3}}, {kFloat32, {4, 5}}});
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_STREQ(e.what(), "matmul: shapes [2, 3] and [4, 5] cannot be multiplied (3 != 4)");
+  }
+  EXPECT_THROW(result(Op::Matmul, {{kFloat32, {3}}, {kFloat32, {3, 2}}}), ShapeError);
+  const Attrs conv{{"stride", std::vector<SymInt>{2, 2}},
+                   {"padding", std::vector<SymInt>{1, 1}},
+                   {"dilation", std::vector<SymInt>{1, 1}},
+                   {"groups", 1}};
+  EXPECT_EQ(result(Op::Conv2d, {{kFloat32, {s0, 3, 32, 32}}, {kFloat32, {16, 3, 3, 3}}}, conv),
+            "f32[s0, 16, 16, 16]");
+  EXPECT_THROW(result(Op::Conv2d, {{kFloat32, {1, 4, 8, 8}}, {kFloat32, {16, 3, 3, 3}}}, conv),
+               ShapeError);
+  const Attrs pool{{"kernel", std::vector<SymInt>{2, 2}},
+                   {"stride", std::vector<SymInt>{2, 2}},
+                   {"padding", std::vector<SymInt>{0, 0}},
+                   {"dilation", std::vector<SymInt>{1, 1}},
+                   {"ceil_mode", false}};
+  EXPECT_EQ(result(Op::MaxPool2d, {{kFloat32, {s0, 3, 9, 9}}}, pool), "f32[s0, 3, 4, 4]");
+  Attrs avg = pool;
+  avg.set("count_include_pad", true);
+  EXPECT_EQ(result(Op::AvgPool2d, {{kFloat64, {1, 1, 4, 6}}}, avg), "f64[1, 1, 2, 3]");
+  EXPECT_THROW(result(Op::MaxPool2d, {{kFloat32, {3, 9, 9}}}, pool), ShapeError);
+  EXPECT_THROW(result(Op::MaxPool2d, {{kInt32, {1, 3, 9, 9}}}, pool), DTypeError);
+}
+
+TEST(Rules, IndexRandomConstantGuard) {
+  EXPECT_EQ(result(Op::IndexSelect, {{kFloat32, {10, s0}}, {kInt64, {s1}}}, {{"dim", 0}}),
+            "f32[s1, s0]");
+  EXPECT_THROW(result(Op::IndexSelect, {{kFloat32, {10, 4}}, {kFloat32, {3}}}, {{"dim", 0}}),
+               DTypeError);
+  EXPECT_EQ(result(Op::Gather, {{kFloat32, {4, 5}}, {kInt64, {4, 2}}}, {{"dim", 1}}), "f32[4, 2]");
+  EXPECT_THROW(result(Op::Gather, {{kFloat32, {4, 5}}, {kInt64, {4}}}, {{"dim", 1}}), ShapeError);
+  const Attrs rnd{{"shape", std::vector<SymInt>{s0, 3}}, {"dtype", kFloat32}};
+  EXPECT_EQ(result(Op::RandUniform, {{kInt64, {}}, {kInt64, {}}}, rnd), "f32[s0, 3]");
+  EXPECT_EQ(result(Op::RandNormal, {{kInt64, {}}, {kInt64, {}}}, rnd), "f32[s0, 3]");
+  EXPECT_THROW(result(Op::RandNormal, {{kInt32, {}}, {kInt64, {}}}, rnd), DTypeError);
+  EXPECT_EQ(result(Op::Constant, {},
+                   {{"value", 1.5}, {"shape", std::vector<SymInt>{2, s0}}, {"dtype", kFloat16}}),
+            "f16[2, s0]");
+  EXPECT_EQ(
+      result(Op::Arange, {},
+             {{"start", 0.0}, {"step", 2.0}, {"shape", std::vector<SymInt>{5}}, {"dtype", kInt64}}),
+      "i64[5]");
+  EXPECT_THROW(result(Op::Constant, {}, {{"shape", std::vector<SymInt>{2}}, {"dtype", kFloat16}}),
+               ValueError);
+  EXPECT_EQ(result(Op::Guard, {{kFloat32, {1, 1}}}, {{"value", 2.0}}), "none");
+  EXPECT_THROW(result(Op::Guard, {{kFloat32, {2}}}, {{"value", 2.0}}), ShapeError);
+}
+
+TEST(Graph, NamesAndInputsAndVerifier) {
+  Graph g("f");
+  Value* x = g.add_input(kFloat32, {s0, 4}, ValueKind::Input, "x");
+  EXPECT_THROW(g.add_input(kFloat32, {4}, ValueKind::Input, "x"), ValueError);
+  Value* y = g.add(Op::Exp, {x});
+  EXPECT_THROW(g.add(Op::Exp, {x}, {}, y->name), ValueError);
+  g.set_outputs({y});
+  verify(g);
+  EXPECT_EQ(g.num_symbols(), 1);
+  // A graph edited by hand into an inconsistent state is caught by the verifier.
+  Graph other;
+  Value* z = other.add_input(kFloat32, {4});
+  Graph h;
+  h.add_input(kFloat32, {4});
+  h.set_outputs({z});
+  EXPECT_THROW(verify(h), InternalError);
+}
+
+TEST(Graph, StructuralHashIgnoresNamesButNotStructure) {
+  auto make = [](const char* xname, Op op, int64_t n) {
+    auto g = std::make_unique<Graph>(xname);
+    Value* x = g->add_input(kFloat32, {n}, ValueKind::Input, xname);
+    g->set_outputs({g->add(op, {x})});
+    return g;
+  };
+  EXPECT_EQ(make("a", Op::Exp, 4)->structural_hash(), make("b", Op::Exp, 4)->structural_hash());
+  EXPECT_NE(make("a", Op::Exp, 4)->structural_hash(), make("a", Op::Log, 4)->structural_hash());
+  EXPECT_NE(make("a", Op::Exp, 4)->structural_hash(), make("a", Op::Exp, 5)->structural_hash());
+  // Stable across processes: a fixed graph has a fixed hash (FNV-1a of its canonical text).
+  EXPECT_EQ(make("a", Op::Exp, 4)->structural_hash(), 9706578840927176260ull)
+      << std::hex << make("a", Op::Exp, 4)->structural_hash();
+}
+
+}  // namespace
+}  // namespace ember::ir

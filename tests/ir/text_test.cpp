@@ -1,0 +1,217 @@
+// The text form: exact round trips (hand-written, traced and random graphs), located errors for
+// malformed or ill-typed text, and a fuzz-style test that mutated text either parses or throws
+// ember::Error, never crashes.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "ember/ember.h"
+
+namespace ember::ir {
+namespace {
+
+const char* kMlp =
+    R"(graph @mlp(%x: f32[s0, 784], param %w: f32[784, 512], param %b: f32[512]) -> (f32[s0, 512]) {
+  %0 = matmul(%x, %w) : f32[s0, 512]
+  %1 = add(%0, %b) : f32[s0, 512]
+  %2 = tanh(%1) : f32[s0, 512]
+  return %2
+}
+)";
+
+TEST(Text, DesignExampleRoundTrips) {
+  auto g = parse(kMlp);
+  EXPECT_EQ(print(*g), kMlp);
+  EXPECT_EQ(g->inputs()[1]->kind, ValueKind::Param);
+  EXPECT_EQ(g->num_symbols(), 1);
+}
+
+TEST(Text, AttributesOfEveryKindRoundTrip) {
+  const char* text =
+      R"(graph @attrs(%x: f32[2, 3], rng %seed: i64[], rng %offset: i64[]) -> (f32[2, 1], f32[2, 3], bf16[2, 3], f32[2, 3]) {
+  %0 = reduce_sum(%x) {dims = [1], keepdim = true} : f32[2, 1]
+  %1 = constant() {dtype = f32, shape = [], value = -0.1} : f32[]
+  %2 = constant() {dtype = f32, shape = [], value = inf} : f32[]
+  %3 = maximum(%x, %1) : f32[2, 3]
+  %4 = cast(%3) {dtype = bf16} : bf16[2, 3]
+  %5 = rand_normal(%seed, %offset) {dtype = f32, shape = [2, 3]} : f32[2, 3]
+  %6 = minimum(%5, %2) : f32[2, 3]
+  guard(%1) {value = nan}
+  return %0, %3, %4, %6
+}
+)";
+  auto g = parse(text);
+  EXPECT_EQ(print(*g), text);
+  verify(*g);
+}
+
+TEST(Text, FloatsPrintShortestAndExact) {
+  for (double v : {0.1, 1.0 / 3, 1e-300, 6.02e23, -0.0, 2.5, 100.0}) {
+    Graph g;
+    g.set_outputs({g.add(Op::Constant, {},
+                         {{"value", v}, {"shape", std::vector<SymInt>{}}, {"dtype", kFloat64}})});
+    const auto back = parse(print(g));
+    EXPECT_EQ(back->nodes()[0]->attrs.get_float("value"), v) << print(g);
+    EXPECT_EQ(print(*back), print(g));
+  }
+}
+
+// Random well-typed graphs over a few ops, some with symbolic dims.
+std::unique_ptr<Graph> random_graph(std::mt19937& rng) {
+  auto g = std::make_unique<Graph>("random");
+  std::uniform_int_distribution<int> pick(0, 1 << 20);
+  const SymInt s0 = SymInt::symbol(0);
+  std::vector<Value*> values;
+  const SymShape base = pick(rng) % 2 ? SymShape{s0, 4, 6} : SymShape{3, 4, 6};
+  for (int i = 0; i < 2; ++i) values.push_back(g->add_input(kFloat32, base));
+  const Op unary[] = {Op::Exp, Op::Tanh, Op::Neg, Op::Abs, Op::Sigmoid, Op::Erf};
+  const Op binary[] = {Op::Add, Op::Mul, Op::Sub, Op::Maximum, Op::Div};
+  const int n = 3 + pick(rng) % 12;
+  for (int i = 0; i < n; ++i) {
+    Value* a = values[size_t(pick(rng)) % values.size()];
+    Value* b = values[size_t(pick(rng)) % values.size()];
+    Value* r = nullptr;
+    switch (pick(rng) % 7) {
+      case 0:
+        r = g->add(unary[pick(rng) % 6], {a});
+        break;
+      case 1:
+        if (a->shape == b->shape || b->rank() == 0) r = g->add(binary[pick(rng) % 5], {a, b});
+        break;
+      case 2:
+        if (a->rank() > 0)
+          r = g->add(
+              Op::ReduceSum, {a},
+              {{"dims", std::vector<SymInt>{int64_t(pick(rng) % a->rank())}}, {"keepdim", true}});
+        break;
+      case 3: {
+        std::vector<SymInt> dims;
+        for (int64_t d = a->rank() - 1; d >= 0; --d) dims.push_back(d);
+        r = g->add(Op::Permute, {a}, {{"dims", dims}});
+        break;
+      }
+      case 4:
+        r = g->add(Op::Reshape, {a}, {{"shape", std::vector<SymInt>{sym_numel(a->shape)}}});
+        break;
+      case 5:
+        r = g->add(Op::Constant, {},
+                   {{"value", double(pick(rng) % 100) / 7},
+                    {"shape", std::vector<SymInt>{}},
+                    {"dtype", kFloat32}});
+        break;
+      default: {
+        Value* c = g->add(Op::Gt, {a, a});
+        r = g->add(Op::Where, {c, a, a});
+      }
+    }
+    if (r) values.push_back(r);
+  }
+  g->set_outputs({values.back(), values[values.size() / 2]});
+  return g;
+}
+
+TEST(Text, RandomGraphsRoundTripExactly) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    auto g = random_graph(rng);
+    verify(*g);
+    const std::string text = print(*g);
+    auto back = parse(text);
+    ASSERT_EQ(print(*back), text);
+    ASSERT_EQ(back->structural_hash(), g->structural_hash());
+  }
+}
+
+void expect_parse_error(const std::string& text, const std::string& where,
+                        const std::string& what) {
+  try {
+    parse(text);
+    FAIL() << "parsed: " << text;
+  } catch (const ParseError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(where, 0), 0u) << msg;
+    EXPECT_NE(msg.find(what), std::string::npos) << msg;
+  }
+}
+
+TEST(Text, ErrorsAreLocated) {
+  expect_parse_error(
+      "graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = frobnicate(%x) : f32[2]\n  return %0\n}",
+      "2:8:", "unknown op 'frobnicate'");
+  expect_parse_error("graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = add(%x) : f32[2]\n  return %0\n}",
+                     "2:8:", "expected 2 operands, got 1");
+  expect_parse_error("graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = exp(%y) : f32[2]\n  return %0\n}",
+                     "2:12:", "undefined value %y");
+  expect_parse_error(
+      "graph @f(%x: f32[2], %y: f32[3]) -> (f32[2]) {\n  %0 = add(%x, %y) : f32[2]\n  return %0\n}",
+      "2:8:", "cannot be broadcast");
+  expect_parse_error("graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = exp(%x) : f32[3]\n  return %0\n}",
+                     "2:18:", "does not match the op's rule, which gives f32[2]");
+  expect_parse_error("graph @f(%x: f32[2]) -> (f32[2]) {\n  %x = exp(%x) : f32[2]\n  return %x\n}",
+                     "2:3:", "duplicate value name %x");
+  expect_parse_error("graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = exp(%x) : f32[2]\n",
+                     "3:1:", "got the end of the input");
+  expect_parse_error("graph @f(%x: q32[2]) -> () {\n  return\n}", "1:14:", "unknown dtype");
+  expect_parse_error("graph @f(%x: f32[2]) -> (i64[2]) {\n  return %x\n}",
+                     "1:26:", "declared i64[2]");
+  expect_parse_error("graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = exp(%x) $ : f32[2]\n}",
+                     "2:16:", "unexpected character '$'");
+}
+
+TEST(Text, FuzzedTextParsesOrThrowsEmberError) {
+  std::vector<std::string> corpus = {kMlp};
+  // Traced graphs make a richer corpus.
+  const TraceableFn fn = [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+    return {layer_norm(gelu(matmul(x[0], x[1])), {3}), softmax(x[0], 0).argmax(1)};
+  };
+  corpus.push_back(print(*trace(fn, {randn({2, 4}), randn({4, 3})}).graph));
+  std::mt19937 rng(1234);
+  int parsed = 0, rejected = 0;
+  auto tokens_of = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : s) {
+      if (c == ' ' || c == '\n') {
+        if (!cur.empty()) out.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    if (!cur.empty()) out.push_back(cur);
+    return out;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    std::string text = corpus[size_t(i) % corpus.size()];
+    switch (i % 4) {
+      case 0:
+        text = text.substr(0, size_t(rng()) % (text.size() + 1));
+        break;   // truncated
+      case 1: {  // two tokens swapped
+        auto toks = tokens_of(text);
+        std::swap(toks[rng() % toks.size()], toks[rng() % toks.size()]);
+        text.clear();
+        for (auto& t : toks) text += t + " ";
+        break;
+      }
+      case 2:  // random bytes written over
+        for (int k = 0; k < 1 + int(rng() % 4); ++k) text[rng() % text.size()] = char(rng() % 256);
+        break;
+      default:  // a random slice deleted
+        text.erase(rng() % text.size(), rng() % 12);
+    }
+    try {
+      auto g = parse(text);
+      verify(*g);
+      EXPECT_EQ(print(*parse(print(*g))), print(*g));
+      ++parsed;
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 1000);
+  std::printf("fuzz: %d parsed, %d rejected with ember::Error\n", parsed, rejected);
+}
+
+}  // namespace
+}  // namespace ember::ir
