@@ -61,11 +61,16 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
   return v;
 }
 
-Tensor TraceContext::record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs) {
-  std::vector<ir::Value*> values;
-  values.reserve(inputs.size());
-  for (const Tensor& t : inputs) values.push_back(value_of(t));
+Tensor TraceContext::record(ir::Op op, const Tensor* inputs, size_t n, ir::Attrs attrs) {
+  std::vector<ir::Value*> values(n);
+  for (size_t i = 0; i < n; ++i) values[i] = value_of(inputs[i]);
   return make_tracer(graph_->add(op, std::move(values), std::move(attrs)));
+}
+Tensor TraceContext::record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs) {
+  return record(op, inputs.begin(), inputs.size(), std::move(attrs));
+}
+Tensor TraceContext::record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs) {
+  return record(op, inputs.data(), inputs.size(), std::move(attrs));
 }
 
 Tensor TraceContext::scalar(double value, DType dtype) {
@@ -109,7 +114,9 @@ TracedGraph TraceContext::finish(const std::vector<Tensor>& outputs) {
   std::vector<ir::Value*> values;
   for (const Tensor& t : outputs) values.push_back(value_of(t));
   graph_->set_outputs(std::move(values));
-  ir::verify(*graph_);
+#ifndef NDEBUG
+  ir::verify(*graph_);  // the tests verify every traced graph in release builds too
+#endif
   return TracedGraph{graph_, params_, rng_states_};
 }
 

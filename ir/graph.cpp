@@ -1,6 +1,7 @@
 #include "ember/ir/graph.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 namespace ember::ir {
@@ -70,23 +71,48 @@ bool Attrs::operator==(const Attrs& other) const { return items_ == other.items_
 
 // ---- Graph ----
 
-std::string Graph::fresh_name() {
-  for (;;) {
-    std::string n = std::to_string(next_name_++);
-    if (!by_name_.count(n)) return n;
+namespace {
+
+// The number a name spells ("12" -> 12), if it is a plain decimal number.
+std::optional<int64_t> numeric_name(const std::string& name) {
+  if (name.empty() || name.size() > 15 || (name.size() > 1 && name[0] == '0')) return std::nullopt;
+  int64_t n = 0;
+  for (char c : name) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
   }
+  return n;
 }
 
+}  // namespace
+
+// Numeric names live in a vector indexed by their number and the rest in a map: the tracer's
+// auto-named results cost no string hashing, and every name stays unique and findable.
 Value* Graph::find(const std::string& name) const {
+  if (const auto n = numeric_name(name)) {
+    return size_t(*n) < numbered_.size() ? numbered_[size_t(*n)] : nullptr;
+  }
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;
 }
 
 Value* Graph::new_value(Value v) {
-  EMBER_CHECK(!by_name_.count(v.name), ValueError, "duplicate value name %", v.name);
+  const auto n = numeric_name(v.name);
+  EMBER_CHECK(!find(v.name), ValueError, "duplicate value name %", v.name);
   values_.push_back(std::make_unique<Value>(std::move(v)));
-  by_name_[values_.back()->name] = values_.back().get();
-  return values_.back().get();
+  Value* p = values_.back().get();
+  if (n) {
+    if (size_t(*n) >= numbered_.size()) numbered_.resize(size_t(*n) + 1, nullptr);
+    numbered_[size_t(*n)] = p;
+  } else {
+    by_name_[p->name] = p;
+  }
+  return p;
+}
+
+std::string Graph::fresh_name() {
+  while (size_t(next_name_) < numbered_.size() && numbered_[size_t(next_name_)]) ++next_name_;
+  return std::to_string(next_name_++);
 }
 
 Value* Graph::add_input(DType dtype, SymShape shape, ValueKind kind, std::string name) {
@@ -102,17 +128,16 @@ Value* Graph::add_input(DType dtype, SymShape shape, ValueKind kind, std::string
 Value* Graph::add(Op op, std::vector<Value*> inputs, Attrs attrs, std::string name) {
   std::vector<const Value*> in(inputs.begin(), inputs.end());
   for (const Value* v : in) EMBER_CHECK(v != nullptr, Error, op_name(op), ": null operand");
-  const std::optional<ValueType> type = infer_type(op, in, attrs);
-  if (type && !name.empty())
-    EMBER_CHECK(!by_name_.count(name), ValueError, "duplicate value name %", name);
+  std::optional<ValueType> type = infer_type(op, in, attrs);
+  if (type && !name.empty()) EMBER_CHECK(!find(name), ValueError, "duplicate value name %", name);
   auto node = std::make_unique<Node>();
   node->op = op;
   node->inputs = std::move(inputs);
   node->attrs = std::move(attrs);
   if (type) {
     if (name.empty()) name = fresh_name();
-    node->output =
-        new_value(Value{std::move(name), type->dtype, type->shape, ValueKind::Node, node.get()});
+    node->output = new_value(
+        Value{std::move(name), type->dtype, std::move(type->shape), ValueKind::Node, node.get()});
   }
   nodes_.push_back(std::move(node));
   return nodes_.back()->output;

@@ -51,6 +51,7 @@ class TraceContext {
   Tensor add_input(const Tensor& t);
   // Records op on the tensors (tracer tensors of this trace, or eager tensors that become
   // params) and returns the tracer tensor of its result.
+  Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
   Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs = {});
   // A 0-dim constant of dtype.
   Tensor scalar(double value, DType dtype);
@@ -66,6 +67,7 @@ class TraceContext {
 
  private:
   Tensor make_tracer(ir::Value* v);
+  Tensor record(ir::Op op, const Tensor* inputs, size_t n, ir::Attrs attrs);
 
   std::shared_ptr<ir::Graph> graph_;
   std::vector<Array> input_arrays_;  // every graph input's current value, in order

@@ -122,7 +122,8 @@ class Graph {
   std::string fresh_name();
   Value* new_value(Value v);
   std::string name_;
-  std::unordered_map<std::string, Value*> by_name_;
+  std::unordered_map<std::string, Value*> by_name_;  // names that are not plain numbers
+  std::vector<Value*> numbered_;                     // values named "0", "1", ...
   std::vector<std::unique_ptr<Value>> values_;
   std::vector<Value*> inputs_;
   std::vector<std::unique_ptr<Node>> nodes_;

@@ -1,0 +1,86 @@
+// ember-opt: reads textual IR (a file, or stdin for "-" or no file), runs the passes named on the
+// command line in order, and prints the result. The driver of the golden pass tests (lit +
+// FileCheck), in the manner of mlir-opt.
+//
+//   ember-opt [FILE] [--verify] [--hash] [--pass NAME]...
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "ember/ir/graph.h"
+
+namespace {
+
+using Pass = std::function<void(ember::ir::Graph&)>;
+
+// The passes ember-opt can run by name. The optimization passes join this table as they land.
+const std::map<std::string, Pass>& passes() {
+  static const std::map<std::string, Pass> table = {
+      {"verify", [](ember::ir::Graph& g) { ember::ir::verify(g); }},
+  };
+  return table;
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: ember-opt [FILE|-] [--verify] [--hash] [--pass NAME]...\npasses:");
+  for (const auto& [name, pass] : passes()) std::fprintf(stderr, " %s", name.c_str());
+  std::fprintf(stderr, "\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string file = "-";
+  std::vector<std::string> pipeline;
+  bool print_hash = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--pass" && i + 1 < argc) {
+      pipeline.push_back(argv[++i]);
+    } else if (arg.rfind("--", 0) == 0 && passes().count(arg.substr(2))) {
+      pipeline.push_back(arg.substr(2));
+    } else if (arg == "--hash") {
+      print_hash = true;
+    } else if (arg == "--help" || arg == "-h") {
+      return usage();
+    } else if (arg.rfind("--", 0) == 0) {
+      std::fprintf(stderr, "ember-opt: unknown option %s\n", arg.c_str());
+      return usage();
+    } else {
+      file = arg;
+    }
+  }
+  std::stringstream text;
+  if (file == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file);
+    if (!in) {
+      std::fprintf(stderr, "ember-opt: cannot open %s\n", file.c_str());
+      return 1;
+    }
+    text << in.rdbuf();
+  }
+  try {
+    auto graph = ember::ir::parse(text.str());
+    for (const std::string& name : pipeline) {
+      auto it = passes().find(name);
+      if (it == passes().end()) {
+        std::fprintf(stderr, "ember-opt: unknown pass %s\n", name.c_str());
+        return usage();
+      }
+      it->second(*graph);
+    }
+    std::cout << ember::ir::print(*graph);
+    if (print_hash) std::cout << "// hash: " << graph->structural_hash() << "\n";
+  } catch (const ember::Error& e) {
+    std::fprintf(stderr, "%s:%s\n", file == "-" ? "<stdin>" : file.c_str(), e.what());
+    return 1;
+  }
+  return 0;
+}
