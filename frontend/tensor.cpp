@@ -9,12 +9,14 @@
 
 namespace ember {
 
-// The shared state behind a Tensor handle. A tracer tensor has a trace context and a value and
-// an array without storage. Autograd metadata joins it later.
+// The shared state behind a Tensor handle. A tracer tensor names its trace by id (the context
+// may be gone by the time the handle is used) and keeps that trace's graph, which owns its value,
+// alive; its array has sizes and strides but no storage. Autograd metadata joins it later.
 struct Tensor::Impl {
   Array array;
   bool requires_grad = false;
-  TraceContext* trace = nullptr;
+  uint64_t trace_id = 0;
+  std::shared_ptr<const ir::Graph> graph;
   ir::Value* value = nullptr;
 };
 
@@ -22,13 +24,16 @@ Tensor::Tensor(Array array) : impl_(std::make_shared<Impl>(Impl{std::move(array)
 
 Tensor Tensor::traced(TraceContext* ctx, ir::Value* v, Array meta) {
   Tensor t;
-  t.impl_ = std::make_shared<Impl>(Impl{std::move(meta), false, ctx, v});
+  t.impl_ = std::make_shared<Impl>(Impl{std::move(meta), false, ctx->id(), ctx->graph(), v});
   return t;
 }
 
-bool Tensor::is_traced() const { return impl_ && impl_->trace; }
+bool Tensor::is_traced() const { return impl_ && impl_->value; }
 ir::Value* Tensor::traced_value() const { return impl_ ? impl_->value : nullptr; }
-TraceContext* Tensor::trace_context() const { return impl_ ? impl_->trace : nullptr; }
+TraceContext* Tensor::trace_context() const {
+  TraceContext* active = TraceContext::active();
+  return is_traced() && active && active->id() == impl_->trace_id ? active : nullptr;
+}
 
 const Array& Tensor::array() const {
   EMBER_CHECK(impl_ != nullptr, Error, "Tensor: the tensor is undefined (default-constructed)");
@@ -53,7 +58,9 @@ Scalar Tensor::item() const {
   EMBER_CHECK(numel() == 1, ValueError, "item: a Tensor with ", numel(),
               " elements cannot be converted to a scalar (shape ", shape_str(sizes()), ")");
   if (is_traced()) {
-    const double v = trace_context()->read_and_guard(*this);
+    TraceContext* tc = trace_context();
+    EMBER_CHECK(tc != nullptr, Error, "item: a traced tensor was read outside its trace");
+    const double v = tc->read_and_guard(*this);
     if (is_floating(dtype())) return Scalar(v);
     if (dtype() == DType::Bool) return Scalar(v != 0);
     return Scalar(int64_t(v));
@@ -65,6 +72,17 @@ Scalar Tensor::item() const {
 Tensor::operator bool() const {
   const Scalar s = item();
   return s.kind() == Scalar::Kind::Float ? s.to_double() != 0 : s.to_int() != 0;
+}
+
+std::vector<double> Tensor::values_as_double() const {
+  std::vector<double> out;
+  if (is_traced()) {
+    const Tensor flat = reshape({numel()});
+    for (int64_t i = 0; i < numel(); ++i) out.push_back(flat.select(0, i).item().to_double());
+    return out;
+  }
+  for (int64_t i = 0; i < numel(); ++i) out.push_back(array().element_as_double(i));
+  return out;
 }
 
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }

@@ -1,5 +1,7 @@
 #include "ember/frontend/trace.h"
 
+#include <atomic>
+
 #include "ember/ir/interpreter.h"
 
 namespace ember {
@@ -19,6 +21,8 @@ Array int64_scalar(uint64_t v) {
 
 TraceContext::TraceContext(const std::string& name)
     : graph_(std::make_shared<ir::Graph>(name)), previous_(tls_active) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1);
   tls_active = this;
 }
 
@@ -47,7 +51,7 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
   EMBER_CHECK(t.defined(), Error, "trace: an undefined tensor was used");
   if (t.is_traced()) {
     EMBER_CHECK(t.trace_context() == this, Error,
-                "trace: a tensor traced in another function was used here");
+                "trace: a tensor from another trace (or one that has ended) was used here");
     return t.traced_value();
   }
   // A tensor from outside the function: a parameter, read by reference at run time.

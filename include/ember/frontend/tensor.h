@@ -88,6 +88,7 @@ class Tensor {
   // The eager data (for a tracer tensor: sizes and strides only, no storage).
   const Array& array() const;
   bool is_traced() const;
+  // The trace this tracer tensor belongs to, while that trace is the active one; else null.
   // Identifies the tensor state this handle shares (equal for copies of one handle).
   const void* identity() const { return impl_.get(); }
   ir::Value* traced_value() const;
@@ -124,6 +125,15 @@ class Tensor {
   Scalar item() const;
   // A one-element tensor's truth (item() != 0), for if (x.sum() > 0) ...
   explicit operator bool() const;
+  // Every element, in row-major order, converted to T (PyTorch's tolist, flattened). While
+  // tracing this reads the values like item() does, with a guard per element.
+  template <class T>
+  std::vector<T> tolist() const {
+    std::vector<T> out;
+    for (double v : values_as_double()) out.push_back(T(v));
+    return out;
+  }
+  std::vector<double> values_as_double() const;
   template <class T>
   T item() const {
     const Scalar s = item();

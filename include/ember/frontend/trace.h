@@ -63,6 +63,9 @@ class TraceContext {
   Array materialize(const Tensor& t);
 
   ir::Value* value_of(const Tensor& t);
+  // A number no other trace in this process has.
+  uint64_t id() const { return id_; }
+  const std::shared_ptr<ir::Graph>& graph() const { return graph_; }
   TracedGraph finish(const std::vector<Tensor>& outputs);
 
  private:
@@ -75,6 +78,7 @@ class TraceContext {
   std::vector<kernels::RngState> rng_states_;
   std::unordered_map<const void*, ir::Value*> param_of_;  // eager Tensor impl -> param
   TraceContext* previous_;
+  uint64_t id_;
 };
 
 }  // namespace ember

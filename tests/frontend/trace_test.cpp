@@ -1,0 +1,110 @@
+// The tracer's contract: captured tensors are params read by reference, view ops keep eager's
+// metadata and errors, random draws replay, reads become guards, and misuse is refused clearly.
+#include "tests/test_util.h"
+
+namespace ember::testing {
+namespace {
+
+std::vector<Tensor> run1(const TracedGraph& g, const Tensor& x) { return g.run({x}); }
+
+TEST(Trace, CapturedTensorsAreParamsReadByReference) {
+  Tensor w = from_values({2, 2}, {1, 2, 3, 4}, kFloat32);
+  const TraceableFn fn = [&w](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {matmul(in[0], w.t())};
+  };
+  const Tensor x = from_values({1, 2}, {1, 1}, kFloat32);
+  const TracedGraph g = trace(fn, {x});
+  ASSERT_EQ(g.params.size(), 1u);
+  EXPECT_EQ(g.graph->inputs()[1]->kind, ir::ValueKind::Param);
+  expect_values(run1(g, x)[0], {1, 2}, {3, 7}, 0);
+  w.mul_(10);  // an optimizer step, in place: the graph sees it
+  expect_values(run1(g, x)[0], {1, 2}, {30, 70}, 0);
+}
+
+TEST(Trace, ViewOpsKeepEagerMetadataAndErrors) {
+  const TraceableFn transposed_view = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {in[0].t().view({6})};
+  };
+  EXPECT_THROW(transposed_view({ones({2, 3})}), ShapeError);
+  EXPECT_THROW(trace(transposed_view, {ones({2, 3})}), ShapeError);
+  const TraceableFn fn = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    const Tensor t = in[0].t();
+    EXPECT_FALSE(t.is_contiguous());
+    EXPECT_EQ(t.sizes().vec(), (Shape{3, 2}));
+    EXPECT_TRUE(t.contiguous().is_contiguous());
+    return {t.reshape({6}), in[0].expand({4, 2, 3}).slice(0, 1, 3)};
+  };
+  const Tensor x = from_values({2, 3}, {0, 1, 2, 3, 4, 5}, kFloat32);
+  const TracedGraph g = trace(fn, {x});
+  expect_values(g.run({x})[0], {6}, {0, 3, 1, 4, 2, 5}, 0);
+  EXPECT_EQ(g.run({x})[1].sizes().vec(), (Shape{2, 2, 3}));
+}
+
+TEST(Trace, RandomDrawsReplayTheEagerValues) {
+  const TraceableFn fn = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {in[0] + randn({3}), dropout(in[0], 0.5, true)};
+  };
+  const Tensor x = ones({3});
+  manual_seed(5);
+  const auto eager = fn({x});
+  manual_seed(5);
+  const TracedGraph g = trace(fn, {x});
+  EXPECT_EQ(g.rng_states.size(), 2u);
+  const auto replay = g.run({x});
+  for (size_t i = 0; i < 2; ++i) expect_values(replay[i], {3}, values_of(eager[i]), 0);
+}
+
+TEST(Trace, ReadsBecomeGuards) {
+  int reads = 0;
+  const TraceableFn fn = [&reads](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    const std::vector<double> v = in[0].tolist<double>();
+    ++reads;
+    return {in[0] * (v[0] + v[1])};
+  };
+  const Tensor x = from_values({2}, {1, 2}, kFloat32);
+  const TracedGraph g = trace(fn, {x});
+  EXPECT_EQ(reads, 1);
+  int guards = 0;
+  for (const auto& n : g.graph->nodes()) guards += n->op == ir::Op::Guard;
+  EXPECT_EQ(guards, 2);
+  expect_values(g.run({x})[0], {2}, {3, 6}, 0);
+  EXPECT_THROW(g.run({from_values({2}, {1, 5}, kFloat32)}), ir::GuardFailure);
+}
+
+TEST(Trace, MisuseIsRefusedWithClearErrors) {
+  const TraceableFn in_place = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    Tensor y = in[0] * 2;
+    y.add_(1);
+    return {y};
+  };
+  EXPECT_THROW(trace(in_place, {ones({2})}), Error);
+  Tensor escaped;
+  const TraceableFn leak = [&escaped](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    escaped = in[0] + 1;
+    EXPECT_THROW(escaped.data_ptr<float>(), Error);
+    return {escaped};
+  };
+  trace(leak, {ones({2})});
+  EXPECT_TRUE(escaped.is_traced());
+  EXPECT_THROW(escaped + 1, Error);  // a traced tensor used after its trace ended
+  EXPECT_NE(to_string(escaped).find("<traced %"), std::string::npos);
+  EXPECT_THROW(trace([](const std::vector<Tensor>& in)
+                         -> std::vector<Tensor> { return {randint(0, 3, {2}) + in[0]}; },
+                     {ones({2})}),
+               Error);
+}
+
+TEST(Trace, CompositesDecomposeIntoPrimitives) {
+  const TraceableFn fn = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {layer_norm(softmax(gelu(in[0]), -1), {4})};
+  };
+  const TracedGraph g = trace(fn, {randn({3, 4})});
+  const std::string text = ir::print(*g.graph);
+  for (const char* composite : {"gelu", "softmax", "layer_norm"})
+    EXPECT_EQ(text.find(composite), std::string::npos) << text;
+  for (const char* primitive : {"erf(", "exp(", "reduce_max(", "reduce_sum(", "rsqrt("})
+    EXPECT_NE(text.find(primitive), std::string::npos) << primitive;
+}
+
+}  // namespace
+}  // namespace ember::testing
