@@ -7,7 +7,9 @@
 namespace ember {
 namespace {
 
-thread_local TraceContext* tls_active = nullptr;
+// initial-exec: a plain offset from the thread pointer, not a __tls_get_addr call per op (the
+// library is linked statically or loaded at startup, never dlopen-ed late).
+[[gnu::tls_model("initial-exec")]] thread_local TraceContext* tls_active = nullptr;
 
 Array meta_of(const Array& a) { return Array(nullptr, a.dtype(), a.sizes(), a.strides(), 0); }
 

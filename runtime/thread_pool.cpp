@@ -10,7 +10,7 @@
 namespace ember {
 namespace {
 
-thread_local bool tls_in_parallel_region = false;
+[[gnu::tls_model("initial-exec")]] thread_local bool tls_in_parallel_region = false;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
