@@ -587,14 +587,8 @@ Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& w
     return Tensor(kernels::layer_norm(x.array(), normalized_shape,
                                       weight.defined() ? &weight.array() : nullptr,
                                       bias.defined() ? &bias.array() : nullptr, eps));
+  kernels::check_layer_norm_input(x.sizes(), x.dtype(), normalized_shape);
   const int64_t nd = int64_t(normalized_shape.size());
-  bool fits = nd >= 1 && x.dim() >= nd;
-  for (int64_t i = 0; fits && i < nd; ++i)
-    fits = x.size(x.dim() - nd + i) == normalized_shape[size_t(i)];
-  EMBER_CHECK(fits, ShapeError, "layer_norm: given normalized_shape=", shape_str(normalized_shape),
-              ", expected input with shape [*, ", shape_str(normalized_shape),
-              "] (trailing dims), but got input of size ", shape_str(x.sizes()));
-  check_float(x, "layer_norm");
   std::vector<int64_t> dims;
   for (int64_t d = x.dim() - nd; d < x.dim(); ++d) dims.push_back(d);
   return in_float32(x, [&](const Tensor& v) {

@@ -177,14 +177,6 @@ ValueType matmul_rule(const Value* a, const Value* b) {
   return {a->dtype, shape};
 }
 
-int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  const int64_t span = in + 2 * p - d * (k - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
-  return out;
-}
-
 ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
   const std::string_view name = op_name(op);
   const Value* x = in[0];
@@ -212,10 +204,10 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
     const int64_t o = static_dim(w->shape[0], name, "out channels");
     EMBER_CHECK(groups >= 1 && cin == wc * groups && o % groups == 0, ShapeError, name,
                 ": given groups=", groups, ", weight ", text(w), " does not fit input ", text(x));
-    const int64_t ho = window_out(H, static_dim(w->shape[2], name, "kernel"), stride[0], padding[0],
-                                  dilation[0], false);
-    const int64_t wo = window_out(W, static_dim(w->shape[3], name, "kernel"), stride[1], padding[1],
-                                  dilation[1], false);
+    const int64_t ho = kernels::window_output_size(H, static_dim(w->shape[2], name, "kernel"),
+                                                   stride[0], padding[0], dilation[0], false);
+    const int64_t wo = kernels::window_output_size(W, static_dim(w->shape[3], name, "kernel"),
+                                                   stride[1], padding[1], dilation[1], false);
     EMBER_CHECK(ho > 0 && wo > 0, ShapeError, name, ": output size [", ho, ", ", wo,
                 "] is too small for input ", text(x), " and weight ", text(w));
     shape[1] = o;
@@ -228,8 +220,10 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
   EMBER_CHECK(kernel.size() == 2 && kernel[0] >= 1 && kernel[1] >= 1, ValueError, name,
               ": kernel takes 2 positive values");
   if (op == Op::AvgPool2d) attrs.get_bool("count_include_pad");
-  const int64_t ho = window_out(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
-  const int64_t wo = window_out(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode);
+  const int64_t ho =
+      kernels::window_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
+  const int64_t wo =
+      kernels::window_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode);
   EMBER_CHECK(ho > 0 && wo > 0, ShapeError, name, ": output size [", ho, ", ", wo,
               "] is too small for input ", text(x));
   shape[2] = ho;

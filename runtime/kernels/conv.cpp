@@ -12,15 +12,6 @@
 namespace ember::kernels {
 namespace {
 
-int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  const int64_t span = in + 2 * p - d * (k - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-  // With ceil_mode, the last window must start inside the input or left padding.
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
-  return out;
-}
-
 void check_spatial(const Array& x, const char* op) {
   EMBER_CHECK(x.dim() == 3 || x.dim() == 4, ShapeError, op,
               ": expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
@@ -91,6 +82,14 @@ void conv2d_impl(const Array& x, const Array& w, const Array* bias, const Conv2d
 
 }  // namespace
 
+int64_t window_output_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
 Array conv2d(const Array& input, const Array& weight, const Array* bias, const Conv2dParams& p) {
   check_spatial(input, "conv2d");
   EMBER_CHECK(weight.dim() == 4, ShapeError,
@@ -119,10 +118,10 @@ Array conv2d(const Array& input, const Array& weight, const Array* bias, const C
   if (bias)
     EMBER_CHECK(bias->dim() == 1 && bias->size(0) == O, ShapeError,
                 "conv2d: expected bias of shape [", O, "], but got ", shape_str(bias->sizes()));
-  const int64_t Ho =
-      conv_out_size(x.size(2), weight.size(2), p.stride[0], p.padding[0], p.dilation[0], false);
-  const int64_t Wo =
-      conv_out_size(x.size(3), weight.size(3), p.stride[1], p.padding[1], p.dilation[1], false);
+  const int64_t Ho = window_output_size(x.size(2), weight.size(2), p.stride[0], p.padding[0],
+                                        p.dilation[0], false);
+  const int64_t Wo = window_output_size(x.size(3), weight.size(3), p.stride[1], p.padding[1],
+                                        p.dilation[1], false);
   EMBER_CHECK(Ho > 0 && Wo > 0, ShapeError, "conv2d: calculated output size [", Ho, ", ", Wo,
               "] is too small for input ", shape_str(input.sizes()), " and kernel ",
               shape_str(weight.sizes()));
@@ -160,9 +159,9 @@ Array pool2d(const Array& input, const Pool2dParams& p, const char* name) {
   const Array x = contiguous(batched ? input : unsqueeze(input, 0));
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t Ho =
-      conv_out_size(H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
+      window_output_size(H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
   const int64_t Wo =
-      conv_out_size(W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
+      window_output_size(W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
   EMBER_CHECK(Ho > 0 && Wo > 0, ShapeError, name, ": output size [", Ho, ", ", Wo,
               "] is too small for input ", shape_str(input.sizes()));
   Array out = Array::empty({N, C, Ho, Wo}, x.dtype());

@@ -111,17 +111,21 @@ Array softmax_impl(const Array& a, int64_t dim_in, const char* name) {
 Array softmax(const Array& a, int64_t dim) { return softmax_impl<false>(a, dim, "softmax"); }
 Array log_softmax(const Array& a, int64_t dim) { return softmax_impl<true>(a, dim, "log_softmax"); }
 
-Array layer_norm(const Array& a, IntArrayRef normalized_shape, const Array* weight,
-                 const Array* bias, double eps) {
-  const int64_t nd = int64_t(normalized_shape.size());
-  bool fits = nd >= 1 && a.dim() >= nd;
-  for (int64_t i = 0; fits && i < nd; ++i)
-    fits = a.size(a.dim() - nd + i) == normalized_shape[size_t(i)];
+void check_layer_norm_input(IntArrayRef sizes, DType dtype, IntArrayRef normalized_shape) {
+  const size_t nd = normalized_shape.size();
+  bool fits = nd >= 1 && sizes.size() >= nd;
+  for (size_t i = 0; fits && i < nd; ++i)
+    fits = sizes[sizes.size() - nd + i] == normalized_shape[i];
   EMBER_CHECK(fits, ShapeError, "layer_norm: given normalized_shape=", shape_str(normalized_shape),
               ", expected input with shape [*, ", shape_str(normalized_shape),
-              "] (trailing dims), but got input of size ", shape_str(a.sizes()));
-  EMBER_CHECK(is_floating(a.dtype()), DTypeError,
-              "layer_norm: expected a floating point input, but got ", a.dtype());
+              "] (trailing dims), but got input of size ", shape_str(sizes));
+  EMBER_CHECK(is_floating(dtype), DTypeError,
+              "layer_norm: expected a floating point input, but got ", dtype);
+}
+
+Array layer_norm(const Array& a, IntArrayRef normalized_shape, const Array* weight,
+                 const Array* bias, double eps) {
+  check_layer_norm_input(a.sizes(), a.dtype(), normalized_shape);
   for (const Array* p : {weight, bias}) {
     if (!p) continue;
     EMBER_CHECK(p->sizes() == normalized_shape.vec(), ShapeError, "layer_norm: expected ",

@@ -147,6 +147,9 @@ Array softmax(const Array& a, int64_t dim);
 Array log_softmax(const Array& a, int64_t dim);
 Array layer_norm(const Array& a, IntArrayRef normalized_shape, const Array* weight,
                  const Array* bias, double eps);
+// layer_norm's input checks (its trailing dims are normalized_shape; a floating dtype), shared with
+// the tracer's decomposition.
+void check_layer_norm_input(IntArrayRef sizes, DType dtype, IntArrayRef normalized_shape);
 Array dropout(const Array& a, double p, bool train);
 
 struct Conv2dParams {
@@ -160,6 +163,10 @@ struct Pool2dParams {
   bool ceil_mode = false;
   bool count_include_pad = true;  // avg_pool2d only
 };
+// Output length of a sliding window (convolution or pooling) along one dim: input in, kernel k,
+// stride s, padding p, dilation d; ceil_mode as PyTorch's pools (the last window must start
+// inside the input or the left padding). 0 when the window does not fit.
+int64_t window_output_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode);
 Array max_pool2d(const Array& input, const Pool2dParams& p);
 Array avg_pool2d(const Array& input, const Pool2dParams& p);
 
