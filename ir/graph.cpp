@@ -126,6 +126,12 @@ Value* Graph::add_input(DType dtype, SymShape shape, ValueKind kind, std::string
 }
 
 Value* Graph::add(Op op, std::vector<Value*> inputs, Attrs attrs, std::string name) {
+  return insert(nodes_.size(), op, std::move(inputs), std::move(attrs), std::move(name));
+}
+
+Value* Graph::insert(size_t index, Op op, std::vector<Value*> inputs, Attrs attrs,
+                     std::string name) {
+  EMBER_CHECK(index <= nodes_.size(), Error, "insert: position ", index, " past the end");
   std::vector<const Value*> in(inputs.begin(), inputs.end());
   for (const Value* v : in) EMBER_CHECK(v != nullptr, Error, op_name(op), ": null operand");
   std::optional<ValueType> type = infer_type(op, in, attrs);
@@ -139,8 +145,45 @@ Value* Graph::add(Op op, std::vector<Value*> inputs, Attrs attrs, std::string na
     node->output = new_value(
         Value{std::move(name), type->dtype, std::move(type->shape), ValueKind::Node, node.get()});
   }
-  nodes_.push_back(std::move(node));
-  return nodes_.back()->output;
+  Node* raw = node.get();
+  nodes_.insert(nodes_.begin() + std::ptrdiff_t(index), std::move(node));
+  return raw->output;
+}
+
+void Graph::erase_nodes_if(const std::function<bool(const Node&)>& remove) {
+  std::erase_if(nodes_, [&](const std::unique_ptr<Node>& n) {
+    if (!remove(*n)) return false;
+    if (n->output) {  // free the name; the Value itself stays owned (passes may hold pointers)
+      const std::string& name = n->output->name;
+      if (Value* v = find(name); v == n->output) {
+        if (const auto k = numeric_name(name))
+          numbered_[size_t(*k)] = nullptr;
+        else
+          by_name_.erase(name);
+      }
+      n->output->producer = nullptr;
+      n->output->name = "<erased>" + n->output->name;
+    }
+    return true;
+  });
+}
+
+void Graph::replace_all_uses(Value* from, Value* to) {
+  EMBER_CHECK(from->dtype == to->dtype && from->shape == to->shape, InternalError,
+              "replace_all_uses: %", from->name, " and %", to->name, " differ in type");
+  for (auto& n : nodes_)
+    for (Value*& v : n->inputs)
+      if (v == from) v = to;
+  for (Value*& v : outputs_)
+    if (v == from) v = to;
+}
+
+size_t Graph::use_count(const Value* v) const {
+  size_t count = 0;
+  for (const auto& n : nodes_)
+    for (const Value* in : n->inputs) count += in == v;
+  for (const Value* out : outputs_) count += out == v;
+  return count;
 }
 
 void Graph::set_outputs(std::vector<Value*> outputs) {

@@ -12,17 +12,14 @@
 #include <string>
 
 #include "ember/ir/graph.h"
+#include "ember/passes/pipeline.h"
 
 namespace {
 
-using Pass = std::function<void(ember::ir::Graph&)>;
-
-// The passes ember-opt can run by name. The optimization passes join this table as they land.
-const std::map<std::string, Pass>& passes() {
-  static const std::map<std::string, Pass> table = {
-      {"verify", [](ember::ir::Graph& g) { ember::ir::verify(g); }},
-  };
-  return table;
+// The passes come from the pipeline's registry: every pass of the pipeline, the pipeline itself,
+// and verify.
+const std::map<std::string, ember::passes::PassFn>& passes() {
+  return ember::passes::registered_passes();
 }
 
 int usage() {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -73,6 +74,9 @@ class Node {
   std::vector<Value*> inputs;
   Value* output = nullptr;  // null for ops without a result (guard)
   Attrs attrs;
+  // The fused kernel this node belongs to (-1: none yet). Set by the fusion pass; printed as
+  // `kernel` blocks of consecutive nodes.
+  int group = -1;
 };
 
 // The result type of an op applied to inputs with attrs, or ShapeError/DTypeError/ValueError
@@ -99,6 +103,9 @@ class Graph {
                    std::string name = "");
   // A checked node: its result type is inferred, or the op's rule throws.
   Value* add(Op op, std::vector<Value*> inputs, Attrs attrs = {}, std::string name = "");
+  // The same, inserted before nodes()[index] (index == nodes().size() appends).
+  Value* insert(size_t index, Op op, std::vector<Value*> inputs, Attrs attrs = {},
+                std::string name = "");
   void set_outputs(std::vector<Value*> outputs);
 
   const std::vector<Value*>& inputs() const { return inputs_; }
@@ -108,11 +115,13 @@ class Graph {
   int num_symbols() const;
   Value* find(const std::string& name) const;
 
-  // Removes the nodes for which remove(node) is true; their results must be unused.
-  template <class F>
-  void erase_nodes_if(F remove) {
-    std::erase_if(nodes_, [&](const std::unique_ptr<Node>& n) { return remove(*n); });
-  }
+  // Removes the nodes for which remove(node) is true; their results must be unused (the
+  // verifier catches a use left behind). Their names become free again.
+  void erase_nodes_if(const std::function<bool(const Node&)>& remove);
+  // Every use of `from`, as an operand or an output, reads `to` instead (same dtype and shape).
+  void replace_all_uses(Value* from, Value* to);
+  // How many operands and outputs read v.
+  size_t use_count(const Value* v) const;
 
   // A hash of the graph's structure (ops, attributes, types, wiring; not value names) that is
   // the same in every run and process: the cache key of later milestones.

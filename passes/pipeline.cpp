@@ -1,0 +1,59 @@
+// The optimization pipeline, in order. Each step is one pass; EMBER_LOG=passes prints the IR
+// after each.
+#include "ember/passes/pipeline.h"
+
+#include "ember/passes/canonicalize.h"
+#include "ember/passes/common_subexpression_elimination.h"
+#include "ember/passes/dead_code_elimination.h"
+#include "ember/passes/fold_constants.h"
+#include "ember/runtime/log.h"
+
+namespace ember::passes {
+namespace {
+
+struct Step {
+  const char* name;
+  bool (*run)(ir::Graph&);
+};
+
+// Algebra first (it exposes constants and duplicates), then folding, then sharing, then cleanup.
+constexpr Step kPipeline[] = {
+    {"canonicalize", canonicalize},
+    {"fold-constants", fold_constants},
+    {"cse", common_subexpression_elimination},
+    {"canonicalize", canonicalize},
+    {"dce", dead_code_elimination},
+};
+
+}  // namespace
+
+bool run_pipeline(ir::Graph& graph) {
+  bool changed = false;
+  for (const Step& step : kPipeline) {
+    const bool step_changed = step.run(graph);
+    changed |= step_changed;
+    if (log_enabled("passes"))
+      log_message("passes", std::string("after ") + step.name +
+                                (step_changed ? "" : " (no change)") + ":\n" + ir::print(graph));
+#ifndef NDEBUG
+    ir::verify(graph);
+#endif
+  }
+  return changed;
+}
+
+const std::map<std::string, PassFn>& registered_passes() {
+  static const std::map<std::string, PassFn> passes = [] {
+    std::map<std::string, PassFn> m;
+    for (const Step& step : kPipeline) m[step.name] = step.run;
+    m["pipeline"] = run_pipeline;
+    m["verify"] = [](ir::Graph& g) {
+      ir::verify(g);
+      return false;
+    };
+    return m;
+  }();
+  return passes;
+}
+
+}  // namespace ember::passes
