@@ -178,6 +178,13 @@ void Graph::replace_all_uses(Value* from, Value* to) {
     if (v == from) v = to;
 }
 
+void Graph::reorder_nodes(const std::function<bool(const Node*, const Node*)>& less) {
+  std::stable_sort(nodes_.begin(), nodes_.end(),
+                   [&](const std::unique_ptr<Node>& a, const std::unique_ptr<Node>& b) {
+                     return less(a.get(), b.get());
+                   });
+}
+
 size_t Graph::use_count(const Value* v) const {
   size_t count = 0;
   for (const auto& n : nodes_)

@@ -84,8 +84,14 @@ std::string print_impl(const Graph& g, bool canonical) {
   for (size_t i = 0; i < g.outputs().size(); ++i)
     os << (i ? ", " : "") << type_text(g.outputs()[i]->dtype, g.outputs()[i]->shape);
   os << ") {\n";
+  int open_group = -1;  // consecutive nodes of one fusion group print as a kernel block
   for (const auto& n : g.nodes()) {
-    os << "  ";
+    if (n->group != open_group) {
+      if (open_group >= 0) os << "  }\n";
+      if (n->group >= 0) os << "  kernel k" << n->group << " {\n";
+      open_group = n->group;
+    }
+    os << (open_group >= 0 ? "    " : "  ");
     if (n->output) os << '%' << name(n->output) << " = ";
     os << op_name(n->op) << '(';
     for (size_t i = 0; i < n->inputs.size(); ++i) os << (i ? ", %" : "%") << name(n->inputs[i]);
@@ -102,6 +108,7 @@ std::string print_impl(const Graph& g, bool canonical) {
     if (n->output) os << " : " << type_text(n->output->dtype, n->output->shape);
     os << '\n';
   }
+  if (open_group >= 0) os << "  }\n";
   os << "  return";
   for (size_t i = 0; i < g.outputs().size(); ++i) os << (i ? ", %" : " %") << name(g.outputs()[i]);
   os << "\n}\n";
@@ -260,7 +267,13 @@ class Parser {
     }
     expect(")");
     expect("{");
-    while (!(tok_.kind == Tok::Ident && tok_.text == "return")) statement();
+    while (!(tok_.kind == Tok::Ident && tok_.text == "return")) {
+      if (tok_.kind == Tok::Ident && tok_.text == "kernel") {
+        kernel_block();
+      } else {
+        statement();
+      }
+    }
     take();
     std::vector<Value*> outputs;
     if (tok_.kind == Tok::Local) {
@@ -410,6 +423,25 @@ class Parser {
     }
     if (is("[")) return dim_list();
     fail("expected an attribute value");
+  }
+
+  // kernel k<N> { statements }: the statements form fusion group N.
+  void kernel_block() {
+    take();
+    const Token name = tok_;
+    if (tok_.kind != Tok::Ident || tok_.text.size() < 2 || tok_.text[0] != 'k' ||
+        tok_.text.find_first_not_of("0123456789", 1) != std::string::npos || tok_.text.size() > 7)
+      fail("expected a kernel name k<N>");
+    take();
+    const int group = std::stoi(name.text.substr(1));
+    expect("{");
+    while (!is("}")) {
+      if (tok_.kind == Tok::End) fail("expected '}' closing the kernel");
+      const size_t before = graph_->nodes().size();
+      statement();
+      for (size_t i = before; i < graph_->nodes().size(); ++i) graph_->nodes()[i]->group = group;
+    }
+    take();
   }
 
   void statement() {

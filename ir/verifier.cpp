@@ -45,6 +45,16 @@ void verify(const Graph& g) {
       defined.insert(out);
     }
   }
+  // A fusion group's nodes are consecutive.
+  std::set<int> closed;
+  int current = -1;
+  for (const auto& n : g.nodes()) {
+    if (n->group == current) continue;
+    if (current >= 0) closed.insert(current);
+    if (n->group >= 0 && closed.count(n->group))
+      fail("kernel k" + std::to_string(n->group) + " is split into separate runs of nodes");
+    current = n->group;
+  }
   for (const Value* v : g.outputs())
     if (!defined.count(v))
       fail("output %" + (v ? v->name : std::string("<null>")) + " is not defined");

@@ -6,6 +6,7 @@
 #include "ember/passes/common_subexpression_elimination.h"
 #include "ember/passes/dead_code_elimination.h"
 #include "ember/passes/fold_constants.h"
+#include "ember/passes/fuse.h"
 #include "ember/runtime/log.h"
 
 namespace ember::passes {
@@ -23,6 +24,7 @@ constexpr Step kPipeline[] = {
     {"cse", common_subexpression_elimination},
     {"canonicalize", canonicalize},
     {"dce", dead_code_elimination},
+    {"fuse", fuse},
 };
 
 }  // namespace

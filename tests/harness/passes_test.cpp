@@ -23,7 +23,9 @@ TEST_P(PassesPreserveResults, OnEveryHarnessCase) {
     auto graph = ir::parse(text);  // a fresh copy for each pass
     pass(*graph);
     ir::verify(*graph);
-    EXPECT_LE(graph->nodes().size(), traced.graph->nodes().size()) << c.name << " " << name;
+    if (name != "fuse" && name != "pipeline") {  // fusion may recompute cheap values
+      EXPECT_LE(graph->nodes().size(), traced.graph->nodes().size()) << c.name << " " << name;
+    }
     const std::vector<Array> after = ir::interpret(*graph, args);
     ASSERT_EQ(after.size(), before.size());
     for (size_t i = 0; i < after.size(); ++i) {

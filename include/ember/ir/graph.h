@@ -122,6 +122,8 @@ class Graph {
   void replace_all_uses(Value* from, Value* to);
   // How many operands and outputs read v.
   size_t use_count(const Value* v) const;
+  // Reorders the nodes (stable) by `less`; the result must still define values before use.
+  void reorder_nodes(const std::function<bool(const Node*, const Node*)>& less);
 
   // A hash of the graph's structure (ops, attributes, types, wiring; not value names) that is
   // the same in every run and process: the cache key of later milestones.

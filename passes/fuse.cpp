@@ -1,0 +1,445 @@
+#include "ember/passes/fuse.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "ember/passes/dead_code_elimination.h"
+#include "ember/runtime/log.h"
+
+namespace ember::passes {
+namespace {
+
+using ir::Node;
+using ir::Op;
+using ir::OpCategory;
+using ir::SymShape;
+using ir::Value;
+
+enum class Kind { Elementwise, Reduction, Library, Opaque };
+
+bool is_library(const Node& n) { return n.op == Op::Matmul || n.op == Op::Conv2d; }
+bool is_movement(const Node& n) { return ir::op_category(n.op) == OpCategory::Movement; }
+bool is_elementwise(const Node& n) {
+  switch (ir::op_category(n.op)) {
+    case OpCategory::Unary:
+    case OpCategory::Binary:
+    case OpCategory::Ternary:
+    case OpCategory::Cast:
+    case OpCategory::Random:
+      return true;
+    default:
+      return false;
+  }
+}
+bool is_constant(const Node& n) { return ir::op_category(n.op) == OpCategory::Constant; }
+bool is_transcendental(Op op) {
+  switch (op) {
+    case Op::Exp:
+    case Op::Log:
+    case Op::Sin:
+    case Op::Cos:
+    case Op::Tanh:
+    case Op::Sigmoid:
+    case Op::Erf:
+    case Op::Log1p:
+    case Op::Expm1:
+    case Op::Pow:
+    case Op::Sqrt:
+    case Op::Rsqrt:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A reduction level: its input shape and reduced axes.
+struct Signature {
+  SymShape input;
+  std::vector<int64_t> dims;
+  bool operator==(const Signature& o) const { return input == o.input && dims == o.dims; }
+};
+
+Signature signature_of(const Node& n) {
+  std::vector<int64_t> dims = n.attrs.get_ints("dims");
+  const int64_t rank = n.inputs[0]->rank();
+  if (dims.empty())
+    for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
+  for (int64_t& d : dims) d = (d + rank) % std::max<int64_t>(rank, 1);
+  std::sort(dims.begin(), dims.end());
+  return {n.inputs[0]->shape, dims};
+}
+
+// The shapes a reduction's kernel iterates over: its input and the reduced shape (either keepdim).
+bool in_reduction_domain(const Signature& s, const SymShape& shape) {
+  if (shape == s.input) return true;
+  SymShape keep, drop;
+  for (size_t d = 0; d < s.input.size(); ++d) {
+    const bool reduced = std::find(s.dims.begin(), s.dims.end(), int64_t(d)) != s.dims.end();
+    keep.push_back(reduced ? ir::SymInt(1) : s.input[d]);
+    if (!reduced) drop.push_back(s.input[d]);
+  }
+  return shape == keep || shape == drop;
+}
+
+// a broadcasts to b (numpy rules, symbolically).
+bool broadcasts_to(const SymShape& a, const SymShape& b) {
+  if (a.size() > b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const ir::SymInt& da = a[a.size() - 1 - i];
+    if (!(da == b[b.size() - 1 - i] || da == ir::SymInt(1))) return false;
+  }
+  return true;
+}
+
+struct Group {
+  Kind kind;
+  SymShape domain;                     // the largest shape it iterates over
+  std::optional<Signature> reduction;  // for Kind::Reduction
+  const Value* library_output = nullptr;
+  std::set<int> deps;  // groups it reads from, transitively
+  std::vector<Node*> nodes;
+};
+
+class Fuser {
+ public:
+  explicit Fuser(ir::Graph& g) : g_(g), log_(log_enabled("fusion")) {}
+
+  void run() {
+    mark_views();
+    for (const auto& n : g_.nodes()) place(*n);
+    recompute_cheap_values();
+    reorder();
+  }
+
+ private:
+  void say(const std::string& line) {
+    if (log_) log_message("fusion", line);
+  }
+  static std::string name(const Node& n) {
+    return n.output ? "%" + n.output->name : std::string(ir::op_name(n.op));
+  }
+
+  // Movement ops that only feed library calls are views: BLAS takes the strides.
+  void mark_views() {
+    for (const auto& n : g_.nodes()) {
+      if (!is_movement(*n) || (n->op != Op::Permute && n->op != Op::Reshape && n->op != Op::Expand))
+        continue;
+      bool only_library = g_.use_count(n->output) > 0;
+      for (const auto& m : g_.nodes())
+        for (const Value* v : m->inputs)
+          if (v == n->output && !is_library(*m)) only_library = false;
+      for (const Value* v : g_.outputs())
+        if (v == n->output) only_library = false;
+      if (only_library) {
+        views_.insert(n.get());
+        say(name(*n) + " (" + std::string(ir::op_name(n->op)) + "): a view into the library call");
+      }
+    }
+  }
+
+  int group_of(const Value* v) const {
+    if (!v->producer) return -1;
+    auto it = group_.find(v->producer);
+    return it == group_.end() ? -1 : it->second;
+  }
+
+  // The groups n reads from, and everything they read from.
+  std::set<int> deps_of(const Node& n) const {
+    std::set<int> out;
+    for (const Value* v : n.inputs) {
+      const int h = group_of(v);
+      if (h < 0) continue;
+      out.insert(h);
+      out.insert(groups_[size_t(h)].deps.begin(), groups_[size_t(h)].deps.end());
+    }
+    return out;
+  }
+
+  // Why n may not join group G, or "" when it may.
+  std::string refusal(const Node& n, int gi) const {
+    const Group& G = groups_[size_t(gi)];
+    // No cycle: no other operand's group may depend on G.
+    for (const Value* v : n.inputs) {
+      const int h = group_of(v);
+      if (h >= 0 && h != gi && groups_[size_t(h)].deps.count(gi))
+        return "operand %" + v->name + " comes from a kernel that depends on k" +
+               std::to_string(gi);
+    }
+    const SymShape& out = n.output->shape;
+    switch (G.kind) {
+      case Kind::Opaque:
+        return "k" + std::to_string(gi) + " is an opaque kernel";
+      case Kind::Library:
+        if (!is_elementwise(n)) return "only elementwise ops join a library call's epilogue";
+        if (!(out == G.domain)) return "the epilogue must keep the library output's shape";
+        return "";
+      case Kind::Reduction:
+        if (ir::op_category(n.op) == OpCategory::Reduce) {
+          if (signature_of(n) == *G.reduction) return "";
+          return "a reduction over other axes or another shape would recompute the first";
+        }
+        if (in_reduction_domain(*G.reduction, out)) return "";
+        return "shape " + ir::shape_text(out) + " is outside the reduction's row domain";
+      case Kind::Elementwise:
+        if (is_movement(n)) return "";  // index arithmetic over its own output domain
+        if (ir::op_category(n.op) == OpCategory::Reduce) {
+          for (const Node* m : G.nodes)
+            if (m->output && !broadcasts_to(m->output->shape, n.inputs[0]->shape))
+              return "the prologue does not live in the reduction's input shape";
+          return "";
+        }
+        if (broadcasts_to(G.domain, out) || broadcasts_to(out, G.domain)) return "";
+        return "shapes " + ir::shape_text(G.domain) + " and " + ir::shape_text(out) +
+               " do not broadcast";
+    }
+    return "unknown";
+  }
+
+  void join(Node& n, int gi) {
+    Group& G = groups_[size_t(gi)];
+    if (ir::op_category(n.op) == OpCategory::Reduce && G.kind == Kind::Elementwise) {
+      G.kind = Kind::Reduction;
+      G.reduction = signature_of(n);
+      G.domain = n.inputs[0]->shape;
+    } else if (G.kind == Kind::Elementwise &&
+               (is_movement(n) || broadcasts_to(G.domain, n.output->shape))) {
+      G.domain = n.output->shape;
+    }
+    const std::set<int> d = deps_of(n);
+    for (int h : d)
+      if (h != gi) G.deps.insert(h);
+    G.nodes.push_back(&n);
+    group_[&n] = gi;
+  }
+
+  int open(Node& n, Kind kind) {
+    Group G{kind, n.output ? n.output->shape : SymShape{}, std::nullopt, nullptr, deps_of(n), {}};
+    if (kind == Kind::Reduction) {
+      G.reduction = signature_of(n);
+      G.domain = n.inputs[0]->shape;
+    }
+    if (kind == Kind::Library) G.library_output = n.output;
+    groups_.push_back(std::move(G));
+    const int gi = int(groups_.size()) - 1;
+    groups_.back().nodes.push_back(&n);
+    group_[&n] = gi;
+    return gi;
+  }
+
+  void place(Node& n) {
+    if (n.op == Op::Guard || is_constant(n) || views_.count(&n)) return;  // no kernel
+    if (is_library(n)) {
+      const int gi = open(n, Kind::Library);
+      say(name(n) + ": library call, kernel k" + std::to_string(gi));
+      return;
+    }
+    const OpCategory c = ir::op_category(n.op);
+    if (c == OpCategory::Pool || c == OpCategory::Index) {
+      const int gi = open(n, Kind::Opaque);
+      say(name(n) + ": own kernel k" + std::to_string(gi) + " (" + std::string(ir::op_name(n.op)) +
+          ")");
+      return;
+    }
+    // Try the operands' kernels, the most recent first.
+    std::vector<int> candidates;
+    for (const Value* v : n.inputs)
+      if (int h = group_of(v); h >= 0) candidates.push_back(h);
+    std::sort(candidates.begin(), candidates.end(), std::greater<int>());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    for (int gi : candidates) {
+      const std::string why = refusal(n, gi);
+      if (why.empty()) {
+        join(n, gi);
+        say(name(n) + " (" + std::string(ir::op_name(n.op)) + "): fused into k" +
+            std::to_string(gi));
+        return;
+      }
+      say(name(n) + " (" + std::string(ir::op_name(n.op)) + "): not fused into k" +
+          std::to_string(gi) + ": " + why);
+    }
+    const int gi = open(n, c == OpCategory::Reduce ? Kind::Reduction : Kind::Elementwise);
+    say(name(n) + " (" + std::string(ir::op_name(n.op)) + "): starts kernel k" +
+        std::to_string(gi));
+  }
+
+  // A value computed in one kernel and read by another: recompute it there when its chain is
+  // cheap (no transcendental, at most three ops, leaves outside any kernel), else keep it
+  // materialized. Never duplicates a transcendental over a large tensor.
+  void recompute_cheap_values() {
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      for (Node* consumer : std::vector<Node*>(groups_[gi].nodes)) {
+        for (size_t k = 0; k < consumer->inputs.size(); ++k) {
+          Value* v = consumer->inputs[k];
+          const int h = group_of(v);
+          if (h < 0 || h == int(gi) || groups_[size_t(h)].kind == Kind::Library) continue;
+          std::vector<Node*> chain;
+          std::string why;
+          if (!cheap_chain(v, int(h), chain, why)) {
+            say("%" + v->name + ": read by k" + std::to_string(gi) + ", materialized by k" +
+                std::to_string(h) + " (" + why + ")");
+            continue;
+          }
+          consumer->inputs[k] = clone_chain(chain, v, int(gi), consumer);
+          say("%" + v->name + ": recomputed in k" + std::to_string(gi) + " (" +
+              std::to_string(chain.size()) + " cheap op" + (chain.size() == 1 ? "" : "s") + ")");
+        }
+      }
+    }
+  }
+
+  bool cheap_chain(Value* v, int h, std::vector<Node*>& chain, std::string& why) {
+    Node* p = v->producer;
+    if (!p || group_of(v) != h) return true;  // a leaf: input, constant, view
+    if (!is_elementwise(*p) || ir::op_category(p->op) == OpCategory::Random) {
+      why = std::string(ir::op_name(p->op)) + " is not a cheap elementwise op";
+      return false;
+    }
+    const int64_t numel = ir::numel_if_static(p->output->shape, -1);
+    if (is_transcendental(p->op) && (numel < 0 || numel > 4096)) {
+      why = "recomputing " + std::string(ir::op_name(p->op)) + " over " +
+            (numel < 0 ? std::string("a symbolic number of") : std::to_string(numel)) +
+            " elements would duplicate a transcendental";
+      return false;
+    }
+    if (chain.size() >= 3) {
+      why = "its chain is longer than three ops";
+      return false;
+    }
+    for (Value* in : p->inputs)
+      if (!cheap_chain(in, h, chain, why)) return false;
+    if (std::find(chain.begin(), chain.end(), p) == chain.end()) chain.push_back(p);
+    return true;
+  }
+
+  // Copies the chain into kernel gi, placed just before `consumer`.
+  Value* clone_chain(const std::vector<Node*>& chain, Value* root, int gi, const Node* consumer) {
+    std::unordered_map<const Value*, Value*> mapped;
+    Value* result = root;
+    for (Node* p : chain) {  // operands first
+      std::vector<Value*> inputs;
+      for (Value* in : p->inputs) inputs.push_back(mapped.count(in) ? mapped[in] : in);
+      Value* copy = g_.add(p->op, inputs, p->attrs);
+      Node* node = g_.nodes().back().get();
+      group_[node] = gi;
+      groups_[size_t(gi)].nodes.push_back(node);
+      clone_before_[node] = {consumer, clone_before_.size()};
+      mapped[p->output] = copy;
+      if (p->output == root) result = copy;
+    }
+    return result;
+  }
+
+  // Groups in dependency order (ties by first appearance), each consecutive; constants first,
+  // views before their library call, guards right after the kernel that computes their operand.
+  void reorder() {
+    const auto& nodes = g_.nodes();
+    std::unordered_map<const Node*, double> position;
+    for (size_t i = 0; i < nodes.size(); ++i) position[nodes[i].get()] = double(i);
+    for (const auto& [clone, where] : clone_before_)  // recomputed copies: just before their reader
+      position[clone] = position[where.first] - 0.5 + 1e-6 * double(where.second);
+    for (Group& G : groups_)
+      std::sort(G.nodes.begin(), G.nodes.end(),
+                [&](const Node* a, const Node* b) { return position[a] < position[b]; });
+    // Kahn over groups.
+    std::vector<int> order, indeg(groups_.size(), 0);
+    std::vector<std::set<int>> direct(groups_.size());
+    for (size_t gi = 0; gi < groups_.size(); ++gi)
+      for (const Node* n : groups_[gi].nodes)
+        for (const Value* v : n->inputs) {
+          const int h = producer_group(v);
+          if (h >= 0 && h != int(gi) && direct[gi].insert(h).second) ++indeg[gi];
+        }
+    std::set<std::pair<double, int>> ready;
+    for (size_t gi = 0; gi < groups_.size(); ++gi)
+      if (!indeg[gi]) ready.insert({position[groups_[gi].nodes.front()], int(gi)});
+    while (!ready.empty()) {
+      const int gi = ready.begin()->second;
+      ready.erase(ready.begin());
+      order.push_back(gi);
+      for (size_t other = 0; other < groups_.size(); ++other)
+        if (direct[other].count(gi) && --indeg[other] == 0)
+          ready.insert({position[groups_[other].nodes.front()], int(other)});
+    }
+    EMBER_INTERNAL_ASSERT(order.size() == groups_.size(), "fusion made a cycle of kernels");
+
+    std::vector<Node*> emitted;
+    std::set<const Node*> done;
+    auto emit = [&](Node* n) {
+      if (done.insert(n).second) emitted.push_back(n);
+    };
+    for (const auto& n : nodes)
+      if (is_constant(*n)) emit(n.get());
+    auto emit_views_for = [&](const Node* n) {
+      for (const Value* v : n->inputs)
+        if (v->producer && views_.count(v->producer)) emit(v->producer);
+    };
+    int renumbered = 0;
+    std::vector<const Node*> guards;
+    for (const auto& n : nodes)
+      if (n->op == Op::Guard) guards.push_back(n.get());
+    for (int gi : order) {
+      for (Node* n : groups_[size_t(gi)].nodes) {
+        emit_views_for(n);
+        n->group = renumbered;
+        emit(n);
+      }
+      ++renumbered;
+      for (const Node* guard : guards) {
+        const Value* v = guard->inputs[0];
+        if (!v->producer || done.count(v->producer)) emit(const_cast<Node*>(guard));
+      }
+    }
+    for (const auto& n : nodes) {  // views of unused results, leftover guards
+      if (!done.count(n.get())) {
+        emit_views_for(n.get());
+        emit(n.get());
+      }
+    }
+    for (Node* n : emitted)
+      if (views_.count(n) || is_constant(*n) || n->op == Op::Guard) n->group = -1;
+    std::unordered_map<const Node*, size_t> new_position;
+    for (size_t i = 0; i < emitted.size(); ++i) new_position[emitted[i]] = i;
+    g_.reorder_nodes(
+        [&](const Node* a, const Node* b) { return new_position[a] < new_position[b]; });
+  }
+
+  int producer_group(const Value* v) const {
+    if (!v->producer) return -1;
+    auto it = group_.find(v->producer);
+    return it == group_.end() ? -1 : it->second;
+  }
+
+  ir::Graph& g_;
+  bool log_;
+  std::vector<Group> groups_;
+  std::unordered_map<const Node*, int> group_;
+  std::set<const Node*> views_;
+  std::unordered_map<const Node*, std::pair<const Node*, size_t>> clone_before_;
+};
+
+}  // namespace
+
+bool fuse(ir::Graph& graph) {
+  for (const auto& n : graph.nodes()) n->group = -1;
+  Fuser(graph).run();
+  dead_code_elimination(graph);  // originals of recomputed values that nothing reads any more
+  // Number the kernels that remain densely, in order.
+  std::map<int, int> renumber;
+  for (const auto& n : graph.nodes())
+    if (n->group >= 0 && !renumber.count(n->group)) renumber[n->group] = int(renumber.size());
+  for (const auto& n : graph.nodes())
+    if (n->group >= 0) n->group = renumber[n->group];
+  return true;
+}
+
+int count_kernels(const ir::Graph& graph) {
+  std::set<int> groups;
+  for (const auto& n : graph.nodes())
+    if (n->group >= 0) groups.insert(n->group);
+  return int(groups.size());
+}
+
+}  // namespace ember::passes
