@@ -270,6 +270,8 @@ class Fuser {
   // materialized. Never duplicates a transcendental over a large tensor.
   void recompute_cheap_values() {
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      // Library calls and opaque kernels read their operands from memory: nothing to fuse into.
+      if (groups_[gi].kind == Kind::Library || groups_[gi].kind == Kind::Opaque) continue;
       for (Node* consumer : std::vector<Node*>(groups_[gi].nodes)) {
         for (size_t k = 0; k < consumer->inputs.size(); ++k) {
           Value* v = consumer->inputs[k];

@@ -2,7 +2,7 @@
 // command line in order, and prints the result. The driver of the golden pass tests (lit +
 // FileCheck), in the manner of mlir-opt.
 //
-//   ember-opt [FILE] [--verify] [--hash] [--pass NAME]...
+//   ember-opt [FILE] [--NAME | --pass NAME]... [--hash] [--memory-plan]
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -13,6 +13,7 @@
 
 #include "ember/ir/graph.h"
 #include "ember/passes/pipeline.h"
+#include "ember/passes/plan_memory.h"
 
 namespace {
 
@@ -23,7 +24,9 @@ const std::map<std::string, ember::passes::PassFn>& passes() {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: ember-opt [FILE|-] [--verify] [--hash] [--pass NAME]...\npasses:");
+  std::fprintf(
+      stderr,
+      "usage: ember-opt [FILE|-] [--NAME | --pass NAME]... [--hash] [--memory-plan]\npasses:");
   for (const auto& [name, pass] : passes()) std::fprintf(stderr, " %s", name.c_str());
   std::fprintf(stderr, "\n");
   return 2;
@@ -34,7 +37,7 @@ int usage() {
 int main(int argc, char** argv) {
   std::string file = "-";
   std::vector<std::string> pipeline;
-  bool print_hash = false;
+  bool print_hash = false, memory_plan = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--pass" && i + 1 < argc) {
@@ -43,6 +46,8 @@ int main(int argc, char** argv) {
       pipeline.push_back(arg.substr(2));
     } else if (arg == "--hash") {
       print_hash = true;
+    } else if (arg == "--memory-plan") {
+      memory_plan = true;
     } else if (arg == "--help" || arg == "-h") {
       return usage();
     } else if (arg.rfind("--", 0) == 0) {
@@ -75,6 +80,8 @@ int main(int argc, char** argv) {
     }
     std::cout << ember::ir::print(*graph);
     if (print_hash) std::cout << "// hash: " << graph->structural_hash() << "\n";
+    if (memory_plan)
+      std::cout << ember::passes::print_plan(*graph, ember::passes::plan_memory(*graph));
   } catch (const ember::Error& e) {
     std::fprintf(stderr, "%s:%s\n", file == "-" ? "<stdin>" : file.c_str(), e.what());
     return 1;

@@ -5,6 +5,7 @@
 
 #include "ember/passes/fuse.h"
 #include "ember/passes/pipeline.h"
+#include "ember/passes/plan_memory.h"
 #include "tests/test_util.h"
 
 namespace ember::testing {
@@ -146,6 +147,56 @@ TEST(Fusion, KernelBlocksRoundTripThroughText) {
   ir::verify(*back);
   EXPECT_EQ(ir::print(*back), f.text);
   EXPECT_EQ(passes::count_kernels(*back), f.kernels);
+}
+
+}  // namespace
+}  // namespace ember::testing
+
+namespace ember::testing {
+namespace {
+
+passes::MemoryPlan plan_of(const TraceableFn& fn, const std::vector<Tensor>& inputs,
+                           const char* what) {
+  TracedGraph t = trace(fn, inputs);
+  passes::run_pipeline(*t.graph);
+  const passes::MemoryPlan plan = passes::plan_memory(*t.graph);
+  std::printf("%s: peak intermediate bytes %lld with reuse, %lld without (%zu buffers)\n", what,
+              (long long)plan.peak_bytes, (long long)plan.naive_bytes, plan.buffer_bytes.size());
+  return plan;
+}
+
+TEST(MemoryPlan, MlpReusesBuffersOfDeadIntermediates) {
+  const auto plan = plan_of(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        const Tensor h1 = gelu(matmul(x[0], x[1]));
+        const Tensor h2 = gelu(matmul(h1, x[2]));
+        return {log_softmax(matmul(h2, x[3]), -1)};
+      },
+      {randn({8, 64}), randn({64, 128}), randn({128, 128}), randn({128, 10})}, "mlp");
+  EXPECT_GT(plan.naive_bytes, 0);
+  EXPECT_LT(plan.peak_bytes, plan.naive_bytes);
+}
+
+TEST(MemoryPlan, AttentionReusesBuffersOfDeadIntermediates) {
+  const auto plan = plan_of(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        const Tensor q = matmul(x[0], x[1]), k = matmul(x[0], x[2]), v = matmul(x[0], x[3]);
+        return {matmul(softmax(matmul(q, k.transpose(-2, -1)) / 4.0, -1), v)};
+      },
+      {randn({2, 8, 16}), randn({16, 16}), randn({16, 16}), randn({16, 16})}, "attention");
+  EXPECT_GT(plan.naive_bytes, 0);
+  EXPECT_LT(plan.peak_bytes, plan.naive_bytes);
+}
+
+TEST(MemoryPlan, SymbolicShapesAreRefused) {
+  auto g = ir::parse(R"(graph @f(%x: f32[s0, 4], %w: f32[4, 4]) -> (f32[s0, 4]) {
+  %a = matmul(%x, %w) : f32[s0, 4]
+  %b = matmul(%a, %w) : f32[s0, 4]
+  return %b
+}
+)");
+  passes::fuse(*g);
+  EXPECT_THROW(passes::plan_memory(*g), Error);
 }
 
 }  // namespace
