@@ -96,26 +96,14 @@ ir::Op ir_op(ReduceOp op) {
 }
 std::vector<ir::SymInt> sym_list(IntArrayRef v) { return ir::sym_shape(v); }
 
-// 16-bit floats: the eager kernels compute in float32 and round once; a decomposition does the
-// same (upcast, compute, round), so its steps do not each round to 16 bits.
-template <class F>
-Tensor in_float32(const Tensor& x, F f) {
-  if (x.dtype() != kFloat16 && x.dtype() != kBFloat16) return f(x);
-  return f(x.to(kFloat32)).to(x.dtype());
-}
-
 Tensor unary(UnaryOp op, const Tensor& x) {
   if (TraceContext* tc = tracing()) {
-    switch (op) {  // the composites, decomposed
+    switch (op) {  // the composites, recorded as their decomposition
       case UnaryOp::Gelu:
-        return in_float32(x, [](const Tensor& v) { return v * 0.5 * (1 + erf(v * M_SQRT1_2)); });
       case UnaryOp::GeluTanh:
-        return in_float32(x, [](const Tensor& v) {
-          const Tensor inner = (v + v * v * v * 0.044715) * 0.79788456080286535588;
-          return v * 0.5 * (1 + tanh(inner));
-        });
+        return tc->record_composite(ir::Op::Gelu, {x}, {{"approximate", op == UnaryOp::GeluTanh}});
       case UnaryOp::Silu:
-        return in_float32(x, [](const Tensor& v) { return v * sigmoid(v); });
+        return tc->record_composite(ir::Op::Silu, {x}, {});
       default:
         return tc->record(ir_op(op), {x});
     }
@@ -152,9 +140,8 @@ Tensor reduce(ReduceOp op, const Tensor& x, IntArrayRef dims, bool keepdim) {
                   "mean: could not infer output dtype. Input dtype must be a floating point "
                   "dtype, but got ",
                   x.dtype());
-      int64_t count = 1;
-      for (int64_t d : wrapped) count *= x.size(d);
-      return reduce(ReduceOp::Sum, x, dims, keepdim) / double(count);
+      return tc->record_composite(ir::Op::Mean, {x},
+                                  {{"dims", sym_list(wrapped)}, {"keepdim", keepdim}});
     }
     return tc->record(ir_op(op), {x}, {{"dims", sym_list(wrapped)}, {"keepdim", keepdim}});
   }
@@ -504,10 +491,10 @@ Tensor var(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
   if (tracing()) {
     EMBER_CHECK(is_floating(x.dtype()), DTypeError,
                 "var: only floating point dtypes are supported, but got ", x.dtype());
-    int64_t count = 1;
-    for (int64_t d : wrap_dims(dims, x.dim(), "var")) count *= x.size(d);
-    const Tensor diff = x - mean(x, dims, true);
-    return sum(diff * diff, dims, keepdim) / std::max(0.0, double(count) - (unbiased ? 1 : 0));
+    return tracing()->record_composite(ir::Op::Var, {x},
+                                       {{"dims", sym_list(wrap_dims(dims, x.dim(), "var"))},
+                                        {"correction", unbiased ? 1.0 : 0.0},
+                                        {"keepdim", keepdim}});
   }
   return Tensor(kernels::var(x.array(), dims, unbiased ? 1.0 : 0.0, keepdim));
 }
@@ -564,22 +551,18 @@ void check_float(const Tensor& x, const char* op) {
 
 }  // namespace
 
-// The composites: one fused kernel eagerly, their decomposition into primitives when traced.
+// The composites: one fused kernel eagerly; traced, their decomposition (passes/decompose.cpp).
 Tensor softmax(const Tensor& x, int64_t dim) {
   if (!tracing()) return Tensor(kernels::softmax(x.array(), dim));
   check_float(x, "softmax");
-  return in_float32(x, [dim](const Tensor& v) {
-    const Tensor e = exp(v - amax(v, dim, true));
-    return e / sum(e, dim, true);
-  });
+  return tracing()->record_composite(ir::Op::Softmax, {x},
+                                     {{"dim", wrap_dim(dim, x.dim(), "softmax")}});
 }
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   if (!tracing()) return Tensor(kernels::log_softmax(x.array(), dim));
   check_float(x, "log_softmax");
-  return in_float32(x, [dim](const Tensor& v) {
-    const Tensor shifted = v - amax(v, dim, true);
-    return shifted - log(sum(exp(shifted), dim, true));
-  });
+  return tracing()->record_composite(ir::Op::LogSoftmax, {x},
+                                     {{"dim", wrap_dim(dim, x.dim(), "log_softmax")}});
 }
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
@@ -588,17 +571,16 @@ Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& w
                                       weight.defined() ? &weight.array() : nullptr,
                                       bias.defined() ? &bias.array() : nullptr, eps));
   kernels::check_layer_norm_input(x.sizes(), x.dtype(), normalized_shape);
-  const int64_t nd = int64_t(normalized_shape.size());
-  std::vector<int64_t> dims;
-  for (int64_t d = x.dim() - nd; d < x.dim(); ++d) dims.push_back(d);
-  return in_float32(x, [&](const Tensor& v) {
-    const Tensor centered = v - mean(v, dims, true);
-    const Tensor variance = mean(centered * centered, dims, true);
-    Tensor y = centered * rsqrt(variance + eps);
-    if (weight.defined()) y = y * weight.to(v.dtype());
-    if (bias.defined()) y = y + bias.to(v.dtype());
-    return y;
-  });
+  const ir::Attrs attrs{{"ndims", int64_t(normalized_shape.size())}, {"eps", eps}};
+  TraceContext* tc = tracing();
+  if (weight.defined() && bias.defined())
+    return tc->record_composite(ir::Op::LayerNorm, {x, weight.to(x.dtype()), bias.to(x.dtype())},
+                                attrs);
+  if (weight.defined())
+    return tc->record_composite(ir::Op::LayerNorm, {x, weight.to(x.dtype())}, attrs);
+  // A bias alone: normalize, then add it (the IR's layer_norm takes a weight before a bias).
+  const Tensor y = tc->record_composite(ir::Op::LayerNorm, {x}, attrs);
+  return bias.defined() ? y + bias.to(x.dtype()) : y;
 }
 Tensor dropout(const Tensor& x, double p, bool train) {
   if (!tracing()) return Tensor(kernels::dropout(x.array(), p, train));

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "ember/ir/interpreter.h"
+#include "ember/passes/decompose.h"
 
 namespace ember {
 namespace {
@@ -77,6 +78,17 @@ Tensor TraceContext::record(ir::Op op, std::initializer_list<Tensor> inputs, ir:
 }
 Tensor TraceContext::record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs) {
   return record(op, inputs.data(), inputs.size(), std::move(attrs));
+}
+
+Tensor TraceContext::record_composite(ir::Op op, std::initializer_list<Tensor> inputs,
+                                      ir::Attrs attrs) {
+  std::vector<ir::Value*> values;
+  for (const Tensor& t : inputs) values.push_back(value_of(t));
+  graph_->add(op, std::move(values), std::move(attrs));
+  const ir::Node* composite = graph_->nodes().back().get();
+  ir::Value* result = passes::decompose_node(*graph_, graph_->nodes().size() - 1);
+  graph_->erase_nodes_if([composite](const ir::Node& n) { return &n == composite; });
+  return make_tracer(result);
 }
 
 Tensor TraceContext::scalar(double value, DType dtype) {

@@ -236,6 +236,50 @@ void check_index(const Value* index, std::string_view name) {
               ": index must be int64 or int32, got ", text(index));
 }
 
+ValueType composite_rule(Op op, const Inputs& in, const Attrs& attrs) {
+  const std::string_view name = op_name(op);
+  const Value* x = in[0];
+  switch (op) {
+    case Op::Gelu:
+      attrs.get_bool("approximate");
+      return {kernels::unary_result_type(kernels::UnaryOp::Gelu, x->dtype), x->shape};
+    case Op::Silu:
+      return {kernels::unary_result_type(kernels::UnaryOp::Silu, x->dtype), x->shape};
+    case Op::Softmax:
+    case Op::LogSoftmax:
+      EMBER_CHECK(is_floating(x->dtype), DTypeError, name, ": expected a floating input, got ",
+                  text(x));
+      wrap(attrs.get_int("dim"), x->shape.size(), name);
+      return {x->dtype, x->shape};
+    case Op::LayerNorm: {
+      EMBER_CHECK(in.size() <= 3, ValueError, name, ": takes x, weight and bias at most");
+      EMBER_CHECK(is_floating(x->dtype), DTypeError, name, ": expected a floating input, got ",
+                  text(x));
+      const int64_t nd = attrs.get_int("ndims");
+      attrs.get_float("eps");
+      EMBER_CHECK(nd >= 1 && nd <= x->rank(), ValueError, name, ": ndims ", nd,
+                  " does not fit input ", text(x));
+      const SymShape trailing(x->shape.end() - nd, x->shape.end());
+      for (size_t i = 1; i < in.size(); ++i)
+        EMBER_CHECK(in[i]->shape == trailing && in[i]->dtype == x->dtype, ShapeError, name,
+                    ": weight and bias must be ", dtype_short_name(x->dtype), shape_text(trailing),
+                    ", got ", text(in[i]));
+      return {x->dtype, x->shape};
+    }
+    case Op::Mean:
+    case Op::Var: {
+      EMBER_CHECK(is_floating(x->dtype), DTypeError, name, ": expected a floating input, got ",
+                  text(x));
+      if (op == Op::Var) attrs.get_float("correction");
+      ValueType t = reduce_rule(Op::ReduceSum, x, attrs);
+      t.dtype = x->dtype;
+      return t;
+    }
+    default:
+      throw InternalError("composite_rule: not a composite");
+  }
+}
+
 }  // namespace
 
 std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs) {
@@ -307,6 +351,8 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
       }
       return ValueType{attrs.get_dtype("dtype"), shape};
     }
+    case OpCategory::Composite:
+      return composite_rule(op, in, attrs);
     case OpCategory::Guard:
       EMBER_CHECK(sym_numel(in[0]->shape) == SymInt(1), ShapeError, name,
                   ": guards read one element, got ", text(in[0]));

@@ -139,6 +139,9 @@ class Interpreter {
       case OpCategory::Constant:
         r = constant(n);
         break;
+      case OpCategory::Composite:
+        r = composite(n);
+        break;
       case OpCategory::Guard: {
         const double seen = in(n, 0).element_as_double(0), expected = a.get_float("value");
         const bool same = seen == expected || (std::isnan(seen) && std::isnan(expected));
@@ -205,6 +208,37 @@ class Interpreter {
       }
       default:
         throw InternalError("interpret: unknown movement op");
+    }
+  }
+
+  // Composites run the eager fused kernels.
+  Array composite(const Node& n) {
+    const Array& x = in(n, 0);
+    const Attrs& a = n.attrs;
+    switch (n.op) {
+      case Op::Gelu:
+        return kernels::unary(
+            a.get_bool("approximate") ? kernels::UnaryOp::GeluTanh : kernels::UnaryOp::Gelu, x);
+      case Op::Silu:
+        return kernels::unary(kernels::UnaryOp::Silu, x);
+      case Op::Softmax:
+        return kernels::softmax(x, a.get_int("dim"));
+      case Op::LogSoftmax:
+        return kernels::log_softmax(x, a.get_int("dim"));
+      case Op::LayerNorm: {
+        const int64_t nd = a.get_int("ndims");
+        const Shape trailing(x.sizes().end() - nd, x.sizes().end());
+        const Array* w = n.inputs.size() > 1 ? &in(n, 1) : nullptr;
+        const Array* b = n.inputs.size() > 2 ? &in(n, 2) : nullptr;
+        return kernels::layer_norm(x, trailing, w, b, a.get_float("eps"));
+      }
+      case Op::Mean:
+        return kernels::reduce(ReduceOp::Mean, x, a.get_ints("dims"), a.get_bool("keepdim"));
+      case Op::Var:
+        return kernels::var(x, a.get_ints("dims"), a.get_float("correction"),
+                            a.get_bool("keepdim"));
+      default:
+        throw InternalError("interpret: unknown composite");
     }
   }
 

@@ -5,6 +5,7 @@
 #include "ember/passes/canonicalize.h"
 #include "ember/passes/common_subexpression_elimination.h"
 #include "ember/passes/dead_code_elimination.h"
+#include "ember/passes/decompose.h"
 #include "ember/passes/fold_constants.h"
 #include "ember/passes/fuse.h"
 #include "ember/runtime/log.h"
@@ -17,8 +18,10 @@ struct Step {
   bool (*run)(ir::Graph&);
 };
 
-// Algebra first (it exposes constants and duplicates), then folding, then sharing, then cleanup.
+// Composites to primitives first; then algebra (it exposes constants and duplicates), folding,
+// sharing, cleanup; fusion last.
 constexpr Step kPipeline[] = {
+    {"decompose", decompose},
     {"canonicalize", canonicalize},
     {"fold-constants", fold_constants},
     {"cse", common_subexpression_elimination},

@@ -199,6 +199,26 @@ TEST(Rules, IndexRandomConstantGuard) {
   EXPECT_THROW(result(Op::Guard, {{kFloat32, {2}}}, {{"value", 2.0}}), ShapeError);
 }
 
+TEST(Rules, Composites) {
+  EXPECT_EQ(result(Op::Gelu, {{kFloat16, {s0, 8}}}, {{"approximate", false}}), "f16[s0, 8]");
+  EXPECT_EQ(result(Op::Gelu, {{kInt32, {4}}}, {{"approximate", true}}), "f32[4]");
+  EXPECT_EQ(result(Op::Silu, {{kFloat32, {4}}}), "f32[4]");
+  EXPECT_EQ(result(Op::Softmax, {{kFloat32, {s0, 8}}}, {{"dim", -1}}), "f32[s0, 8]");
+  EXPECT_THROW(result(Op::Softmax, {{kInt64, {8}}}, {{"dim", 0}}), DTypeError);
+  EXPECT_THROW(result(Op::LogSoftmax, {{kFloat32, {8}}}, {{"dim", 1}}), IndexError);
+  const Attrs ln{{"ndims", 1}, {"eps", 1e-5}};
+  EXPECT_EQ(result(Op::LayerNorm, {{kFloat32, {s0, 8}}, {kFloat32, {8}}, {kFloat32, {8}}}, ln),
+            "f32[s0, 8]");
+  EXPECT_EQ(result(Op::LayerNorm, {{kFloat32, {s0, 8}}}, ln), "f32[s0, 8]");
+  EXPECT_THROW(result(Op::LayerNorm, {{kFloat32, {2, 8}}, {kFloat32, {4}}}, ln), ShapeError);
+  const Attrs red{{"dims", std::vector<SymInt>{0}}, {"keepdim", false}};
+  EXPECT_EQ(result(Op::Mean, {{kFloat32, {4, s0}}}, red), "f32[s0]");
+  Attrs var = red;
+  var.set("correction", 1.0);
+  EXPECT_EQ(result(Op::Var, {{kFloat64, {4, 5}}}, var), "f64[5]");
+  EXPECT_THROW(result(Op::Mean, {{kInt32, {4}}}, red), DTypeError);
+}
+
 TEST(Graph, NamesAndInputsAndVerifier) {
   Graph g("f");
   Value* x = g.add_input(kFloat32, {s0, 4}, ValueKind::Input, "x");

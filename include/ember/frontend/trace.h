@@ -53,6 +53,9 @@ class TraceContext {
   // params) and returns the tracer tensor of its result.
   Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
   Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs = {});
+  // Records a composite (gelu, softmax, layer_norm, ...) as its decomposition into primitives,
+  // through the decomposition pass's code.
+  Tensor record_composite(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs);
   // A 0-dim constant of dtype.
   Tensor scalar(double value, DType dtype);
   // A random node drawing the next generator state (as eager would), recorded as rng inputs.

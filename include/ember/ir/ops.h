@@ -20,6 +20,7 @@ enum class OpCategory : uint8_t {
   Index,
   Random,
   Constant,
+  Composite,
   Guard,
 };
 

@@ -1,0 +1,144 @@
+#include "ember/passes/decompose.h"
+
+#include <cmath>
+
+#include "ember/passes/dead_code_elimination.h"
+
+namespace ember::passes {
+namespace {
+
+using ir::Op;
+using ir::Value;
+
+// Emits primitives at a fixed position of the graph, moving forward as it goes.
+struct Emitter {
+  ir::Graph& g;
+  size_t at;
+
+  Value* op(Op o, std::vector<Value*> in, ir::Attrs attrs = {}) {
+    return g.insert(at++, o, std::move(in), std::move(attrs));
+  }
+  Value* scalar(double v, DType dtype) {
+    return op(Op::Constant, {},
+              {{"value", v}, {"shape", std::vector<ir::SymInt>{}}, {"dtype", dtype}});
+  }
+  Value* cast(Value* x, DType dtype) {
+    return x->dtype == dtype ? x : op(Op::Cast, {x}, {{"dtype", dtype}});
+  }
+  Value* mul(Value* a, double c) { return op(Op::Mul, {a, scalar(c, a->dtype)}); }
+  Value* add(Value* a, double c) { return op(Op::Add, {a, scalar(c, a->dtype)}); }
+  Value* reduce(Op o, Value* x, const std::vector<ir::SymInt>& dims, bool keepdim) {
+    return op(o, {x}, {{"dims", dims}, {"keepdim", keepdim}});
+  }
+  // sum / count over dims; count must be static.
+  Value* mean(Value* x, const std::vector<int64_t>& dims, bool keepdim) {
+    int64_t count = 1;
+    for (int64_t d : dims) {
+      const ir::SymInt& s = x->shape[size_t(d)];
+      EMBER_CHECK(s.is_constant(), Error, "decompose: mean over the symbolic dim ", s.str(),
+                  " needs a run-time count");
+      count *= s.value();
+    }
+    return op(Op::Div, {reduce(Op::ReduceSum, x, ir::sym_shape(dims), keepdim),
+                        scalar(double(count), x->dtype)});
+  }
+};
+
+// The reduced dims of a reduce-style composite, wrapped and sorted (empty: all).
+std::vector<int64_t> reduced_dims(const ir::Node& n) {
+  const int64_t rank = n.inputs[0]->rank();
+  std::vector<int64_t> dims;
+  for (int64_t d : n.attrs.get_ints("dims")) dims.push_back(wrap_dim(d, rank, "decompose"));
+  if (dims.empty())
+    for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
+  std::sort(dims.begin(), dims.end());
+  return dims;
+}
+
+bool is_16bit(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
+
+}  // namespace
+
+Value* decompose_node(ir::Graph& graph, size_t index) {
+  const ir::Node& n = *graph.nodes()[index];
+  EMBER_INTERNAL_ASSERT(ir::op_category(n.op) == ir::OpCategory::Composite);
+  Emitter e{graph, index};
+  Value* x = n.inputs[0];
+  const DType out = n.output->dtype;
+  // Compute in float32 for 16-bit floats (and integers, which these ops promote), then round.
+  const DType compute = is_16bit(out) || !is_floating(out) ? DType::Float32 : out;
+  Value* v = e.cast(x, compute);
+  Value* r = nullptr;
+  switch (n.op) {
+    case Op::Gelu:
+      if (n.attrs.get_bool("approximate")) {
+        Value* cube = e.op(Op::Mul, {e.op(Op::Mul, {v, v}), v});
+        Value* inner = e.mul(e.op(Op::Add, {v, e.mul(cube, 0.044715)}), 0.79788456080286535588);
+        r = e.op(Op::Mul, {e.mul(v, 0.5), e.add(e.op(Op::Tanh, {inner}), 1.0)});
+      } else {
+        r = e.op(Op::Mul, {e.mul(v, 0.5), e.add(e.op(Op::Erf, {e.mul(v, M_SQRT1_2)}), 1.0)});
+      }
+      break;
+    case Op::Silu:
+      r = e.op(Op::Mul, {v, e.op(Op::Sigmoid, {v})});
+      break;
+    case Op::Softmax:
+    case Op::LogSoftmax: {
+      const std::vector<ir::SymInt> dim{wrap_dim(n.attrs.get_int("dim"), x->rank(), "softmax")};
+      Value* shifted = e.op(Op::Sub, {v, e.reduce(Op::ReduceMax, v, dim, true)});
+      if (n.op == Op::Softmax) {
+        Value* ex = e.op(Op::Exp, {shifted});
+        r = e.op(Op::Div, {ex, e.reduce(Op::ReduceSum, ex, dim, true)});
+      } else {
+        Value* total = e.reduce(Op::ReduceSum, e.op(Op::Exp, {shifted}), dim, true);
+        r = e.op(Op::Sub, {shifted, e.op(Op::Log, {total})});
+      }
+      break;
+    }
+    case Op::LayerNorm: {
+      std::vector<int64_t> dims;
+      for (int64_t d = x->rank() - n.attrs.get_int("ndims"); d < x->rank(); ++d) dims.push_back(d);
+      Value* centered = e.op(Op::Sub, {v, e.mean(v, dims, true)});
+      Value* variance = e.mean(e.op(Op::Mul, {centered, centered}), dims, true);
+      r = e.op(Op::Mul, {centered, e.op(Op::Rsqrt, {e.add(variance, n.attrs.get_float("eps"))})});
+      if (n.inputs.size() > 1) r = e.op(Op::Mul, {r, e.cast(n.inputs[1], compute)});
+      if (n.inputs.size() > 2) r = e.op(Op::Add, {r, e.cast(n.inputs[2], compute)});
+      break;
+    }
+    case Op::Mean:
+      r = e.mean(v, reduced_dims(n), n.attrs.get_bool("keepdim"));
+      break;
+    case Op::Var: {
+      const std::vector<int64_t> dims = reduced_dims(n);
+      int64_t count = 1;
+      for (int64_t d : dims) count *= x->shape[size_t(d)].value();
+      Value* diff = e.op(Op::Sub, {v, e.mean(v, dims, true)});
+      Value* sum = e.reduce(Op::ReduceSum, e.op(Op::Mul, {diff, diff}), ir::sym_shape(dims),
+                            n.attrs.get_bool("keepdim"));
+      const double denom = std::max(0.0, double(count) - n.attrs.get_float("correction"));
+      r = e.op(Op::Div, {sum, e.scalar(denom, compute)});
+      break;
+    }
+    default:
+      throw InternalError("decompose: not a composite");
+  }
+  return e.cast(r, out);
+}
+
+bool decompose(ir::Graph& graph) {
+  bool changed = false;
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    ir::Node& n = *graph.nodes()[i];
+    if (ir::op_category(n.op) != ir::OpCategory::Composite) continue;
+    Value* old = n.output;
+    const size_t before = graph.nodes().size();
+    Value* replacement = decompose_node(graph, i);
+    graph.replace_all_uses(old, replacement);
+    i += graph.nodes().size() - before;  // past the primitives, onto the (now dead) composite
+    changed = true;
+  }
+  if (changed) dead_code_elimination(graph);
+  return changed;
+}
+
+}  // namespace ember::passes
