@@ -206,4 +206,11 @@ int Graph::num_symbols() const {
   return n;
 }
 
+std::vector<int64_t> reduced_axes(const Node& node) {
+  const int64_t rank = node.inputs.at(0)->rank();
+  std::vector<int64_t> dims =
+      wrap_dims(node.attrs.get_ints("dims"), rank, std::string(op_name(node.op)).c_str());
+  return dims;  // wrap_dims sorts, and returns every axis for an empty list
+}
+
 }  // namespace ember::ir

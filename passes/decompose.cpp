@@ -44,17 +44,6 @@ struct Emitter {
   }
 };
 
-// The reduced dims of a reduce-style composite, wrapped and sorted (empty: all).
-std::vector<int64_t> reduced_dims(const ir::Node& n) {
-  const int64_t rank = n.inputs[0]->rank();
-  std::vector<int64_t> dims;
-  for (int64_t d : n.attrs.get_ints("dims")) dims.push_back(wrap_dim(d, rank, "decompose"));
-  if (dims.empty())
-    for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
-  std::sort(dims.begin(), dims.end());
-  return dims;
-}
-
 bool is_16bit(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
 
 }  // namespace
@@ -106,10 +95,10 @@ Value* decompose_node(ir::Graph& graph, size_t index) {
       break;
     }
     case Op::Mean:
-      r = e.mean(v, reduced_dims(n), n.attrs.get_bool("keepdim"));
+      r = e.mean(v, ir::reduced_axes(n), n.attrs.get_bool("keepdim"));
       break;
     case Op::Var: {
-      const std::vector<int64_t> dims = reduced_dims(n);
+      const std::vector<int64_t> dims = ir::reduced_axes(n);
       int64_t count = 1;
       for (int64_t d : dims) count *= x->shape[size_t(d)].value();
       Value* diff = e.op(Op::Sub, {v, e.mean(v, dims, true)});

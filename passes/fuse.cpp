@@ -62,15 +62,7 @@ struct Signature {
   bool operator==(const Signature& o) const { return input == o.input && dims == o.dims; }
 };
 
-Signature signature_of(const Node& n) {
-  std::vector<int64_t> dims = n.attrs.get_ints("dims");
-  const int64_t rank = n.inputs[0]->rank();
-  if (dims.empty())
-    for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
-  for (int64_t& d : dims) d = (d + rank) % std::max<int64_t>(rank, 1);
-  std::sort(dims.begin(), dims.end());
-  return {n.inputs[0]->shape, dims};
-}
+Signature signature_of(const Node& n) { return {n.inputs[0]->shape, ir::reduced_axes(n)}; }
 
 // The shapes a reduction's kernel iterates over: its input and the reduced shape (either keepdim).
 bool in_reduction_domain(const Signature& s, const SymShape& shape) {

@@ -158,4 +158,8 @@ void verify(const Graph& graph);
 
 std::string dtype_short_name(DType dtype);  // f32, bf16, i64, bool, ...
 
+// The axes a reduction-style node (reduce_*, mean, var) reduces: its `dims` attribute wrapped
+// into [0, rank) and sorted, or every axis when it is empty.
+std::vector<int64_t> reduced_axes(const Node& node);
+
 }  // namespace ember::ir
