@@ -1,5 +1,6 @@
 #include "ember/passes/canonicalize.h"
 
+#include <cmath>
 #include <optional>
 
 #include "ember/passes/dead_code_elimination.h"
@@ -59,9 +60,17 @@ using Rule = Rewrite (*)(Graph&, Node&, size_t index);
 Rewrite mul_by_one(Graph&, Node& n, size_t) {
   return {n.op == Op::Mul ? identity_operand(n, 1.0, true) : nullptr};
 }
+// x - 0 is x; x + 0 is x for integers, but for floats only x + (-0.0) is (-0.0 + 0.0 is +0.0).
 Rewrite add_zero(Graph&, Node& n, size_t) {
-  if (n.op == Op::Add) return {identity_operand(n, 0.0, true)};
   if (n.op == Op::Sub) return {identity_operand(n, 0.0, false)};
+  if (n.op != Op::Add) return {};
+  if (!is_floating(n.output->dtype)) return {identity_operand(n, 0.0, true)};
+  auto negative_zero = [](const Value* v) {
+    const auto c = constant_value(v);
+    return c && *c == 0.0 && std::signbit(*c);
+  };
+  if (negative_zero(n.inputs[1]) && same_type(n.inputs[0], n.output)) return {n.inputs[0]};
+  if (negative_zero(n.inputs[0]) && same_type(n.inputs[1], n.output)) return {n.inputs[1]};
   return {};
 }
 Rewrite div_by_one(Graph&, Node& n, size_t) {
@@ -116,13 +125,19 @@ Rewrite expand_of_expand(Graph& g, Node& n, size_t index) {
   if (!x->producer || x->producer->op != Op::Expand) return {};
   return {g.insert(index, Op::Expand, {x->producer->inputs[0]}, n.attrs)};
 }
-// cast(cast(x, A), B) -> cast(x, B) when x's dtype widens losslessly to A.
+// cast(cast(x, A), B) -> cast(x, B) when x's dtype widens losslessly to A (and the two paths
+// convert every value alike).
 Rewrite cast_chain(Graph& g, Node& n, size_t index) {
   if (n.op != Op::Cast) return {};
   const Value* mid = n.inputs[0];
   if (!mid->producer || mid->producer->op != Op::Cast) return {};
   Value* x = mid->producer->inputs[0];
   if (!widens_losslessly(x->dtype, mid->dtype)) return {};
+  // An integer that went through a float and comes back to an integer type saturates on the way
+  // back, where a direct integer cast wraps: not the same value out of range.
+  if (is_integral(x->dtype, false) && is_floating(mid->dtype) &&
+      is_integral(n.output->dtype, false))
+    return {};
   if (x->dtype == n.output->dtype) return {x};
   return {g.insert(index, Op::Cast, {x}, n.attrs)};
 }
