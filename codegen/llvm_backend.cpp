@@ -1,0 +1,350 @@
+#include "ember/codegen/llvm_backend.h"
+
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
+
+namespace ember::codegen {
+namespace {
+
+std::string error_text(llvm::Error e) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << e;
+  return os.str();
+}
+
+// The process-wide JIT, with an O3 pipeline for the host CPU on every module.
+class Jit {
+ public:
+  static Jit& instance() {
+    static Jit jit;
+    return jit;
+  }
+
+  InnerLoopFn compile(const KernelIR& k);
+  int64_t compiles() const { return compiles_.load(); }
+
+ private:
+  Jit() {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+    if (!jtmb) throw Error("llvm: cannot describe the host: " + error_text(jtmb.takeError()));
+    jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    auto tm = jtmb->createTargetMachine();
+    if (!tm) throw Error("llvm: " + error_text(tm.takeError()));
+    target_machine_ = std::move(*tm);
+    auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
+    if (!jit) throw Error("llvm: cannot create the JIT: " + error_text(jit.takeError()));
+    jit_ = std::move(*jit);
+    // libm's functions (expf, erff, ...) come from the process.
+    auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+        jit_->getDataLayout().getGlobalPrefix());
+    if (!gen) throw Error("llvm: " + error_text(gen.takeError()));
+    jit_->getMainJITDylib().addGenerator(std::move(*gen));
+  }
+
+  void optimize(llvm::Module& m) {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder pb(target_machine_.get());
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+  }
+
+  std::mutex mutex_;
+  std::unique_ptr<llvm::TargetMachine> target_machine_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::unordered_map<std::string, InnerLoopFn> cache_;
+  std::atomic<int64_t> compiles_{0};
+};
+
+llvm::Type* llvm_type(llvm::LLVMContext& c, DType d) {
+  switch (d) {
+    case DType::Bool:
+      return llvm::Type::getInt8Ty(c);
+    case DType::Float32:
+      return llvm::Type::getFloatTy(c);
+    case DType::Float64:
+      return llvm::Type::getDoubleTy(c);
+    default:
+      throw Error(std::string("codegen: dtype ") + dtype_name(d) +
+                  " is not supported by the CPU backend yet (float32, float64, bool)");
+  }
+}
+
+// Emits the scalar expression DAG for one element; loads come from `load(buffer)`.
+class ExprEmitter {
+ public:
+  ExprEmitter(llvm::IRBuilder<>& b, llvm::Module& m, const KernelIR& k) : b_(b), m_(m), k_(k) {}
+
+  template <class Load>
+  std::vector<llvm::Value*> emit(const Load& load) {
+    std::vector<llvm::Value*> v(k_.exprs.size());
+    for (size_t i = 0; i < k_.exprs.size(); ++i) {
+      const KernelIR::Expr& e = k_.exprs[i];
+      switch (e.kind) {
+        case KernelIR::ExprKind::Load:
+          v[i] = from_storage(load(e.buffer), e.dtype);
+          break;
+        case KernelIR::ExprKind::Constant:
+          v[i] = e.dtype == DType::Bool
+                     ? llvm::ConstantInt::getBool(b_.getContext(), e.value != 0)
+                     : llvm::ConstantFP::get(llvm_type(b_.getContext(), e.dtype), e.value);
+          break;
+        case KernelIR::ExprKind::Op: {
+          std::vector<llvm::Value*> args;
+          std::vector<DType> types;
+          for (int a : e.args) {
+            args.push_back(v[size_t(a)]);
+            types.push_back(k_.exprs[size_t(a)].dtype);
+          }
+          v[i] = op(e.op, args, types, e.dtype);
+        }
+      }
+    }
+    return v;
+  }
+
+  // Values live as i1 for bool inside the DAG, i8 in memory.
+  llvm::Value* from_storage(llvm::Value* x, DType d) {
+    return d == DType::Bool ? b_.CreateICmpNE(x, b_.getInt8(0)) : x;
+  }
+  llvm::Value* to_storage(llvm::Value* x, DType d) {
+    return d == DType::Bool ? b_.CreateZExt(x, b_.getInt8Ty()) : x;
+  }
+
+ private:
+  llvm::Value* call(const char* f32_name, const char* f64_name, llvm::Value* x) {
+    const bool f32 = x->getType()->isFloatTy();
+    llvm::FunctionCallee fn =
+        m_.getOrInsertFunction(f32 ? f32_name : f64_name, x->getType(), x->getType());
+    return b_.CreateCall(fn, {x});
+  }
+  llvm::Value* intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Value*> args) {
+    return b_.CreateIntrinsic(id, {args[0]->getType()}, args);
+  }
+  llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
+
+  llvm::Value* op(ir::Op o, std::vector<llvm::Value*> a, const std::vector<DType>& types,
+                  DType out) {
+    using ir::Op;
+    llvm::Value* x = a.empty() ? nullptr : a[0];
+    // Float ops on bool operands compute in the result's float type.
+    if (is_floating(out) && o != Op::Cast && o != Op::Where)
+      for (size_t i = 0; i < a.size(); ++i)
+        if (types[i] == DType::Bool) a[i] = b_.CreateUIToFP(a[i], llvm_type(b_.getContext(), out));
+    x = a.empty() ? nullptr : a[0];
+    llvm::Type* t = x ? x->getType() : nullptr;
+    switch (o) {
+      case Op::Neg:
+        return b_.CreateFNeg(x);
+      case Op::Abs:
+        return intrinsic(llvm::Intrinsic::fabs, {x});
+      case Op::Exp:
+        return call("expf", "exp", x);
+      case Op::Log:
+        return call("logf", "log", x);
+      case Op::Sqrt:
+        return intrinsic(llvm::Intrinsic::sqrt, {x});
+      case Op::Rsqrt:
+        return b_.CreateFDiv(fconst(t, 1.0), intrinsic(llvm::Intrinsic::sqrt, {x}));
+      case Op::Sin:
+        return call("sinf", "sin", x);
+      case Op::Cos:
+        return call("cosf", "cos", x);
+      case Op::Tanh:
+        return call("tanhf", "tanh", x);
+      case Op::Sigmoid:
+        return b_.CreateFDiv(fconst(t, 1.0),
+                             b_.CreateFAdd(fconst(t, 1.0), call("expf", "exp", b_.CreateFNeg(x))));
+      case Op::Relu:
+        return b_.CreateSelect(b_.CreateFCmpOLT(x, fconst(t, 0.0)), fconst(t, 0.0), x);
+      case Op::Erf:
+        return call("erff", "erf", x);
+      case Op::Reciprocal:
+        return b_.CreateFDiv(fconst(t, 1.0), x);
+      case Op::Floor:
+        return intrinsic(llvm::Intrinsic::floor, {x});
+      case Op::Ceil:
+        return intrinsic(llvm::Intrinsic::ceil, {x});
+      case Op::Round:
+        return intrinsic(llvm::Intrinsic::rint, {x});
+      case Op::Sign: {
+        llvm::Value* pos = b_.CreateUIToFP(b_.CreateFCmpOGT(x, fconst(t, 0.0)), t);
+        llvm::Value* neg = b_.CreateUIToFP(b_.CreateFCmpOLT(x, fconst(t, 0.0)), t);
+        return b_.CreateFSub(pos, neg);
+      }
+      case Op::Log1p:
+        return call("log1pf", "log1p", x);
+      case Op::Expm1:
+        return call("expm1f", "expm1", x);
+      case Op::LogicalNot:
+        return types[0] == DType::Bool ? b_.CreateNot(x) : b_.CreateFCmpOEQ(x, fconst(t, 0.0));
+      case Op::Add:
+        return b_.CreateFAdd(a[0], a[1]);
+      case Op::Sub:
+        return b_.CreateFSub(a[0], a[1]);
+      case Op::Mul:
+        return b_.CreateFMul(a[0], a[1]);
+      case Op::Div:
+        return b_.CreateFDiv(a[0], a[1]);
+      case Op::Pow:
+        return intrinsic(llvm::Intrinsic::pow, {a[0], a[1]});
+      case Op::Maximum:
+        return intrinsic(llvm::Intrinsic::maximum, {a[0], a[1]});  // NaN-propagating
+      case Op::Minimum:
+        return intrinsic(llvm::Intrinsic::minimum, {a[0], a[1]});
+      case Op::Eq:
+        return compare(llvm::CmpInst::FCMP_OEQ, llvm::CmpInst::ICMP_EQ, a, types[0]);
+      case Op::Ne:
+        return compare(llvm::CmpInst::FCMP_UNE, llvm::CmpInst::ICMP_NE, a, types[0]);
+      case Op::Lt:
+        return compare(llvm::CmpInst::FCMP_OLT, llvm::CmpInst::ICMP_ULT, a, types[0]);
+      case Op::Le:
+        return compare(llvm::CmpInst::FCMP_OLE, llvm::CmpInst::ICMP_ULE, a, types[0]);
+      case Op::Gt:
+        return compare(llvm::CmpInst::FCMP_OGT, llvm::CmpInst::ICMP_UGT, a, types[0]);
+      case Op::Ge:
+        return compare(llvm::CmpInst::FCMP_OGE, llvm::CmpInst::ICMP_UGE, a, types[0]);
+      case Op::LogicalAnd:
+        return b_.CreateAnd(truth(a[0], types[0]), truth(a[1], types[1]));
+      case Op::LogicalOr:
+        return b_.CreateOr(truth(a[0], types[0]), truth(a[1], types[1]));
+      case Op::Where:
+        return b_.CreateSelect(a[0], a[1], a[2]);
+      case Op::Cast:
+        return cast(x, types[0], out);
+      default:
+        throw Error("codegen: " + std::string(ir::op_name(o)) +
+                    " is not supported by the CPU backend yet");
+    }
+  }
+  llvm::Value* truth(llvm::Value* x, DType d) {
+    return d == DType::Bool ? x : b_.CreateFCmpUNE(x, llvm::ConstantFP::get(x->getType(), 0.0));
+  }
+  llvm::Value* compare(llvm::CmpInst::Predicate fp, llvm::CmpInst::Predicate in,
+                       const std::vector<llvm::Value*>& a, DType d) {
+    return d == DType::Bool ? b_.CreateICmp(in, a[0], a[1]) : b_.CreateFCmp(fp, a[0], a[1]);
+  }
+  llvm::Value* cast(llvm::Value* x, DType from, DType to) {
+    llvm::Type* t = to == DType::Bool ? b_.getInt1Ty() : llvm_type(b_.getContext(), to);
+    if (from == to) return x;
+    if (to == DType::Bool) return truth(x, from);
+    if (from == DType::Bool) return b_.CreateUIToFP(x, t);
+    return b_.CreateFPCast(x, t);
+  }
+
+  llvm::IRBuilder<>& b_;
+  llvm::Module& m_;
+  const KernelIR& k_;
+};
+
+// void name(i8** buffers, i64* strides, i64 n): a contiguous loop (all strides equal to the
+// element size) that the loop vectorizer takes, and a strided loop for everything else.
+void emit_kernel(llvm::Module& m, const KernelIR& k) {
+  llvm::LLVMContext& c = m.getContext();
+  llvm::IRBuilder<> b(c);
+  auto* ptr = b.getPtrTy();
+  auto* i64 = b.getInt64Ty();
+  auto* fn_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64}, false);
+  auto* fn = llvm::Function::Create(fn_type, llvm::Function::ExternalLinkage, k.name, m);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Value* bufs = fn->getArg(0);
+  llvm::Value* strides = fn->getArg(1);
+  llvm::Value* n = fn->getArg(2);
+  auto* entry = llvm::BasicBlock::Create(c, "entry", fn);
+  b.SetInsertPoint(entry);
+  std::vector<llvm::Value*> base, stride;
+  std::vector<llvm::Type*> types;
+  llvm::Value* dense = b.getTrue();
+  for (size_t i = 0; i < k.buffers.size(); ++i) {
+    base.push_back(b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, bufs, i)));
+    stride.push_back(b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides, i)));
+    types.push_back(llvm_type(c, k.buffers[i].dtype));
+    const int64_t size = int64_t(itemsize(k.buffers[i].dtype));
+    dense = b.CreateAnd(dense, b.CreateICmpEQ(stride.back(), b.getInt64(uint64_t(size))));
+  }
+  auto* exit = llvm::BasicBlock::Create(c, "exit", fn);
+  auto loop = [&](const char* label, bool contiguous) {
+    auto* header = llvm::BasicBlock::Create(c, std::string(label) + ".header", fn);
+    auto* body = llvm::BasicBlock::Create(c, std::string(label) + ".body", fn);
+    b.SetInsertPoint(header);
+    llvm::PHINode* i = b.CreatePHI(i64, 2);
+    b.CreateCondBr(b.CreateICmpSLT(i, n), body, exit);
+    b.SetInsertPoint(body);
+    auto address = [&](int buf) -> llvm::Value* {
+      if (contiguous) return b.CreateInBoundsGEP(types[size_t(buf)], base[size_t(buf)], i);
+      return b.CreateGEP(b.getInt8Ty(), base[size_t(buf)], b.CreateMul(i, stride[size_t(buf)]));
+    };
+    ExprEmitter em(b, m, k);
+    const auto values =
+        em.emit([&](int buf) { return b.CreateLoad(types[size_t(buf)], address(buf)); });
+    for (const auto& [buf, e] : k.stores)
+      b.CreateStore(em.to_storage(values[size_t(e)], k.buffers[size_t(buf)].dtype), address(buf));
+    llvm::Value* next = b.CreateAdd(i, b.getInt64(1), "", true, true);
+    b.CreateBr(header);
+    i->addIncoming(b.getInt64(0), entry);
+    i->addIncoming(next, body);
+    return header;
+  };
+  auto* fast = loop("dense", true);
+  auto* slow = loop("strided", false);
+  b.SetInsertPoint(entry);
+  b.CreateCondBr(dense, fast, slow);
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+}
+
+InnerLoopFn Jit::compile(const KernelIR& k) {
+  const std::string key = k.text();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("ember", *context);
+  module->setDataLayout(jit_->getDataLayout());
+  module->setTargetTriple(target_machine_->getTargetTriple().str());
+  KernelIR named = k;
+  named.name = "ember_kernel_" + std::to_string(cache_.size());
+  emit_kernel(*module, named);
+  std::string problems;
+  llvm::raw_string_ostream os(problems);
+  if (llvm::verifyModule(*module, &os))
+    throw InternalError("codegen produced invalid LLVM IR for " + k.name + ": " + os.str());
+  optimize(*module);
+  if (auto e =
+          jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
+    throw Error("llvm: " + error_text(std::move(e)));
+  auto symbol = jit_->lookup(named.name);
+  if (!symbol) throw Error("llvm: " + error_text(symbol.takeError()));
+  ++compiles_;
+  InnerLoopFn fn = symbol->toPtr<InnerLoopFn>();
+  cache_[key] = fn;
+  return fn;
+}
+
+}  // namespace
+
+InnerLoopFn compile_cpu(const KernelIR& kernel) { return Jit::instance().compile(kernel); }
+int64_t cpu_compile_count() { return Jit::instance().compiles(); }
+
+}  // namespace ember::codegen

@@ -1,0 +1,33 @@
+// The CPU backend: LLVM IR from the kernel IR, compiled by one process-wide ORC LLJIT at O3 for
+// the host CPU. A compiled elementwise kernel is the inner loop over one run of its domain, with
+// the signature of the runtime's strided loop engine: (buffer pointers, byte strides, count). A
+// run whose buffers are all contiguous takes a loop LLVM vectorizes; any other takes a strided one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ember/codegen/kernel_ir.h"
+#include "ember/runtime/array.h"
+
+namespace ember::codegen {
+
+using InnerLoopFn = void (*)(char** buffers, const int64_t* byte_strides, int64_t n);
+
+// Compiles (once per distinct kernel text; later calls hit an in-memory cache) and returns the
+// kernel's entry point. Throws Error with LLVM's message on failure.
+InnerLoopFn compile_cpu(const KernelIR& kernel);
+
+// How many kernels LLVM has compiled in this process (cache misses).
+int64_t cpu_compile_count();
+
+}  // namespace ember::codegen
+
+namespace ember::codegen {
+
+// Runs a compiled elementwise kernel over `domain`: buffers[i] is bound to the kernel's buffer i
+// (inputs broadcast to the domain, outputs of the domain's shape). Rows of the domain are split
+// across the thread pool; each row is one call of the inner loop.
+void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArrayRef domain);
+
+}  // namespace ember::codegen
