@@ -1,5 +1,6 @@
 #include "ember/codegen/llvm_backend.h"
 
+#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -10,11 +11,14 @@
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/TargetSelect.h>
 
 #include <atomic>
+
 #include <mutex>
 #include <unordered_map>
+#include "ember/runtime/log.h"
 
 namespace ember::codegen {
 namespace {
@@ -55,6 +59,9 @@ class Jit {
         jit_->getDataLayout().getGlobalPrefix());
     if (!gen) throw Error("llvm: " + error_text(gen.takeError()));
     jit_->getMainJITDylib().addGenerator(std::move(*gen));
+    // The vector math functions the vectorizer calls; without them (an older glibc) the
+    // vectorizer is simply not told about them.
+    have_libmvec_ = !llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
   }
 
   void optimize(llvm::Module& m) {
@@ -62,6 +69,12 @@ class Jit {
     llvm::FunctionAnalysisManager fam;
     llvm::CGSCCAnalysisManager cgam;
     llvm::ModuleAnalysisManager mam;
+    // glibc's libmvec gives the vectorizer vector versions of expf, logf, erff, tanhf, ...
+    llvm::TargetLibraryInfoImpl tlii(target_machine_->getTargetTriple());
+    if (have_libmvec_)
+      tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
+                                              target_machine_->getTargetTriple());
+    fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
     llvm::PassBuilder pb(target_machine_.get());
     pb.registerModuleAnalyses(mam);
     pb.registerCGSCCAnalyses(cgam);
@@ -76,6 +89,7 @@ class Jit {
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   std::unordered_map<std::string, InnerLoopFn> cache_;
   std::atomic<int64_t> compiles_{0};
+  bool have_libmvec_ = false;
 };
 
 llvm::Type* llvm_type(llvm::LLVMContext& c, DType d) {
@@ -134,12 +148,86 @@ class ExprEmitter {
   }
 
  private:
+  // A libm call. Declared as touching no memory (Ember ignores errno, as -fno-math-errno does),
+  // so the loop vectorizer may replace it by its libmvec vector variant.
   llvm::Value* call(const char* f32_name, const char* f64_name, llvm::Value* x) {
     const bool f32 = x->getType()->isFloatTy();
     llvm::FunctionCallee fn =
         m_.getOrInsertFunction(f32 ? f32_name : f64_name, x->getType(), x->getType());
+    if (auto* f = llvm::dyn_cast<llvm::Function>(fn.getCallee())) {
+      f->setDoesNotAccessMemory();
+      f->setDoesNotThrow();
+      f->setWillReturn();
+    }
     return b_.CreateCall(fn, {x});
   }
+  // float32 exp, tanh and erf as the eager kernels compute them (runtime/kernels/vec_math.h):
+  // branch-free, so the loop vectorizes, and the same values eager gives.
+  llvm::Value* poly(llvm::Value* x, std::initializer_list<double> coeffs) {
+    llvm::Value* p = nullptr;
+    for (double c : coeffs) {
+      llvm::Value* k = fconst(x->getType(), c);
+      p = p ? b_.CreateFAdd(b_.CreateFMul(p, x), k) : k;
+    }
+    return p;
+  }
+  llvm::Value* clamp(llvm::Value* x, double lo, double hi) {
+    llvm::Type* t = x->getType();
+    llvm::Value* y = b_.CreateSelect(b_.CreateFCmpOLT(x, fconst(t, lo)), fconst(t, lo), x);
+    return b_.CreateSelect(b_.CreateFCmpOGT(y, fconst(t, hi)), fconst(t, hi), y);
+  }
+  llvm::Value* pow2i(llvm::Value* k) {  // 2^k for an i32 k in the normal range
+    return b_.CreateBitCast(b_.CreateShl(b_.CreateAdd(k, b_.getInt32(127)), 23), b_.getFloatTy());
+  }
+  llvm::Value* exp_f32(llvm::Value* x) {
+    llvm::Type* f = b_.getFloatTy();
+    llvm::Value* nan = b_.CreateFCmpUNO(x, x);
+    llvm::Value* xc = clamp(b_.CreateSelect(nan, fconst(f, 0.0), x), -104.0, 89.0);
+    llvm::Value* scaled = b_.CreateFMul(xc, fconst(f, 1.44269504088896341));
+    llvm::Value* n = intrinsic(llvm::Intrinsic::floor, {b_.CreateFAdd(scaled, fconst(f, 0.5))});
+    llvm::Value* r = b_.CreateFSub(xc, b_.CreateFMul(n, fconst(f, 0.693359375)));
+    r = b_.CreateFSub(r, b_.CreateFMul(n, fconst(f, -2.12194440e-4)));
+    llvm::Value* p = poly(r, {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                              1.6666665459e-1, 5.0000001201e-1});
+    llvm::Value* y =
+        b_.CreateFAdd(b_.CreateFAdd(b_.CreateFMul(b_.CreateFMul(p, r), r), r), fconst(f, 1.0));
+    llvm::Value* ni = b_.CreateFPToSI(n, b_.getInt32Ty());
+    llvm::Value* n1 = b_.CreateAShr(ni, 1);
+    llvm::Value* result = b_.CreateFMul(b_.CreateFMul(y, pow2i(n1)), pow2i(b_.CreateSub(ni, n1)));
+    llvm::Value* tiny = b_.CreateFCmpOLT(x, fconst(f, -104.0));
+    return b_.CreateSelect(nan, x, b_.CreateSelect(tiny, fconst(f, 0.0), result));
+  }
+  llvm::Value* tanh_f32(llvm::Value* x) {
+    llvm::Type* f = b_.getFloatTy();
+    llvm::Value* nan = b_.CreateFCmpUNO(x, x);
+    llvm::Value* xc =
+        clamp(b_.CreateSelect(nan, fconst(f, 0.0), x), -7.90531110763549805, 7.90531110763549805);
+    llvm::Value* x2 = b_.CreateFMul(xc, xc);
+    llvm::Value* p = poly(x2, {-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                               5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+                               4.89352455891786e-03});
+    llvm::Value* q = poly(x2, {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+                               4.89352518554385e-03});
+    return b_.CreateSelect(nan, x, b_.CreateFDiv(b_.CreateFMul(xc, p), q));
+  }
+  llvm::Value* erf_f32(llvm::Value* x) {  // evaluated in double, as vec_math::erf
+    llvm::Type* d = b_.getDoubleTy();
+    llvm::Value* nan = b_.CreateFCmpUNO(x, x);
+    llvm::Value* xd =
+        clamp(b_.CreateFPExt(b_.CreateSelect(nan, fconst(x->getType(), 0.0), x), d), -4.0, 4.0);
+    llvm::Value* x2 = b_.CreateFMul(xd, xd);
+    llvm::Value* p = poly(x2, {-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+                               -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+                               -1.60960333262415e-02});
+    llvm::Value* q = poly(x2, {-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+                               -7.37332916720468e-03, -1.42647390514189e-02});
+    llvm::Value* r = b_.CreateFPTrunc(b_.CreateFDiv(b_.CreateFMul(xd, p), q), x->getType());
+    return b_.CreateSelect(nan, x, r);
+  }
+  llvm::Value* exp_any(llvm::Value* x) {
+    return x->getType()->isFloatTy() ? exp_f32(x) : call("expf", "exp", x);
+  }
+
   llvm::Value* intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Value*> args) {
     return b_.CreateIntrinsic(id, {args[0]->getType()}, args);
   }
@@ -161,7 +249,7 @@ class ExprEmitter {
       case Op::Abs:
         return intrinsic(llvm::Intrinsic::fabs, {x});
       case Op::Exp:
-        return call("expf", "exp", x);
+        return exp_any(x);
       case Op::Log:
         return call("logf", "log", x);
       case Op::Sqrt:
@@ -173,14 +261,14 @@ class ExprEmitter {
       case Op::Cos:
         return call("cosf", "cos", x);
       case Op::Tanh:
-        return call("tanhf", "tanh", x);
+        return t->isFloatTy() ? tanh_f32(x) : call("tanhf", "tanh", x);
       case Op::Sigmoid:
         return b_.CreateFDiv(fconst(t, 1.0),
-                             b_.CreateFAdd(fconst(t, 1.0), call("expf", "exp", b_.CreateFNeg(x))));
+                             b_.CreateFAdd(fconst(t, 1.0), exp_any(b_.CreateFNeg(x))));
       case Op::Relu:
         return b_.CreateSelect(b_.CreateFCmpOLT(x, fconst(t, 0.0)), fconst(t, 0.0), x);
       case Op::Erf:
-        return call("erff", "erf", x);
+        return t->isFloatTy() ? erf_f32(x) : call("erff", "erf", x);
       case Op::Reciprocal:
         return b_.CreateFDiv(fconst(t, 1.0), x);
       case Op::Floor:
@@ -331,6 +419,12 @@ InnerLoopFn Jit::compile(const KernelIR& k) {
   if (llvm::verifyModule(*module, &os))
     throw InternalError("codegen produced invalid LLVM IR for " + k.name + ": " + os.str());
   optimize(*module);
+  if (log_enabled("llvm")) {
+    std::string text;
+    llvm::raw_string_ostream ir_os(text);
+    module->print(ir_os, nullptr);
+    log_message("llvm", k.name + " (" + named.name + "):\n" + ir_os.str());
+  }
   if (auto e =
           jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
     throw Error("llvm: " + error_text(std::move(e)));

@@ -201,8 +201,9 @@ void dispatch_unary_op(UnaryOp op, F&& fn) {
     EMBER_CASE(Exp)
     EMBER_CASE(Log)
     EMBER_CASE(Sqrt)
-    EMBER_CASE(Rsqrt) EMBER_CASE(Sin) EMBER_CASE(Cos) EMBER_CASE(Tanh) EMBER_CASE(Sigmoid)
-        EMBER_CASE(Relu) EMBER_CASE(Gelu) EMBER_CASE(GeluTanh) EMBER_CASE(Silu) EMBER_CASE(Erf)
+    EMBER_CASE(Rsqrt)
+    EMBER_CASE(Sin) EMBER_CASE(Cos) EMBER_CASE(Tanh) EMBER_CASE(Sigmoid) EMBER_CASE(Relu)
+        EMBER_CASE(Gelu) EMBER_CASE(GeluTanh) EMBER_CASE(Silu) EMBER_CASE(Erf)
             EMBER_CASE(Reciprocal) EMBER_CASE(Floor) EMBER_CASE(Ceil) EMBER_CASE(Round)
                 EMBER_CASE(Sign) EMBER_CASE(Log1p) EMBER_CASE(Expm1) EMBER_CASE(LogicalNot)
 #undef EMBER_CASE
@@ -219,8 +220,9 @@ void dispatch_binary_op(BinaryOp op, F&& fn) {
     EMBER_CASE(Mul)
     EMBER_CASE(Div)
     EMBER_CASE(Pow)
-    EMBER_CASE(Maximum) EMBER_CASE(Minimum) EMBER_CASE(Eq) EMBER_CASE(Ne) EMBER_CASE(Lt)
-        EMBER_CASE(Le) EMBER_CASE(Gt) EMBER_CASE(Ge) EMBER_CASE(LogicalAnd) EMBER_CASE(LogicalOr)
+    EMBER_CASE(Maximum)
+    EMBER_CASE(Minimum) EMBER_CASE(Eq) EMBER_CASE(Ne) EMBER_CASE(Lt) EMBER_CASE(Le) EMBER_CASE(Gt)
+        EMBER_CASE(Ge) EMBER_CASE(LogicalAnd) EMBER_CASE(LogicalOr)
 #undef EMBER_CASE
   }
 }
