@@ -92,19 +92,37 @@ class Jit {
   bool have_libmvec_ = false;
 };
 
-llvm::Type* llvm_type(llvm::LLVMContext& c, DType d) {
+// How each dtype is stored in memory, and the type its values have inside a kernel: 16-bit
+// floats compute in float32 (rounded back after every op, as the eager kernels round every
+// result), bool is i1.
+llvm::Type* storage_type(llvm::LLVMContext& c, DType d) {
   switch (d) {
     case DType::Bool:
+    case DType::UInt8:
+    case DType::Int8:
       return llvm::Type::getInt8Ty(c);
+    case DType::Int32:
+      return llvm::Type::getInt32Ty(c);
+    case DType::Int64:
+      return llvm::Type::getInt64Ty(c);
+    case DType::Float16:
+      return llvm::Type::getHalfTy(c);
+    case DType::BFloat16:
+      return llvm::Type::getBFloatTy(c);
     case DType::Float32:
       return llvm::Type::getFloatTy(c);
     case DType::Float64:
       return llvm::Type::getDoubleTy(c);
-    default:
-      throw Error(std::string("codegen: dtype ") + dtype_name(d) +
-                  " is not supported by the CPU backend yet (float32, float64, bool)");
   }
+  throw InternalError("storage_type: unknown dtype");
 }
+llvm::Type* value_type(llvm::LLVMContext& c, DType d) {
+  if (d == DType::Bool) return llvm::Type::getInt1Ty(c);
+  if (d == DType::Float16 || d == DType::BFloat16) return llvm::Type::getFloatTy(c);
+  return storage_type(c, d);
+}
+bool is_unsigned(DType d) { return d == DType::Bool || d == DType::UInt8; }
+bool is_16bit(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
 
 // Emits the scalar expression DAG for one element; loads come from `load(buffer)`.
 class ExprEmitter {
@@ -121,9 +139,7 @@ class ExprEmitter {
           v[i] = from_storage(load(e.buffer), e.dtype);
           break;
         case KernelIR::ExprKind::Constant:
-          v[i] = e.dtype == DType::Bool
-                     ? llvm::ConstantInt::getBool(b_.getContext(), e.value != 0)
-                     : llvm::ConstantFP::get(llvm_type(b_.getContext(), e.dtype), e.value);
+          v[i] = constant(e.value, e.dtype);
           break;
         case KernelIR::ExprKind::Op: {
           std::vector<llvm::Value*> args;
@@ -132,22 +148,55 @@ class ExprEmitter {
             args.push_back(v[size_t(a)]);
             types.push_back(k_.exprs[size_t(a)].dtype);
           }
-          v[i] = op(e.op, args, types, e.dtype);
+          v[i] = round_to(op(e.op, args, types, e.dtype), e.dtype);
         }
       }
     }
     return v;
   }
 
-  // Values live as i1 for bool inside the DAG, i8 in memory.
   llvm::Value* from_storage(llvm::Value* x, DType d) {
-    return d == DType::Bool ? b_.CreateICmpNE(x, b_.getInt8(0)) : x;
+    if (d == DType::Bool) return b_.CreateICmpNE(x, b_.getInt8(0));
+    if (d == DType::BFloat16) return bf16_to_float(x);
+    if (d == DType::Float16) return b_.CreateFPExt(x, b_.getFloatTy());
+    return x;
   }
   llvm::Value* to_storage(llvm::Value* x, DType d) {
-    return d == DType::Bool ? b_.CreateZExt(x, b_.getInt8Ty()) : x;
+    if (d == DType::Bool) return b_.CreateZExt(x, b_.getInt8Ty());
+    if (d == DType::BFloat16) return float_to_bf16(x);
+    if (d == DType::Float16) return b_.CreateFPTrunc(x, b_.getHalfTy());
+    return x;
   }
 
  private:
+  // A 16-bit float result rounds to its dtype (and back to float32 for the next op).
+  llvm::Value* round_to(llvm::Value* x, DType d) {
+    if (!is_16bit(d)) return x;
+    return from_storage(to_storage(x, d), d);
+  }
+  // bfloat16 by bit manipulation, as dtype.h does it (x86 without AVX512-BF16 would otherwise
+  // need a compiler-rt routine the JIT cannot resolve): the upper half of a float32, rounded to
+  // nearest even, NaN kept quiet.
+  llvm::Value* bf16_to_float(llvm::Value* x) {
+    llvm::Value* bits = b_.CreateZExt(b_.CreateBitCast(x, b_.getInt16Ty()), b_.getInt32Ty());
+    return b_.CreateBitCast(b_.CreateShl(bits, 16), b_.getFloatTy());
+  }
+  llvm::Value* float_to_bf16(llvm::Value* x) {
+    llvm::Value* u = b_.CreateBitCast(x, b_.getInt32Ty());
+    llvm::Value* odd = b_.CreateAnd(b_.CreateLShr(u, 16), b_.getInt32(1));
+    llvm::Value* rounded =
+        b_.CreateLShr(b_.CreateAdd(b_.CreateAdd(u, b_.getInt32(0x7fff)), odd), 16);
+    llvm::Value* quiet_nan = b_.CreateOr(b_.CreateLShr(u, 16), b_.getInt32(0x40));
+    llvm::Value* bits = b_.CreateSelect(b_.CreateFCmpUNO(x, x), quiet_nan, rounded);
+    return b_.CreateBitCast(b_.CreateTrunc(bits, b_.getInt16Ty()), b_.getBFloatTy());
+  }
+  llvm::Value* constant(double v, DType d) {
+    llvm::Type* t = value_type(b_.getContext(), d);
+    if (d == DType::Bool) return b_.getInt1(v != 0);
+    if (!is_floating(d)) return llvm::ConstantInt::get(t, uint64_t(int64_t(v)), true);
+    return round_to(llvm::ConstantFP::get(t, v), d);
+  }
+
   // A libm call. Declared as touching no memory (Ember ignores errno, as -fno-math-errno does),
   // so the loop vectorizer may replace it by its libmvec vector variant.
   llvm::Value* call(const char* f32_name, const char* f64_name, llvm::Value* x) {
@@ -233,16 +282,130 @@ class ExprEmitter {
   }
   llvm::Value* fconst(llvm::Type* t, double v) { return llvm::ConstantFP::get(t, v); }
 
-  llvm::Value* op(ir::Op o, std::vector<llvm::Value*> a, const std::vector<DType>& types,
-                  DType out) {
+  // Converts a value of dtype `from` to dtype `to` as the eager casts do: float to integer
+  // truncates and saturates (NaN gives 0), integers wrap, bool is nonzero.
+  llvm::Value* convert(llvm::Value* x, DType from, DType to) {
+    if (from == to) return x;
+    if (to == DType::Bool) return truth(x, from);
+    llvm::Type* t = value_type(b_.getContext(), to);
+    if (from == DType::Bool) return is_floating(to) ? b_.CreateUIToFP(x, t) : b_.CreateZExt(x, t);
+    if (is_floating(from) && is_floating(to)) return b_.CreateFPCast(x, t);
+    if (is_floating(from))
+      return b_.CreateIntrinsic(
+          is_unsigned(to) ? llvm::Intrinsic::fptoui_sat : llvm::Intrinsic::fptosi_sat,
+          {t, x->getType()}, {x});
+    if (is_floating(to)) return is_unsigned(from) ? b_.CreateUIToFP(x, t) : b_.CreateSIToFP(x, t);
+    return b_.CreateIntCast(x, t, !is_unsigned(from));
+  }
+  llvm::Value* truth(llvm::Value* x, DType d) {
+    if (d == DType::Bool) return x;
+    if (is_floating(d)) return b_.CreateFCmpUNE(x, llvm::ConstantFP::get(x->getType(), 0.0));
+    return b_.CreateICmpNE(x, llvm::ConstantInt::get(x->getType(), 0));
+  }
+  llvm::Value* compare(llvm::CmpInst::Predicate fp, llvm::CmpInst::Predicate sint,
+                       llvm::CmpInst::Predicate uint, const std::vector<llvm::Value*>& a, DType d) {
+    if (is_floating(d)) return b_.CreateFCmp(fp, a[0], a[1]);
+    return b_.CreateICmp(is_unsigned(d) ? uint : sint, a[0], a[1]);
+  }
+  [[noreturn]] void unsupported(ir::Op o, DType d) {
+    throw Error("codegen: " + std::string(ir::op_name(o)) + " on " + dtype_name(d) +
+                " is not supported by the CPU backend yet");
+  }
+
+  llvm::Value* op(ir::Op o, std::vector<llvm::Value*> a, std::vector<DType> types, DType out) {
     using ir::Op;
-    llvm::Value* x = a.empty() ? nullptr : a[0];
-    // Float ops on bool operands compute in the result's float type.
+    using P = llvm::CmpInst;
+    // Float results of integer operands (exp of an int, true division) compute in the float type.
     if (is_floating(out) && o != Op::Cast && o != Op::Where)
       for (size_t i = 0; i < a.size(); ++i)
-        if (types[i] == DType::Bool) a[i] = b_.CreateUIToFP(a[i], llvm_type(b_.getContext(), out));
-    x = a.empty() ? nullptr : a[0];
-    llvm::Type* t = x ? x->getType() : nullptr;
+        if (!is_floating(types[i])) {
+          a[i] = convert(a[i], types[i], out);
+          types[i] = out;
+        }
+    llvm::Value* x = a.empty() ? nullptr : a[0];
+    const DType in = types.empty() ? out : types[0];
+    switch (o) {
+      case Op::Where:
+        return b_.CreateSelect(a[0], a[1], a[2]);
+      case Op::Cast:
+        return convert(x, in, out);
+      case Op::Eq:
+        return compare(P::FCMP_OEQ, P::ICMP_EQ, P::ICMP_EQ, a, in);
+      case Op::Ne:
+        return compare(P::FCMP_UNE, P::ICMP_NE, P::ICMP_NE, a, in);
+      case Op::Lt:
+        return compare(P::FCMP_OLT, P::ICMP_SLT, P::ICMP_ULT, a, in);
+      case Op::Le:
+        return compare(P::FCMP_OLE, P::ICMP_SLE, P::ICMP_ULE, a, in);
+      case Op::Gt:
+        return compare(P::FCMP_OGT, P::ICMP_SGT, P::ICMP_UGT, a, in);
+      case Op::Ge:
+        return compare(P::FCMP_OGE, P::ICMP_SGE, P::ICMP_UGE, a, in);
+      case Op::LogicalAnd:
+        return b_.CreateAnd(truth(a[0], types[0]), truth(a[1], types[1]));
+      case Op::LogicalOr:
+        return b_.CreateOr(truth(a[0], types[0]), truth(a[1], types[1]));
+      case Op::LogicalNot:
+        return b_.CreateNot(truth(x, in));
+      default:
+        break;
+    }
+    if (is_floating(in)) return float_op(o, a);
+    if (in == DType::Bool) {  // bool arithmetic: + and max are or, * and min are and
+      switch (o) {
+        case Op::Add:
+        case Op::Maximum:
+          return b_.CreateOr(a[0], a[1]);
+        case Op::Mul:
+        case Op::Minimum:
+          return b_.CreateAnd(a[0], a[1]);
+        case Op::Abs:
+        case Op::Floor:
+        case Op::Ceil:
+        case Op::Round:
+          return x;
+        default:
+          unsupported(o, in);
+      }
+    }
+    llvm::Value* zero = llvm::ConstantInt::get(x->getType(), 0);
+    const bool u = is_unsigned(in);
+    switch (o) {  // integers wrap (no nsw/nuw flags)
+      case Op::Neg:
+        return b_.CreateSub(zero, x);
+      case Op::Abs:
+        return u ? x : b_.CreateBinaryIntrinsic(llvm::Intrinsic::abs, x, b_.getFalse());
+      case Op::Relu:
+        return u ? x : b_.CreateSelect(b_.CreateICmpSLT(x, zero), zero, x);
+      case Op::Sign: {
+        llvm::Value* pos = b_.CreateZExt(b_.CreateICmpSGT(x, zero), x->getType());
+        return u ? pos : b_.CreateSub(pos, b_.CreateZExt(b_.CreateICmpSLT(x, zero), x->getType()));
+      }
+      case Op::Floor:
+      case Op::Ceil:
+      case Op::Round:
+        return x;
+      case Op::Add:
+        return b_.CreateAdd(a[0], a[1]);
+      case Op::Sub:
+        return b_.CreateSub(a[0], a[1]);
+      case Op::Mul:
+        return b_.CreateMul(a[0], a[1]);
+      case Op::Maximum:
+        return b_.CreateBinaryIntrinsic(u ? llvm::Intrinsic::umax : llvm::Intrinsic::smax, a[0],
+                                        a[1]);
+      case Op::Minimum:
+        return b_.CreateBinaryIntrinsic(u ? llvm::Intrinsic::umin : llvm::Intrinsic::smin, a[0],
+                                        a[1]);
+      default:
+        unsupported(o, in);
+    }
+  }
+
+  llvm::Value* float_op(ir::Op o, const std::vector<llvm::Value*>& a) {
+    using ir::Op;
+    llvm::Value* x = a[0];
+    llvm::Type* t = x->getType();
     switch (o) {
       case Op::Neg:
         return b_.CreateFNeg(x);
@@ -286,8 +449,6 @@ class ExprEmitter {
         return call("log1pf", "log1p", x);
       case Op::Expm1:
         return call("expm1f", "expm1", x);
-      case Op::LogicalNot:
-        return types[0] == DType::Bool ? b_.CreateNot(x) : b_.CreateFCmpOEQ(x, fconst(t, 0.0));
       case Op::Add:
         return b_.CreateFAdd(a[0], a[1]);
       case Op::Sub:
@@ -302,44 +463,9 @@ class ExprEmitter {
         return intrinsic(llvm::Intrinsic::maximum, {a[0], a[1]});  // NaN-propagating
       case Op::Minimum:
         return intrinsic(llvm::Intrinsic::minimum, {a[0], a[1]});
-      case Op::Eq:
-        return compare(llvm::CmpInst::FCMP_OEQ, llvm::CmpInst::ICMP_EQ, a, types[0]);
-      case Op::Ne:
-        return compare(llvm::CmpInst::FCMP_UNE, llvm::CmpInst::ICMP_NE, a, types[0]);
-      case Op::Lt:
-        return compare(llvm::CmpInst::FCMP_OLT, llvm::CmpInst::ICMP_ULT, a, types[0]);
-      case Op::Le:
-        return compare(llvm::CmpInst::FCMP_OLE, llvm::CmpInst::ICMP_ULE, a, types[0]);
-      case Op::Gt:
-        return compare(llvm::CmpInst::FCMP_OGT, llvm::CmpInst::ICMP_UGT, a, types[0]);
-      case Op::Ge:
-        return compare(llvm::CmpInst::FCMP_OGE, llvm::CmpInst::ICMP_UGE, a, types[0]);
-      case Op::LogicalAnd:
-        return b_.CreateAnd(truth(a[0], types[0]), truth(a[1], types[1]));
-      case Op::LogicalOr:
-        return b_.CreateOr(truth(a[0], types[0]), truth(a[1], types[1]));
-      case Op::Where:
-        return b_.CreateSelect(a[0], a[1], a[2]);
-      case Op::Cast:
-        return cast(x, types[0], out);
       default:
-        throw Error("codegen: " + std::string(ir::op_name(o)) +
-                    " is not supported by the CPU backend yet");
+        unsupported(o, DType::Float32);
     }
-  }
-  llvm::Value* truth(llvm::Value* x, DType d) {
-    return d == DType::Bool ? x : b_.CreateFCmpUNE(x, llvm::ConstantFP::get(x->getType(), 0.0));
-  }
-  llvm::Value* compare(llvm::CmpInst::Predicate fp, llvm::CmpInst::Predicate in,
-                       const std::vector<llvm::Value*>& a, DType d) {
-    return d == DType::Bool ? b_.CreateICmp(in, a[0], a[1]) : b_.CreateFCmp(fp, a[0], a[1]);
-  }
-  llvm::Value* cast(llvm::Value* x, DType from, DType to) {
-    llvm::Type* t = to == DType::Bool ? b_.getInt1Ty() : llvm_type(b_.getContext(), to);
-    if (from == to) return x;
-    if (to == DType::Bool) return truth(x, from);
-    if (from == DType::Bool) return b_.CreateUIToFP(x, t);
-    return b_.CreateFPCast(x, t);
   }
 
   llvm::IRBuilder<>& b_;
@@ -368,7 +494,7 @@ void emit_kernel(llvm::Module& m, const KernelIR& k) {
   for (size_t i = 0; i < k.buffers.size(); ++i) {
     base.push_back(b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, bufs, i)));
     stride.push_back(b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides, i)));
-    types.push_back(llvm_type(c, k.buffers[i].dtype));
+    types.push_back(storage_type(c, k.buffers[i].dtype));
     const int64_t size = int64_t(itemsize(k.buffers[i].dtype));
     dense = b.CreateAnd(dense, b.CreateICmpEQ(stride.back(), b.getInt64(uint64_t(size))));
   }

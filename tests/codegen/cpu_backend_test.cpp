@@ -3,6 +3,8 @@
 // transposed (strided loop) operands; the in-memory kernel cache; unsupported input refused.
 #include <gtest/gtest.h>
 
+#include <unordered_map>
+
 #include "ember/codegen/llvm_backend.h"
 #include "ember/passes/fuse.h"
 #include "ember/passes/pipeline.h"
@@ -11,23 +13,27 @@
 namespace ember::testing {
 namespace {
 
-// Fuses the graph, compiles its single kernel and runs it on `inputs`; returns its outputs.
+// Fuses the graph, compiles each of its kernels and runs them in order on `inputs`; returns the
+// graph's outputs.
 std::vector<Array> compile_and_run(ir::Graph& g, const std::vector<Array>& inputs) {
   passes::run_pipeline(g);
-  EXPECT_EQ(passes::count_kernels(g), 1) << ir::print(g);
-  const codegen::LoweredKernel k = codegen::lower_elementwise(g, 0);
-  const codegen::InnerLoopFn fn = codegen::compile_cpu(k.ir);
-  std::vector<Array> buffers;
-  for (const ir::Value* v : k.inputs) {
-    const auto it = std::find(g.inputs().begin(), g.inputs().end(), v);
-    buffers.push_back(inputs[size_t(it - g.inputs().begin())]);
+  std::unordered_map<const ir::Value*, Array> values;
+  for (size_t i = 0; i < inputs.size(); ++i) values[g.inputs()[i]] = inputs[i];
+  for (int group = 0; group < passes::count_kernels(g); ++group) {
+    const codegen::LoweredKernel k = codegen::lower_elementwise(g, group);
+    const codegen::InnerLoopFn fn = codegen::compile_cpu(k.ir);
+    std::vector<Array> buffers;
+    for (const ir::Value* v : k.inputs) buffers.push_back(values.at(v));
+    Shape domain;
+    for (const ir::SymInt& d : k.outputs[0]->shape) domain.push_back(d.value());
+    for (const ir::Value* v : k.outputs) {
+      values[v] = Array::empty(domain, v->dtype);
+      buffers.push_back(values[v]);
+    }
+    codegen::run_elementwise(fn, buffers, domain);
   }
-  Shape domain;
-  for (const ir::SymInt& d : k.outputs[0]->shape) domain.push_back(d.value());
   std::vector<Array> outputs;
-  for (const ir::Value* v : k.outputs) outputs.push_back(Array::empty(domain, v->dtype));
-  buffers.insert(buffers.end(), outputs.begin(), outputs.end());
-  codegen::run_elementwise(fn, buffers, domain);
+  for (const ir::Value* v : g.outputs()) outputs.push_back(values.at(v));
   return outputs;
 }
 
@@ -88,6 +94,45 @@ TEST(CpuBackend, ComparisonsWhereCastsAndFloat64) {
       text, {randn({33, 7}, kFloat64).array(), randn({33, 7}, kFloat64).array()}, 1e-7);
 }
 
+TEST(CpuBackend, IntegerKernelsWrapAndCastsSaturate) {
+  const char* text =
+      R"(graph @f(%x: i32[40], %y: f32[40], %u: u8[40]) -> (i32[40], i8[40], f32[40], u8[40]) {
+  %big = constant() {dtype = i32, shape = [], value = 2147483647.0} : i32[]
+  %s = add(%x, %big) : i32[40]
+  %m = maximum(%s, %x) : i32[40]
+  %n = neg(%m) : i32[40]
+  %c = cast(%y) {dtype = i8} : i8[40]
+  %d = div(%x, %x) : f32[40]
+  %e = exp(%u) : f32[40]
+  %f = add(%d, %e) : f32[40]
+  %g = mul(%u, %u) : u8[40]
+  return %n, %c, %f, %g
+}
+)";
+  manual_seed(6);
+  const Array x = randint(-1000, 1000, {40}, kInt32).array();
+  const Array y = (randn({40}) * 300).array();  // past int8's range: saturates
+  const Array u = randint(1, 6, {40}, kUInt8).array();
+  expect_same_as_interpreter(text, {x, y, u}, 1e-6);
+}
+
+TEST(CpuBackend, HalfPrecisionRoundsAfterEveryOpLikeEager) {
+  const char* text = R"(graph @f(%x: f16[64], %y: bf16[64]) -> (f16[64], bf16[64]) {
+  %a = mul(%x, %x) : f16[64]
+  %b = add(%a, %x) : f16[64]
+  %e = exp(%b) : f16[64]
+  %c = cast(%y) {dtype = f32} : f32[64]
+  %t = tanh(%c) : f32[64]
+  %z = cast(%t) {dtype = bf16} : bf16[64]
+  %w = mul(%z, %y) : bf16[64]
+  return %e, %w
+}
+)";
+  manual_seed(7);
+  expect_same_as_interpreter(text, {randn({64}, kFloat16).array(), randn({64}, kBFloat16).array()},
+                             0);
+}
+
 TEST(CpuBackend, IdenticalKernelsCompileOnce) {
   auto g = ir::parse(kChain);
   passes::run_pipeline(*g);
@@ -107,7 +152,7 @@ TEST(CpuBackend, UnsupportedKernelsAreRefusedClearly) {
   passes::fuse(*g);
   EXPECT_THROW(codegen::lower_elementwise(*g, 0), Error);
   auto h = ir::parse(R"(graph @f(%x: i32[4]) -> (i32[4]) {
-  %a = abs(%x) : i32[4]
+  %a = pow(%x, %x) : i32[4]
   return %a
 }
 )");
