@@ -15,6 +15,8 @@
 #include <llvm/Support/TargetSelect.h>
 
 #include <atomic>
+#include <cmath>
+#include <functional>
 
 #include <mutex>
 #include <unordered_map>
@@ -38,7 +40,7 @@ class Jit {
     return jit;
   }
 
-  InnerLoopFn compile(const KernelIR& k);
+  llvm::orc::ExecutorAddr compile(const KernelIR& k);
   int64_t compiles() const { return compiles_.load(); }
 
  private:
@@ -87,7 +89,7 @@ class Jit {
   std::mutex mutex_;
   std::unique_ptr<llvm::TargetMachine> target_machine_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
-  std::unordered_map<std::string, InnerLoopFn> cache_;
+  std::unordered_map<std::string, llvm::orc::ExecutorAddr> cache_;
   std::atomic<int64_t> compiles_{0};
   bool have_libmvec_ = false;
 };
@@ -141,6 +143,8 @@ class ExprEmitter {
         case KernelIR::ExprKind::Constant:
           v[i] = constant(e.value, e.dtype);
           break;
+        case KernelIR::ExprKind::Reduce:
+          throw InternalError("codegen: a reduction in an elementwise kernel");
         case KernelIR::ExprKind::Op: {
           std::vector<llvm::Value*> args;
           std::vector<DType> types;
@@ -153,6 +157,55 @@ class ExprEmitter {
       }
     }
     return v;
+  }
+
+  // One Constant or Op expression, from its operands' values.
+  llvm::Value* expr(const KernelIR::Expr& e, const std::vector<llvm::Value*>& args) {
+    if (e.kind == KernelIR::ExprKind::Constant) return constant(e.value, e.dtype);
+    std::vector<DType> types;
+    for (int a : e.args) types.push_back(k_.exprs[size_t(a)].dtype);
+    return round_to(op(e.op, args, types, e.dtype), e.dtype);
+  }
+
+  // Reductions: the accumulator's dtype (float sums and products in float64, integer ones in
+  // int64, as the eager kernels accumulate), its initial value, and one accumulation step.
+  static DType accumulator(ir::Op op, DType input) {
+    if (op == ir::Op::ReduceSum || op == ir::Op::ReduceProd)
+      return is_floating(input) ? DType::Float64 : DType::Int64;
+    return input;
+  }
+  llvm::Value* reduce_init(ir::Op op, DType acc) {
+    const bool sum = op == ir::Op::ReduceSum, prod = op == ir::Op::ReduceProd;
+    const bool max = op == ir::Op::ReduceMax;
+    if (sum || prod) return constant(sum ? 0.0 : 1.0, acc);
+    if (acc == DType::Bool) return b_.getInt1(!max);
+    if (is_floating(acc)) return constant(max ? -INFINITY : INFINITY, acc);
+    llvm::Type* t = value_type(b_.getContext(), acc);
+    const unsigned bits = t->getIntegerBitWidth();
+    if (is_unsigned(acc))
+      return max ? llvm::ConstantInt::get(t, 0)
+                 : llvm::ConstantInt::get(t, llvm::APInt::getMaxValue(bits));
+    return llvm::ConstantInt::get(
+        t, max ? llvm::APInt::getSignedMinValue(bits) : llvm::APInt::getSignedMaxValue(bits));
+  }
+  llvm::Value* reduce_step(ir::Op op, llvm::Value* acc, llvm::Value* v, DType acc_type) {
+    if (op == ir::Op::ReduceSum || op == ir::Op::ReduceProd) {
+      const bool sum = op == ir::Op::ReduceSum;
+      if (!is_floating(acc_type)) return sum ? b_.CreateAdd(acc, v) : b_.CreateMul(acc, v);
+      // Reassociation of this one accumulation lets the loop vectorize (several partial sums),
+      // as the eager kernels' multiple accumulators do; nothing else in the kernel reassociates.
+      llvm::FastMathFlags fmf;
+      fmf.setAllowReassoc();
+      llvm::Value* r = sum ? b_.CreateFAdd(acc, v) : b_.CreateFMul(acc, v);
+      llvm::cast<llvm::Instruction>(r)->setFastMathFlags(fmf);
+      return r;
+    }
+    return op == ir::Op::ReduceMax
+               ? this->op(ir::Op::Maximum, {acc, v}, {acc_type, acc_type}, acc_type)
+               : this->op(ir::Op::Minimum, {acc, v}, {acc_type, acc_type}, acc_type);
+  }
+  llvm::Value* convert_value(llvm::Value* x, DType from, DType to) {
+    return round_to(convert(x, from, to), to);
   }
 
   llvm::Value* from_storage(llvm::Value* x, DType d) {
@@ -473,6 +526,167 @@ class ExprEmitter {
   const KernelIR& k_;
 };
 
+// void name(i8** buffers, i64* strides, i64 row_begin, i64 row_end, i64 cols) for a row kernel:
+// strides holds (row stride, column stride) in bytes per buffer. For each row: row-level loads,
+// one pass over the columns per reduction (its element-level operand recomputed in the pass),
+// the row-level ops that depend on the reductions, then one pass that writes the element-level
+// outputs, and the row-level outputs.
+void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
+  llvm::LLVMContext& c = m.getContext();
+  llvm::IRBuilder<> b(c);
+  auto* ptr = b.getPtrTy();
+  auto* i64 = b.getInt64Ty();
+  auto* fn = llvm::Function::Create(
+      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64, i64}, false),
+      llvm::Function::ExternalLinkage, k.name, m);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Value *bufs = fn->getArg(0), *strides = fn->getArg(1), *begin = fn->getArg(2),
+              *end = fn->getArg(3), *cols = fn->getArg(4);
+  auto* entry = llvm::BasicBlock::Create(c, "entry", fn);
+  b.SetInsertPoint(entry);
+  const size_t nb = k.buffers.size();
+  std::vector<llvm::Value*> base(nb), row_stride(nb), col_stride(nb);
+  std::vector<llvm::Type*> types(nb);
+  for (size_t i = 0; i < nb; ++i) {
+    base[i] = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, bufs, i));
+    row_stride[i] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides, 2 * i));
+    col_stride[i] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides, 2 * i + 1));
+    types[i] = storage_type(c, k.buffers[i].dtype);
+  }
+  auto* row_header = llvm::BasicBlock::Create(c, "row", fn);
+  auto* exit = llvm::BasicBlock::Create(c, "exit", fn);
+  b.CreateBr(row_header);
+  b.SetInsertPoint(row_header);
+  llvm::PHINode* r = b.CreatePHI(i64, 2);
+  r->addIncoming(begin, entry);
+  auto* row_body = llvm::BasicBlock::Create(c, "row.body", fn);
+  b.CreateCondBr(b.CreateICmpSLT(r, end), row_body, exit);
+  b.SetInsertPoint(row_body);
+  std::vector<llvm::Value*> row_base(nb);
+  for (size_t i = 0; i < nb; ++i)
+    row_base[i] = b.CreateGEP(b.getInt8Ty(), base[i], b.CreateMul(r, row_stride[i]));
+  ExprEmitter em(b, m, k);
+  std::vector<llvm::Value*> row_value(k.exprs.size(), nullptr);
+  // Row-level values available so far: loads and constants, then ops once their operands are.
+  auto settle_row_level = [&] {
+    for (size_t e = 0; e < k.exprs.size(); ++e) {
+      const KernelIR::Expr& x = k.exprs[e];
+      if (!x.row_level || row_value[e] || x.kind == KernelIR::ExprKind::Reduce) continue;
+      if (x.kind == KernelIR::ExprKind::Load) {
+        row_value[e] = em.from_storage(
+            b.CreateLoad(types[size_t(x.buffer)], row_base[size_t(x.buffer)]), x.dtype);
+        continue;
+      }
+      std::vector<llvm::Value*> args;
+      bool ready = true;
+      for (int a : x.args) {
+        ready &= row_value[size_t(a)] != nullptr;
+        args.push_back(row_value[size_t(a)]);
+      }
+      if (ready) row_value[e] = em.expr(x, args);
+    }
+  };
+  settle_row_level();
+  // One pass over the columns: `body(j, element)` with element(e) evaluating (memoized) the
+  // element-level expression e at column j.
+  auto column_pass = [&](const char* label, auto&& body) {
+    llvm::BasicBlock* pre = b.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(c, std::string(label) + ".header", fn);
+    auto* inner = llvm::BasicBlock::Create(c, std::string(label) + ".body", fn);
+    auto* after = llvm::BasicBlock::Create(c, std::string(label) + ".end", fn);
+    b.CreateBr(header);
+    b.SetInsertPoint(header);
+    llvm::PHINode* j = b.CreatePHI(i64, 2);
+    j->addIncoming(b.getInt64(0), pre);
+    std::vector<llvm::PHINode*> carried = body.phis(header, pre);
+    b.CreateCondBr(b.CreateICmpSLT(j, cols), inner, after);
+    b.SetInsertPoint(inner);
+    std::vector<llvm::Value*> memo(k.exprs.size(), nullptr);
+    std::function<llvm::Value*(int)> element = [&](int e) -> llvm::Value* {
+      const KernelIR::Expr& x = k.exprs[size_t(e)];
+      if (x.row_level) return row_value[size_t(e)];
+      if (memo[size_t(e)]) return memo[size_t(e)];
+      if (x.kind == KernelIR::ExprKind::Load) {
+        llvm::Value* at = b.CreateGEP(b.getInt8Ty(), row_base[size_t(x.buffer)],
+                                      b.CreateMul(j, col_stride[size_t(x.buffer)]));
+        return memo[size_t(e)] =
+                   em.from_storage(b.CreateLoad(types[size_t(x.buffer)], at), x.dtype);
+      }
+      std::vector<llvm::Value*> args;
+      for (int a : x.args) args.push_back(element(a));
+      return memo[size_t(e)] = em.expr(x, args);
+    };
+    std::vector<llvm::Value*> next = body.step(j, element);
+    llvm::Value* j_next = b.CreateAdd(j, b.getInt64(1), "", true, true);
+    llvm::BasicBlock* latch = b.GetInsertBlock();
+    b.CreateBr(header);
+    j->addIncoming(j_next, latch);
+    for (size_t i = 0; i < carried.size(); ++i) carried[i]->addIncoming(next[i], latch);
+    b.SetInsertPoint(after);
+    return carried;
+  };
+  for (size_t e = 0; e < k.exprs.size(); ++e) {
+    const KernelIR::Expr& x = k.exprs[e];
+    if (x.kind != KernelIR::ExprKind::Reduce) continue;
+    const DType in = k.exprs[size_t(x.args[0])].dtype;
+    const DType acc = ExprEmitter::accumulator(x.op, in);
+    struct {
+      ExprEmitter& em;
+      const KernelIR::Expr& x;
+      DType in, acc;
+      llvm::IRBuilder<>& b;
+      std::vector<llvm::PHINode*> phis(llvm::BasicBlock*, llvm::BasicBlock* pre) {
+        llvm::PHINode* p = b.CreatePHI(em.reduce_init(x.op, acc)->getType(), 2);
+        p->addIncoming(em.reduce_init(x.op, acc), pre);
+        acc_phi = p;
+        return {p};
+      }
+      std::vector<llvm::Value*> step(llvm::Value*,
+                                     const std::function<llvm::Value*(int)>& element) {
+        llvm::Value* v = em.convert_value(element(x.args[0]), in, acc);
+        return {em.reduce_step(x.op, acc_phi, v, acc)};
+      }
+      llvm::PHINode* acc_phi = nullptr;
+    } pass{em, x, in, acc, b};
+    const auto result = column_pass("reduce", pass);
+    row_value[e] = em.convert_value(result[0], acc, x.dtype);
+    settle_row_level();
+  }
+  // The element-level outputs, then the row-level ones.
+  bool element_stores = false;
+  for (const auto& [buf, e] : k.stores) element_stores |= !k.exprs[size_t(e)].row_level;
+  if (element_stores) {
+    struct {
+      const KernelIR& k;
+      ExprEmitter& em;
+      llvm::IRBuilder<>& b;
+      std::vector<llvm::Value*>& row_base;
+      std::vector<llvm::Value*>& col_stride;
+      std::vector<llvm::PHINode*> phis(llvm::BasicBlock*, llvm::BasicBlock*) { return {}; }
+      std::vector<llvm::Value*> step(llvm::Value* j,
+                                     const std::function<llvm::Value*(int)>& element) {
+        for (const auto& [buf, e] : k.stores) {
+          if (k.exprs[size_t(e)].row_level) continue;
+          llvm::Value* at = b.CreateGEP(b.getInt8Ty(), row_base[size_t(buf)],
+                                        b.CreateMul(j, col_stride[size_t(buf)]));
+          b.CreateStore(em.to_storage(element(e), k.buffers[size_t(buf)].dtype), at);
+        }
+        return {};
+      }
+    } writer{k, em, b, row_base, col_stride};
+    column_pass("write", writer);
+  }
+  for (const auto& [buf, e] : k.stores)
+    if (k.exprs[size_t(e)].row_level)
+      b.CreateStore(em.to_storage(row_value[size_t(e)], k.buffers[size_t(buf)].dtype),
+                    row_base[size_t(buf)]);
+  llvm::Value* r_next = b.CreateAdd(r, b.getInt64(1), "", true, true);
+  r->addIncoming(r_next, b.GetInsertBlock());
+  b.CreateBr(row_header);
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+}
+
 // void name(i8** buffers, i64* strides, i64 n): a contiguous loop (all strides equal to the
 // element size) that the loop vectorizer takes, and a strided loop for everything else.
 void emit_kernel(llvm::Module& m, const KernelIR& k) {
@@ -529,7 +743,7 @@ void emit_kernel(llvm::Module& m, const KernelIR& k) {
   b.CreateRetVoid();
 }
 
-InnerLoopFn Jit::compile(const KernelIR& k) {
+llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k) {
   const std::string key = k.text();
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto it = cache_.find(key); it != cache_.end()) return it->second;
@@ -539,7 +753,10 @@ InnerLoopFn Jit::compile(const KernelIR& k) {
   module->setTargetTriple(target_machine_->getTargetTriple().str());
   KernelIR named = k;
   named.name = "ember_kernel_" + std::to_string(cache_.size());
-  emit_kernel(*module, named);
+  if (k.rows)
+    emit_row_kernel(*module, named);
+  else
+    emit_kernel(*module, named);
   std::string problems;
   llvm::raw_string_ostream os(problems);
   if (llvm::verifyModule(*module, &os))
@@ -557,14 +774,20 @@ InnerLoopFn Jit::compile(const KernelIR& k) {
   auto symbol = jit_->lookup(named.name);
   if (!symbol) throw Error("llvm: " + error_text(symbol.takeError()));
   ++compiles_;
-  InnerLoopFn fn = symbol->toPtr<InnerLoopFn>();
-  cache_[key] = fn;
-  return fn;
+  cache_[key] = *symbol;
+  return *symbol;
 }
 
 }  // namespace
 
-InnerLoopFn compile_cpu(const KernelIR& kernel) { return Jit::instance().compile(kernel); }
+InnerLoopFn compile_cpu(const KernelIR& kernel) {
+  EMBER_CHECK(!kernel.rows, Error, "compile_cpu: ", kernel.name, " is a row kernel (compile_rows)");
+  return Jit::instance().compile(kernel).toPtr<InnerLoopFn>();
+}
+RowKernelFn compile_rows(const KernelIR& kernel) {
+  EMBER_CHECK(kernel.rows, Error, "compile_rows: ", kernel.name, " is not a row kernel");
+  return Jit::instance().compile(kernel).toPtr<RowKernelFn>();
+}
 int64_t cpu_compile_count() { return Jit::instance().compiles(); }
 
 }  // namespace ember::codegen

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <sstream>
 #include <unordered_map>
 
@@ -7,14 +8,15 @@ namespace ember::codegen {
 
 std::string KernelIR::text() const {
   std::ostringstream os;
-  os << "kernel " << name << " (";
+  os << (rows ? "row kernel " : "kernel ") << name << " (";
   for (size_t b = 0; b < buffers.size(); ++b)
     os << (b ? ", " : "") << (buffers[b].output ? "out " : "in ")
        << ir::dtype_short_name(buffers[b].dtype);
   os << ") {\n";
   for (size_t i = 0; i < exprs.size(); ++i) {
     const Expr& e = exprs[i];
-    os << "  e" << i << ": " << ir::dtype_short_name(e.dtype) << " = ";
+    os << "  e" << i << ": " << (e.row_level ? "row " : "") << ir::dtype_short_name(e.dtype)
+       << " = ";
     switch (e.kind) {
       case ExprKind::Load:
         os << "load b" << e.buffer;
@@ -23,7 +25,8 @@ std::string KernelIR::text() const {
         os << "const " << std::hexfloat << e.value << std::defaultfloat;
         break;
       case ExprKind::Op:
-        os << ir::op_name(e.op);
+      case ExprKind::Reduce:
+        os << (e.kind == ExprKind::Reduce ? "reduce " : "") << ir::op_name(e.op);
         for (int a : e.args) os << " e" << a;
         break;
     }
@@ -90,6 +93,109 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
                 n->output->name, " of shape ", ir::shape_text(n->output->shape),
                 " besides its domain ", ir::shape_text(domain), "; not supported yet");
     k.ir.stores.push_back({int(k.ir.buffers.size()), expr_of[n->output]});
+    k.ir.buffers.push_back({n->output->dtype, true});
+    k.outputs.push_back(n->output);
+  }
+  return k;
+}
+
+LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
+  LoweredRowKernel k;
+  k.ir.name = "k" + std::to_string(group);
+  k.ir.rows = true;
+  std::vector<const ir::Node*> nodes;
+  for (const auto& n : g.nodes())
+    if (n->group == group) nodes.push_back(n.get());
+  // The one reduction signature: its input shape and trailing reduced dims.
+  const ir::Node* first = nullptr;
+  for (const ir::Node* n : nodes)
+    if (ir::op_category(n->op) == ir::OpCategory::Reduce) {
+      first = n;
+      break;
+    }
+  EMBER_CHECK(first != nullptr, Error, "lower_rows: kernel k", group, " has no reduction");
+  const ir::SymShape& shape = first->inputs[0]->shape;
+  const std::vector<int64_t> axes = ir::reduced_axes(*first);
+  const int64_t rank = int64_t(shape.size());
+  for (size_t i = 0; i < axes.size(); ++i)
+    EMBER_CHECK(axes[i] == rank - int64_t(axes.size()) + int64_t(i), Error, "lower_rows: kernel k",
+                group, " reduces dims that are not the trailing ones");
+  for (const ir::SymInt& d : shape) {
+    EMBER_CHECK(d.is_constant(), Error, "lower_rows: symbolic shapes are not supported yet");
+    k.domain.push_back(d.value());
+  }
+  k.reduced = int64_t(axes.size());
+  // An input is row-level when, right-aligned to the domain (broadcasting), it is 1 or absent in
+  // every reduced dim.
+  auto row_level_shape = [&](const ir::SymShape& s) {
+    for (int64_t i = 0; i < k.reduced; ++i) {
+      const int64_t d = int64_t(s.size()) - 1 - i;
+      if (d >= 0 && !(s[size_t(d)] == ir::SymInt(1))) return false;
+    }
+    return true;
+  };
+  std::unordered_map<const ir::Value*, int> expr_of;
+  auto operand = [&](const ir::Value* v) -> int {
+    if (auto it = expr_of.find(v); it != expr_of.end()) return it->second;
+    KernelIR::Expr e{};
+    e.dtype = v->dtype;
+    if (v->producer && v->producer->op == ir::Op::Constant) {
+      e.kind = KernelIR::ExprKind::Constant;
+      e.value = v->producer->attrs.get_float("value");
+      e.row_level = true;
+    } else {
+      e.kind = KernelIR::ExprKind::Load;
+      e.buffer = int(k.ir.buffers.size());
+      e.row_level = row_level_shape(v->shape);
+      k.ir.buffers.push_back({v->dtype, false});
+      k.inputs.push_back(v);
+    }
+    k.ir.exprs.push_back(e);
+    return expr_of[v] = int(k.ir.exprs.size()) - 1;
+  };
+  for (const ir::Node* n : nodes) {
+    KernelIR::Expr e{};
+    e.dtype = n->output->dtype;
+    e.op = n->op;
+    const ir::OpCategory c = ir::op_category(n->op);
+    if (c == ir::OpCategory::Reduce) {
+      EMBER_CHECK(n->op != ir::Op::ArgMax && n->op != ir::Op::ArgMin, Error,
+                  "lower_rows: ", ir::op_name(n->op), " is not supported yet");
+      EMBER_CHECK(n->inputs[0]->shape == shape && ir::reduced_axes(*n) == axes, Error,
+                  "lower_rows: kernel k", group, " has reductions of different signatures");
+      e.kind = KernelIR::ExprKind::Reduce;
+      e.row_level = true;
+      const int arg = operand(n->inputs[0]);
+      EMBER_CHECK(!k.ir.exprs[size_t(arg)].row_level, Error,
+                  "lower_rows: a reduction over a row-level value");
+      e.args.push_back(arg);
+    } else if (c == ir::OpCategory::Unary || c == ir::OpCategory::Binary ||
+               c == ir::OpCategory::Ternary || c == ir::OpCategory::Cast) {
+      e.kind = KernelIR::ExprKind::Op;
+      e.row_level = true;
+      for (const ir::Value* in : n->inputs) {
+        const int a = operand(in);
+        e.args.push_back(a);
+        e.row_level &= k.ir.exprs[size_t(a)].row_level;
+      }
+    } else {
+      throw Error("lower_rows: " + std::string(ir::op_name(n->op)) +
+                  " is not supported in a row kernel yet");
+    }
+    k.ir.exprs.push_back(e);
+    expr_of[n->output] = int(k.ir.exprs.size()) - 1;
+  }
+  for (const ir::Node* n : nodes) {
+    bool escapes =
+        std::find(g.outputs().begin(), g.outputs().end(), n->output) != g.outputs().end();
+    for (const auto& m : g.nodes())
+      if (m->group != group)
+        for (const ir::Value* v : m->inputs) escapes |= v == n->output;
+    if (!escapes) continue;
+    const int e = expr_of[n->output];
+    EMBER_CHECK(k.ir.exprs[size_t(e)].row_level || n->output->shape == shape, Error,
+                "lower_rows: output %", n->output->name, " is neither per row nor per element");
+    k.ir.stores.push_back({int(k.ir.buffers.size()), e});
     k.ir.buffers.push_back({n->output->dtype, true});
     k.outputs.push_back(n->output);
   }

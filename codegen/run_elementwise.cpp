@@ -37,3 +37,57 @@ void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArray
 }
 
 }  // namespace ember::codegen
+
+namespace ember::codegen {
+namespace {
+
+// Byte strides of the dims [begin, end) of a buffer viewed over `domain`, folded into one stride
+// (0 when they are all broadcast), or Error when they do not fold.
+int64_t folded_stride(const std::vector<int64_t>& strides, IntArrayRef domain, size_t begin,
+                      size_t end) {
+  int64_t inner = -1, span = 1;
+  for (size_t d = end; d-- > begin;) {
+    if (domain[d] == 1) continue;
+    if (inner < 0) {
+      inner = strides[d];
+    } else {
+      EMBER_CHECK(strides[d] == inner * span, Error,
+                  "run_rows: a buffer's dims do not fold into one stride (stride ", strides[d],
+                  " where ", inner * span, " was needed)");
+    }
+    span *= domain[d];
+  }
+  return inner < 0 ? 0 : inner;
+}
+
+}  // namespace
+
+void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& buffers,
+              IntArrayRef domain, int64_t reduced) {
+  const size_t rank = domain.size(), split = rank - size_t(reduced), nb = buffers.size();
+  // Which buffers are per row.
+  std::vector<bool> row_level(nb, false);
+  for (const auto& e : kernel.exprs)
+    if (e.kind == KernelIR::ExprKind::Load) row_level[size_t(e.buffer)] = e.row_level;
+  for (const auto& [b, e] : kernel.stores) row_level[size_t(b)] = kernel.exprs[size_t(e)].row_level;
+  std::vector<int64_t> pairs(2 * nb);
+  for (size_t b = 0; b < nb; ++b) {
+    const Array& a = buffers[b];
+    std::vector<int64_t> strides(rank, 0);
+    // A row-level buffer without the reduced dims lines up with the leading dims.
+    const size_t lead = row_level[b] && size_t(a.dim()) == split ? 0 : rank - size_t(a.dim());
+    for (size_t d = 0; d < size_t(a.dim()); ++d)
+      if (a.size(int64_t(d)) != 1) strides[lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
+    pairs[2 * b] = folded_stride(strides, domain, 0, split);
+    pairs[2 * b + 1] = folded_stride(strides, domain, split, rank);
+  }
+  int64_t rows = 1, cols = 1;
+  for (size_t d = 0; d < rank; ++d) (d < split ? rows : cols) *= domain[d];
+  if (rows == 0) return;
+  std::vector<char*> ptrs(nb);
+  for (size_t b = 0; b < nb; ++b) ptrs[b] = buffers[b].data();
+  parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(cols, 1)),
+               [&](int64_t lo, int64_t hi) { fn(ptrs.data(), pairs.data(), lo, hi, cols); });
+}
+
+}  // namespace ember::codegen

@@ -162,3 +162,96 @@ TEST(CpuBackend, UnsupportedKernelsAreRefusedClearly) {
 
 }  // namespace
 }  // namespace ember::testing
+
+namespace ember::testing {
+namespace {
+
+// Lowers and runs every kernel of a fused graph, element or row form, in order.
+std::vector<Array> run_all_kernels(ir::Graph& g, const std::vector<Array>& inputs) {
+  passes::run_pipeline(g);
+  std::unordered_map<const ir::Value*, Array> values;
+  for (size_t i = 0; i < inputs.size(); ++i) values[g.inputs()[i]] = inputs[i];
+  for (int group = 0; group < passes::count_kernels(g); ++group) {
+    bool rows = false;
+    for (const auto& n : g.nodes())
+      rows |= n->group == group && ir::op_category(n->op) == ir::OpCategory::Reduce;
+    if (!rows) {
+      const codegen::LoweredKernel k = codegen::lower_elementwise(g, group);
+      std::vector<Array> buffers;
+      for (const ir::Value* v : k.inputs) buffers.push_back(values.at(v));
+      Shape domain;
+      for (const ir::SymInt& d : k.outputs[0]->shape) domain.push_back(d.value());
+      for (const ir::Value* v : k.outputs)
+        buffers.push_back(values[v] = Array::empty(domain, v->dtype));
+      codegen::run_elementwise(codegen::compile_cpu(k.ir), buffers, domain);
+      continue;
+    }
+    const codegen::LoweredRowKernel k = codegen::lower_rows(g, group);
+    std::vector<Array> buffers;
+    for (const ir::Value* v : k.inputs) buffers.push_back(values.at(v));
+    for (const ir::Value* v : k.outputs) {
+      Shape shape;
+      for (const ir::SymInt& d : v->shape) shape.push_back(d.value());
+      buffers.push_back(values[v] = Array::empty(shape, v->dtype));
+    }
+    codegen::run_rows(codegen::compile_rows(k.ir), k.ir, buffers, k.domain, k.reduced);
+  }
+  std::vector<Array> outputs;
+  for (const ir::Value* v : g.outputs()) outputs.push_back(values.at(v));
+  return outputs;
+}
+
+void expect_rows_match(const TraceableFn& fn, const std::vector<Tensor>& inputs, double tol) {
+  const TracedGraph traced = trace(fn, inputs);
+  const auto args = traced.interpreter_inputs(inputs);
+  const std::vector<Array> want = ir::interpret(*traced.graph, args);
+  auto g = ir::parse(ir::print(*traced.graph));
+  const std::vector<Array> got = run_all_kernels(*g, args);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const Tensor w(want[i]);
+    expect_values(Tensor(got[i]), w.sizes().vec(), values_of(w), tol, tol, ir::print(*g));
+  }
+}
+
+TEST(CpuRowKernels, SoftmaxLogSoftmaxLayerNormRmsNorm) {
+  manual_seed(8);
+  expect_rows_match(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> { return {softmax(x[0], -1)}; },
+      {randn({37, 130})}, 1e-6);
+  expect_rows_match(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        return {log_softmax(x[0] * 3, -1)};
+      },
+      {randn({5, 6, 40})}, 1e-5);
+  expect_rows_match(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        return {layer_norm(x[0], {64}, x[1], x[2])};
+      },
+      {randn({17, 64}), randn({64}), randn({64})}, 1e-5);
+  expect_rows_match(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        return {x[0] * rsqrt(mean(x[0] * x[0], -1, true) + 1e-6) * x[1]};
+      },
+      {randn({9, 48}), randn({48})}, 1e-5);
+}
+
+TEST(CpuRowKernels, SumsMaxMinOverTrailingDimsAndDtypes) {
+  manual_seed(9);
+  expect_rows_match(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        return {x[0].sum({1, 2}), x[0].amax(-1, true), x[0].amin(-1)};
+      },
+      {randn({4, 5, 6})}, 1e-6);
+  expect_rows_match(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        return {(x[0] * 2).sum(-1), x[0].prod(-1)};
+      },
+      {randint(-3, 4, {6, 7}, kInt32)}, 0);
+  expect_rows_match(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> { return {softmax(x[0], -1)}; },
+      {randn({8, 33}, kFloat16)}, 2e-3);
+}
+
+}  // namespace
+}  // namespace ember::testing

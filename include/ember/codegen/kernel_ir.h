@@ -1,14 +1,20 @@
-// The kernel IR: what a fused kernel computes, independent of the backend that prints it. This
-// first form covers elementwise kernels: a set of buffers (inputs read, outputs written through
-// per-buffer strides, 0 for a broadcast) and a scalar expression DAG evaluated at every point of
-// the iteration domain. Backends generate the inner loop over one run of the domain; the runtime's
-// strided loop engine walks the outer dims and splits them across the thread pool.
+// The kernel IR: what a fused kernel computes, independent of the backend that prints it: a set of
+// buffers (inputs read, outputs written through per-buffer strides, 0 for a broadcast) and a
+// scalar expression DAG.
+//
+// Two forms. An elementwise kernel evaluates the DAG at every point of its domain; backends
+// generate the inner loop over one run of the domain, and the runtime's strided loop engine walks
+// the outer dims across the thread pool. A row kernel has a [rows, cols] domain and reduces along
+// cols: each expression is row-level (one value per row: reductions, and what depends only on
+// them) or element-level; for each row, every reduction makes one pass over the row, then one
+// pass writes the element-level outputs (the normalization pattern: softmax, layer_norm).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "ember/ir/graph.h"
+#include "ember/runtime/shape.h"
 
 namespace ember::codegen {
 
@@ -17,17 +23,19 @@ struct KernelIR {
     DType dtype;
     bool output;
   };
-  enum class ExprKind { Load, Constant, Op };
+  enum class ExprKind { Load, Constant, Op, Reduce };
   struct Expr {
     ExprKind kind;
-    DType dtype;            // the expression's value type
-    int buffer = -1;        // Load: which buffer
-    double value = 0;       // Constant
-    ir::Op op{};            // Op: an elementwise IR op (unary, binary, where, cast)
-    std::vector<int> args;  // Op: operand expressions
+    DType dtype;             // the expression's value type
+    int buffer = -1;         // Load: which buffer
+    double value = 0;        // Constant
+    ir::Op op{};             // Op: an elementwise IR op; Reduce: reduce_sum/prod/max/min
+    std::vector<int> args;   // Op, Reduce: operand expressions
+    bool row_level = false;  // row kernels: one value per row
   };
 
   std::string name;
+  bool rows = false;  // a row kernel
   std::vector<Buffer> buffers;
   std::vector<Expr> exprs;                  // operands before users
   std::vector<std::pair<int, int>> stores;  // (buffer, expression)
@@ -45,5 +53,16 @@ struct LoweredKernel {
   std::vector<const ir::Value*> outputs;  // bound to the output buffers, in order
 };
 LoweredKernel lower_elementwise(const ir::Graph& graph, int group);
+
+// The row kernel of a fusion group whose reductions all reduce the trailing dims of one input
+// shape (softmax, log_softmax, layer_norm, RMSNorm, sums over the last dims). `domain` is that
+// input shape and `reduced` how many trailing dims are reduced.
+struct LoweredRowKernel {
+  KernelIR ir;
+  std::vector<const ir::Value*> inputs, outputs;
+  Shape domain;
+  int64_t reduced = 0;
+};
+LoweredRowKernel lower_rows(const ir::Graph& graph, int group);
 
 }  // namespace ember::codegen

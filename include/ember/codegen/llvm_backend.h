@@ -18,6 +18,12 @@ using InnerLoopFn = void (*)(char** buffers, const int64_t* byte_strides, int64_
 // kernel's entry point. Throws Error with LLVM's message on failure.
 InnerLoopFn compile_cpu(const KernelIR& kernel);
 
+// A row kernel: rows [row_begin, row_end) of its [rows, cols] domain; byte_strides holds (row,
+// column) strides per buffer.
+using RowKernelFn = void (*)(char** buffers, const int64_t* byte_strides, int64_t row_begin,
+                             int64_t row_end, int64_t cols);
+RowKernelFn compile_rows(const KernelIR& kernel);
+
 // How many kernels LLVM has compiled in this process (cache misses).
 int64_t cpu_compile_count();
 
@@ -29,5 +35,12 @@ namespace ember::codegen {
 // (inputs broadcast to the domain, outputs of the domain's shape). Rows of the domain are split
 // across the thread pool; each row is one call of the inner loop.
 void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArrayRef domain);
+
+// Runs a compiled row kernel over `domain` whose last `reduced` dims are the columns. Element-level
+// buffers broadcast to the domain; row-level ones have the domain's shape with the reduced dims
+// 1 or dropped. Each buffer's dims must flatten into one row stride and one column stride
+// (Error otherwise).
+void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& buffers,
+              IntArrayRef domain, int64_t reduced);
 
 }  // namespace ember::codegen
