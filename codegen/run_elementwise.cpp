@@ -20,18 +20,22 @@ void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArray
   if (inner == 0 || rows == 0) return;
   std::vector<int64_t> inner_strides(nb);
   for (size_t b = 0; b < nb; ++b) inner_strides[b] = rank ? strides[b][rank - 1] : 0;
-  parallel_for(0, rows, std::max<int64_t>(1, 32768 / inner), [&](int64_t lo, int64_t hi) {
+  // The flat range of elements is split across the pool (so one long row still uses every
+  // thread); each chunk is walked in runs along the innermost dim.
+  parallel_for(0, rows * inner, 32768, [&](int64_t lo, int64_t hi) {
     std::vector<char*> ptrs(nb);
-    for (int64_t r = lo; r < hi; ++r) {
+    for (int64_t pos = lo; pos < hi;) {
+      const int64_t r = pos / inner, col = pos % inner, n = std::min(inner - col, hi - pos);
       for (size_t b = 0; b < nb; ++b) {
-        int64_t offset = 0, rest = r;
+        int64_t offset = col * inner_strides[b], rest = r;
         for (size_t d = rank - 1; d-- > 0;) {
           offset += (rest % domain[d]) * strides[b][d];
           rest /= domain[d];
         }
         ptrs[b] = buffers[b].data() + offset;
       }
-      fn(ptrs.data(), inner_strides.data(), inner);
+      fn(ptrs.data(), inner_strides.data(), n);
+      pos += n;
     }
   });
 }

@@ -207,6 +207,31 @@ class Fuser {
     group_[&n] = gi;
   }
 
+  // n joined G and also reads elementwise kernel H, and neither depended on the other before:
+  // H's nodes join G too (two independent chains meeting at n are one kernel, not a kernel and a
+  // buffer between them).
+  void absorb(int gi, int hi, const Node& n) {
+    Group& G = groups_[size_t(gi)];
+    Group& H = groups_[size_t(hi)];
+    if (H.nodes.empty() || H.kind != Kind::Elementwise) return;
+    for (const Node* m : H.nodes)
+      if (is_movement(*m)) return;  // keep index remapping out of other kernels
+    const bool fits = G.kind == Kind::Reduction ? in_reduction_domain(*G.reduction, H.domain)
+                                                : broadcasts_to(H.domain, G.domain);
+    if (!fits || G.kind == Kind::Opaque) return;
+    for (Node* m : H.nodes) {
+      group_[m] = gi;
+      G.nodes.push_back(m);
+    }
+    H.nodes.clear();
+    G.deps.insert(H.deps.begin(), H.deps.end());
+    G.deps.erase(hi);
+    for (Group& other : groups_)
+      if (other.deps.erase(hi)) other.deps.insert(gi);
+    say("k" + std::to_string(hi) + " merged into k" + std::to_string(gi) + " where " + name(n) +
+        " reads both");
+  }
+
   int open(Node& n, Kind kind) {
     Group G{kind, n.output ? n.output->shape : SymShape{}, std::nullopt, nullptr, deps_of(n), {}};
     if (kind == Kind::Reduction) {
@@ -244,9 +269,15 @@ class Fuser {
     for (int gi : candidates) {
       const std::string why = refusal(n, gi);
       if (why.empty()) {
+        // Other operand kernels independent of this one (checked before n links them).
+        std::vector<int> independent;
+        for (int h : candidates)
+          if (h != gi && !groups_[size_t(gi)].deps.count(h) && !groups_[size_t(h)].deps.count(gi))
+            independent.push_back(h);
         join(n, gi);
         say(name(n) + " (" + std::string(ir::op_name(n.op)) + "): fused into k" +
             std::to_string(gi));
+        for (int h : independent) absorb(gi, h, n);
         return;
       }
       say(name(n) + " (" + std::string(ir::op_name(n.op)) + "): not fused into k" +
@@ -347,8 +378,12 @@ class Fuser {
           if (h >= 0 && h != int(gi) && direct[gi].insert(h).second) ++indeg[gi];
         }
     std::set<std::pair<double, int>> ready;
-    for (size_t gi = 0; gi < groups_.size(); ++gi)
+    size_t live_groups = 0;
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      if (groups_[gi].nodes.empty()) continue;  // merged into another
+      ++live_groups;
       if (!indeg[gi]) ready.insert({position[groups_[gi].nodes.front()], int(gi)});
+    }
     while (!ready.empty()) {
       const int gi = ready.begin()->second;
       ready.erase(ready.begin());
@@ -357,7 +392,7 @@ class Fuser {
         if (direct[other].count(gi) && --indeg[other] == 0)
           ready.insert({position[groups_[other].nodes.front()], int(other)});
     }
-    EMBER_INTERNAL_ASSERT(order.size() == groups_.size(), "fusion made a cycle of kernels");
+    EMBER_INTERNAL_ASSERT(order.size() == live_groups, "fusion made a cycle of kernels");
 
     std::vector<Node*> emitted;
     std::set<const Node*> done;

@@ -137,6 +137,18 @@ TEST(Fusion, CheapValueIsRecomputedInEachKernel) {
   EXPECT_EQ(f.kernels, 2) << f.text;
 }
 
+TEST(Fusion, IndependentChainsMeetingAreOneKernel) {
+  // sigmoid(y) is recorded first and starts its own kernel; where it meets the other chain the
+  // two merge (65536 elements: too large to recompute a transcendental, so only a merge helps).
+  const auto f = fuse_traced(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        const Tensor s = sigmoid(x[1]);
+        return {exp(x[0] * 2) * s};
+      },
+      {randn({256, 256}), randn({256, 256})});
+  EXPECT_EQ(f.kernels, 1) << f.text;
+}
+
 TEST(Fusion, KernelBlocksRoundTripThroughText) {
   const auto f = fuse_traced(
       [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
