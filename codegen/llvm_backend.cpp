@@ -553,136 +553,156 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
     col_stride[i] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides, 2 * i + 1));
     types[i] = storage_type(c, k.buffers[i].dtype);
   }
-  auto* row_header = llvm::BasicBlock::Create(c, "row", fn);
-  auto* exit = llvm::BasicBlock::Create(c, "exit", fn);
-  b.CreateBr(row_header);
-  b.SetInsertPoint(row_header);
-  llvm::PHINode* r = b.CreatePHI(i64, 2);
-  r->addIncoming(begin, entry);
-  auto* row_body = llvm::BasicBlock::Create(c, "row.body", fn);
-  b.CreateCondBr(b.CreateICmpSLT(r, end), row_body, exit);
-  b.SetInsertPoint(row_body);
-  std::vector<llvm::Value*> row_base(nb);
+  // A dense version (every element-level buffer contiguous along the columns: its loops
+  // vectorize) and a strided one, chosen per call.
+  std::vector<bool> element_buffer(nb, false);
+  for (const auto& e : k.exprs)
+    if (e.kind == KernelIR::ExprKind::Load && !e.row_level) element_buffer[size_t(e.buffer)] = true;
+  for (const auto& [buf, e] : k.stores)
+    if (!k.exprs[size_t(e)].row_level) element_buffer[size_t(buf)] = true;
+  llvm::Value* dense = b.getTrue();
   for (size_t i = 0; i < nb; ++i)
-    row_base[i] = b.CreateGEP(b.getInt8Ty(), base[i], b.CreateMul(r, row_stride[i]));
-  ExprEmitter em(b, m, k);
-  std::vector<llvm::Value*> row_value(k.exprs.size(), nullptr);
-  // Row-level values available so far: loads and constants, then ops once their operands are.
-  auto settle_row_level = [&] {
+    if (element_buffer[i])
+      dense = b.CreateAnd(dense,
+                          b.CreateICmpEQ(col_stride[i], b.getInt64(itemsize(k.buffers[i].dtype))));
+  auto* exit = llvm::BasicBlock::Create(c, "exit", fn);
+  auto emit_rows = [&](bool contiguous) -> llvm::BasicBlock* {
+    auto* row_header = llvm::BasicBlock::Create(c, contiguous ? "row.dense" : "row.strided", fn);
+    b.SetInsertPoint(row_header);
+    llvm::PHINode* r = b.CreatePHI(i64, 2);
+    r->addIncoming(begin, entry);
+    auto* row_body = llvm::BasicBlock::Create(c, "row.body", fn);
+    b.CreateCondBr(b.CreateICmpSLT(r, end), row_body, exit);
+    b.SetInsertPoint(row_body);
+    std::vector<llvm::Value*> row_base(nb);
+    for (size_t i = 0; i < nb; ++i)
+      row_base[i] = b.CreateGEP(b.getInt8Ty(), base[i], b.CreateMul(r, row_stride[i]));
+    const std::function<llvm::Value*(int, llvm::Value*)> element_address =
+        [&](int buf, llvm::Value* j) -> llvm::Value* {
+      if (contiguous) return b.CreateInBoundsGEP(types[size_t(buf)], row_base[size_t(buf)], j);
+      return b.CreateGEP(b.getInt8Ty(), row_base[size_t(buf)],
+                         b.CreateMul(j, col_stride[size_t(buf)]));
+    };
+    ExprEmitter em(b, m, k);
+    std::vector<llvm::Value*> row_value(k.exprs.size(), nullptr);
+    // Row-level values available so far: loads and constants, then ops once their operands are.
+    auto settle_row_level = [&] {
+      for (size_t e = 0; e < k.exprs.size(); ++e) {
+        const KernelIR::Expr& x = k.exprs[e];
+        if (!x.row_level || row_value[e] || x.kind == KernelIR::ExprKind::Reduce) continue;
+        if (x.kind == KernelIR::ExprKind::Load) {
+          row_value[e] = em.from_storage(
+              b.CreateLoad(types[size_t(x.buffer)], row_base[size_t(x.buffer)]), x.dtype);
+          continue;
+        }
+        std::vector<llvm::Value*> args;
+        bool ready = true;
+        for (int a : x.args) {
+          ready &= row_value[size_t(a)] != nullptr;
+          args.push_back(row_value[size_t(a)]);
+        }
+        if (ready) row_value[e] = em.expr(x, args);
+      }
+    };
+    settle_row_level();
+    // One pass over the columns: `body(j, element)` with element(e) evaluating (memoized) the
+    // element-level expression e at column j.
+    auto column_pass = [&](const char* label, auto&& body) {
+      llvm::BasicBlock* pre = b.GetInsertBlock();
+      auto* header = llvm::BasicBlock::Create(c, std::string(label) + ".header", fn);
+      auto* inner = llvm::BasicBlock::Create(c, std::string(label) + ".body", fn);
+      auto* after = llvm::BasicBlock::Create(c, std::string(label) + ".end", fn);
+      b.CreateBr(header);
+      b.SetInsertPoint(header);
+      llvm::PHINode* j = b.CreatePHI(i64, 2);
+      j->addIncoming(b.getInt64(0), pre);
+      std::vector<llvm::PHINode*> carried = body.phis(header, pre);
+      b.CreateCondBr(b.CreateICmpSLT(j, cols), inner, after);
+      b.SetInsertPoint(inner);
+      std::vector<llvm::Value*> memo(k.exprs.size(), nullptr);
+      std::function<llvm::Value*(int)> element = [&](int e) -> llvm::Value* {
+        const KernelIR::Expr& x = k.exprs[size_t(e)];
+        if (x.row_level) return row_value[size_t(e)];
+        if (memo[size_t(e)]) return memo[size_t(e)];
+        if (x.kind == KernelIR::ExprKind::Load) {
+          llvm::Value* at = element_address(x.buffer, j);
+          return memo[size_t(e)] =
+                     em.from_storage(b.CreateLoad(types[size_t(x.buffer)], at), x.dtype);
+        }
+        std::vector<llvm::Value*> args;
+        for (int a : x.args) args.push_back(element(a));
+        return memo[size_t(e)] = em.expr(x, args);
+      };
+      std::vector<llvm::Value*> next = body.step(j, element);
+      llvm::Value* j_next = b.CreateAdd(j, b.getInt64(1), "", true, true);
+      llvm::BasicBlock* latch = b.GetInsertBlock();
+      b.CreateBr(header);
+      j->addIncoming(j_next, latch);
+      for (size_t i = 0; i < carried.size(); ++i) carried[i]->addIncoming(next[i], latch);
+      b.SetInsertPoint(after);
+      return carried;
+    };
     for (size_t e = 0; e < k.exprs.size(); ++e) {
       const KernelIR::Expr& x = k.exprs[e];
-      if (!x.row_level || row_value[e] || x.kind == KernelIR::ExprKind::Reduce) continue;
-      if (x.kind == KernelIR::ExprKind::Load) {
-        row_value[e] = em.from_storage(
-            b.CreateLoad(types[size_t(x.buffer)], row_base[size_t(x.buffer)]), x.dtype);
-        continue;
-      }
-      std::vector<llvm::Value*> args;
-      bool ready = true;
-      for (int a : x.args) {
-        ready &= row_value[size_t(a)] != nullptr;
-        args.push_back(row_value[size_t(a)]);
-      }
-      if (ready) row_value[e] = em.expr(x, args);
-    }
-  };
-  settle_row_level();
-  // One pass over the columns: `body(j, element)` with element(e) evaluating (memoized) the
-  // element-level expression e at column j.
-  auto column_pass = [&](const char* label, auto&& body) {
-    llvm::BasicBlock* pre = b.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(c, std::string(label) + ".header", fn);
-    auto* inner = llvm::BasicBlock::Create(c, std::string(label) + ".body", fn);
-    auto* after = llvm::BasicBlock::Create(c, std::string(label) + ".end", fn);
-    b.CreateBr(header);
-    b.SetInsertPoint(header);
-    llvm::PHINode* j = b.CreatePHI(i64, 2);
-    j->addIncoming(b.getInt64(0), pre);
-    std::vector<llvm::PHINode*> carried = body.phis(header, pre);
-    b.CreateCondBr(b.CreateICmpSLT(j, cols), inner, after);
-    b.SetInsertPoint(inner);
-    std::vector<llvm::Value*> memo(k.exprs.size(), nullptr);
-    std::function<llvm::Value*(int)> element = [&](int e) -> llvm::Value* {
-      const KernelIR::Expr& x = k.exprs[size_t(e)];
-      if (x.row_level) return row_value[size_t(e)];
-      if (memo[size_t(e)]) return memo[size_t(e)];
-      if (x.kind == KernelIR::ExprKind::Load) {
-        llvm::Value* at = b.CreateGEP(b.getInt8Ty(), row_base[size_t(x.buffer)],
-                                      b.CreateMul(j, col_stride[size_t(x.buffer)]));
-        return memo[size_t(e)] =
-                   em.from_storage(b.CreateLoad(types[size_t(x.buffer)], at), x.dtype);
-      }
-      std::vector<llvm::Value*> args;
-      for (int a : x.args) args.push_back(element(a));
-      return memo[size_t(e)] = em.expr(x, args);
-    };
-    std::vector<llvm::Value*> next = body.step(j, element);
-    llvm::Value* j_next = b.CreateAdd(j, b.getInt64(1), "", true, true);
-    llvm::BasicBlock* latch = b.GetInsertBlock();
-    b.CreateBr(header);
-    j->addIncoming(j_next, latch);
-    for (size_t i = 0; i < carried.size(); ++i) carried[i]->addIncoming(next[i], latch);
-    b.SetInsertPoint(after);
-    return carried;
-  };
-  for (size_t e = 0; e < k.exprs.size(); ++e) {
-    const KernelIR::Expr& x = k.exprs[e];
-    if (x.kind != KernelIR::ExprKind::Reduce) continue;
-    const DType in = k.exprs[size_t(x.args[0])].dtype;
-    const DType acc = ExprEmitter::accumulator(x.op, in);
-    struct {
-      ExprEmitter& em;
-      const KernelIR::Expr& x;
-      DType in, acc;
-      llvm::IRBuilder<>& b;
-      std::vector<llvm::PHINode*> phis(llvm::BasicBlock*, llvm::BasicBlock* pre) {
-        llvm::PHINode* p = b.CreatePHI(em.reduce_init(x.op, acc)->getType(), 2);
-        p->addIncoming(em.reduce_init(x.op, acc), pre);
-        acc_phi = p;
-        return {p};
-      }
-      std::vector<llvm::Value*> step(llvm::Value*,
-                                     const std::function<llvm::Value*(int)>& element) {
-        llvm::Value* v = em.convert_value(element(x.args[0]), in, acc);
-        return {em.reduce_step(x.op, acc_phi, v, acc)};
-      }
-      llvm::PHINode* acc_phi = nullptr;
-    } pass{em, x, in, acc, b};
-    const auto result = column_pass("reduce", pass);
-    row_value[e] = em.convert_value(result[0], acc, x.dtype);
-    settle_row_level();
-  }
-  // The element-level outputs, then the row-level ones.
-  bool element_stores = false;
-  for (const auto& [buf, e] : k.stores) element_stores |= !k.exprs[size_t(e)].row_level;
-  if (element_stores) {
-    struct {
-      const KernelIR& k;
-      ExprEmitter& em;
-      llvm::IRBuilder<>& b;
-      std::vector<llvm::Value*>& row_base;
-      std::vector<llvm::Value*>& col_stride;
-      std::vector<llvm::PHINode*> phis(llvm::BasicBlock*, llvm::BasicBlock*) { return {}; }
-      std::vector<llvm::Value*> step(llvm::Value* j,
-                                     const std::function<llvm::Value*(int)>& element) {
-        for (const auto& [buf, e] : k.stores) {
-          if (k.exprs[size_t(e)].row_level) continue;
-          llvm::Value* at = b.CreateGEP(b.getInt8Ty(), row_base[size_t(buf)],
-                                        b.CreateMul(j, col_stride[size_t(buf)]));
-          b.CreateStore(em.to_storage(element(e), k.buffers[size_t(buf)].dtype), at);
+      if (x.kind != KernelIR::ExprKind::Reduce) continue;
+      const DType in = k.exprs[size_t(x.args[0])].dtype;
+      const DType acc = ExprEmitter::accumulator(x.op, in);
+      struct {
+        ExprEmitter& em;
+        const KernelIR::Expr& x;
+        DType in, acc;
+        llvm::IRBuilder<>& b;
+        std::vector<llvm::PHINode*> phis(llvm::BasicBlock*, llvm::BasicBlock* pre) {
+          llvm::PHINode* p = b.CreatePHI(em.reduce_init(x.op, acc)->getType(), 2);
+          p->addIncoming(em.reduce_init(x.op, acc), pre);
+          acc_phi = p;
+          return {p};
         }
-        return {};
-      }
-    } writer{k, em, b, row_base, col_stride};
-    column_pass("write", writer);
-  }
-  for (const auto& [buf, e] : k.stores)
-    if (k.exprs[size_t(e)].row_level)
-      b.CreateStore(em.to_storage(row_value[size_t(e)], k.buffers[size_t(buf)].dtype),
-                    row_base[size_t(buf)]);
-  llvm::Value* r_next = b.CreateAdd(r, b.getInt64(1), "", true, true);
-  r->addIncoming(r_next, b.GetInsertBlock());
-  b.CreateBr(row_header);
+        std::vector<llvm::Value*> step(llvm::Value*,
+                                       const std::function<llvm::Value*(int)>& element) {
+          llvm::Value* v = em.convert_value(element(x.args[0]), in, acc);
+          return {em.reduce_step(x.op, acc_phi, v, acc)};
+        }
+        llvm::PHINode* acc_phi = nullptr;
+      } pass{em, x, in, acc, b};
+      const auto result = column_pass("reduce", pass);
+      row_value[e] = em.convert_value(result[0], acc, x.dtype);
+      settle_row_level();
+    }
+    // The element-level outputs, then the row-level ones.
+    bool element_stores = false;
+    for (const auto& [buf, e] : k.stores) element_stores |= !k.exprs[size_t(e)].row_level;
+    if (element_stores) {
+      struct {
+        const KernelIR& k;
+        ExprEmitter& em;
+        llvm::IRBuilder<>& b;
+        const std::function<llvm::Value*(int, llvm::Value*)>& address;
+        std::vector<llvm::PHINode*> phis(llvm::BasicBlock*, llvm::BasicBlock*) { return {}; }
+        std::vector<llvm::Value*> step(llvm::Value* j,
+                                       const std::function<llvm::Value*(int)>& element) {
+          for (const auto& [buf, e] : k.stores) {
+            if (k.exprs[size_t(e)].row_level) continue;
+            b.CreateStore(em.to_storage(element(e), k.buffers[size_t(buf)].dtype), address(buf, j));
+          }
+          return {};
+        }
+      } writer{k, em, b, element_address};
+      column_pass("write", writer);
+    }
+    for (const auto& [buf, e] : k.stores)
+      if (k.exprs[size_t(e)].row_level)
+        b.CreateStore(em.to_storage(row_value[size_t(e)], k.buffers[size_t(buf)].dtype),
+                      row_base[size_t(buf)]);
+    llvm::Value* r_next = b.CreateAdd(r, b.getInt64(1), "", true, true);
+    r->addIncoming(r_next, b.GetInsertBlock());
+    b.CreateBr(row_header);
+    return row_header;
+  };
+  llvm::BasicBlock* dense_rows = emit_rows(true);
+  llvm::BasicBlock* strided_rows = emit_rows(false);
+  b.SetInsertPoint(entry);
+  b.CreateCondBr(dense, dense_rows, strided_rows);
   b.SetInsertPoint(exit);
   b.CreateRetVoid();
 }
