@@ -37,31 +37,71 @@ std::string KernelIR::text() const {
   return os.str();
 }
 
-LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
-  LoweredKernel k;
-  k.ir.name = "k" + std::to_string(group);
+namespace {
+
+// What both kernel forms share while lowering a group: its nodes, its operands (constants
+// inlined, everything else a load from an input buffer, each once), and which of its results
+// leave it.
+struct GroupLowering {
+  const ir::Graph& g;
+  int group;
+  KernelIR& ir;
+  std::vector<const ir::Value*>& inputs;
   std::unordered_map<const ir::Value*, int> expr_of;
-  std::vector<const ir::Node*> nodes;
-  for (const auto& n : g.nodes())
-    if (n->group == group) nodes.push_back(n.get());
-  EMBER_CHECK(!nodes.empty(), Error, "lower: kernel k", group, " has no nodes");
-  const ir::SymShape& domain = nodes.back()->output->shape;
-  auto operand = [&](const ir::Value* v) -> int {
+
+  std::vector<const ir::Node*> nodes() const {
+    std::vector<const ir::Node*> out;
+    for (const auto& n : g.nodes())
+      if (n->group == group) out.push_back(n.get());
+    EMBER_CHECK(!out.empty(), Error, "lower: kernel k", group, " has no nodes");
+    return out;
+  }
+  // The expression of v; a new load when v comes from outside. row_level: of a new load.
+  int operand(const ir::Value* v, bool row_level = false) {
     if (auto it = expr_of.find(v); it != expr_of.end()) return it->second;
     KernelIR::Expr e{};
     e.dtype = v->dtype;
     if (v->producer && v->producer->op == ir::Op::Constant) {
       e.kind = KernelIR::ExprKind::Constant;
       e.value = v->producer->attrs.get_float("value");
+      e.row_level = true;
     } else {
       e.kind = KernelIR::ExprKind::Load;
-      e.buffer = int(k.ir.buffers.size());
-      k.ir.buffers.push_back({v->dtype, false});
-      k.inputs.push_back(v);
+      e.buffer = int(ir.buffers.size());
+      e.row_level = row_level;
+      ir.buffers.push_back({v->dtype, false});
+      inputs.push_back(v);
     }
-    k.ir.exprs.push_back(e);
-    return expr_of[v] = int(k.ir.exprs.size()) - 1;
-  };
+    return define(v, e);
+  }
+  int define(const ir::Value* v, const KernelIR::Expr& e) {
+    ir.exprs.push_back(e);
+    return expr_of[v] = int(ir.exprs.size()) - 1;
+  }
+  // Read by another kernel, or returned.
+  bool escapes(const ir::Value* v) const {
+    if (std::find(g.outputs().begin(), g.outputs().end(), v) != g.outputs().end()) return true;
+    for (const auto& m : g.nodes())
+      if (m->group != group)
+        for (const ir::Value* in : m->inputs)
+          if (in == v) return true;
+    return false;
+  }
+  void store(const ir::Value* v, std::vector<const ir::Value*>& outputs) {
+    ir.stores.push_back({int(ir.buffers.size()), expr_of.at(v)});
+    ir.buffers.push_back({v->dtype, true});
+    outputs.push_back(v);
+  }
+};
+
+}  // namespace
+
+LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
+  LoweredKernel k;
+  k.ir.name = "k" + std::to_string(group);
+  GroupLowering lower{g, group, k.ir, k.inputs, {}};
+  const std::vector<const ir::Node*> nodes = lower.nodes();
+  const ir::SymShape& domain = nodes.back()->output->shape;
   for (const ir::Node* n : nodes) {
     switch (ir::op_category(n->op)) {
       case ir::OpCategory::Unary:
@@ -77,24 +117,16 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
     e.kind = KernelIR::ExprKind::Op;
     e.op = n->op;
     e.dtype = n->output->dtype;
-    for (const ir::Value* in : n->inputs) e.args.push_back(operand(in));
-    k.ir.exprs.push_back(e);
-    expr_of[n->output] = int(k.ir.exprs.size()) - 1;
+    for (const ir::Value* in : n->inputs) e.args.push_back(lower.operand(in));
+    lower.define(n->output, e);
   }
   // Outputs: results read outside the kernel or returned.
   for (const ir::Node* n : nodes) {
-    bool escapes =
-        std::find(g.outputs().begin(), g.outputs().end(), n->output) != g.outputs().end();
-    for (const auto& m : g.nodes())
-      if (m->group != group)
-        for (const ir::Value* v : m->inputs) escapes |= v == n->output;
-    if (!escapes) continue;
+    if (!lower.escapes(n->output)) continue;
     EMBER_CHECK(n->output->shape == domain, Error, "lower: kernel k", group, " writes %",
                 n->output->name, " of shape ", ir::shape_text(n->output->shape),
                 " besides its domain ", ir::shape_text(domain), "; not supported yet");
-    k.ir.stores.push_back({int(k.ir.buffers.size()), expr_of[n->output]});
-    k.ir.buffers.push_back({n->output->dtype, true});
-    k.outputs.push_back(n->output);
+    lower.store(n->output, k.outputs);
   }
   return k;
 }
@@ -103,9 +135,8 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
   LoweredRowKernel k;
   k.ir.name = "k" + std::to_string(group);
   k.ir.rows = true;
-  std::vector<const ir::Node*> nodes;
-  for (const auto& n : g.nodes())
-    if (n->group == group) nodes.push_back(n.get());
+  GroupLowering lower{g, group, k.ir, k.inputs, {}};
+  const std::vector<const ir::Node*> nodes = lower.nodes();
   // The one reduction signature: its input shape and trailing reduced dims.
   const ir::Node* first = nullptr;
   for (const ir::Node* n : nodes)
@@ -134,25 +165,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
     }
     return true;
   };
-  std::unordered_map<const ir::Value*, int> expr_of;
-  auto operand = [&](const ir::Value* v) -> int {
-    if (auto it = expr_of.find(v); it != expr_of.end()) return it->second;
-    KernelIR::Expr e{};
-    e.dtype = v->dtype;
-    if (v->producer && v->producer->op == ir::Op::Constant) {
-      e.kind = KernelIR::ExprKind::Constant;
-      e.value = v->producer->attrs.get_float("value");
-      e.row_level = true;
-    } else {
-      e.kind = KernelIR::ExprKind::Load;
-      e.buffer = int(k.ir.buffers.size());
-      e.row_level = row_level_shape(v->shape);
-      k.ir.buffers.push_back({v->dtype, false});
-      k.inputs.push_back(v);
-    }
-    k.ir.exprs.push_back(e);
-    return expr_of[v] = int(k.ir.exprs.size()) - 1;
-  };
+  auto operand = [&](const ir::Value* v) { return lower.operand(v, row_level_shape(v->shape)); };
   for (const ir::Node* n : nodes) {
     KernelIR::Expr e{};
     e.dtype = n->output->dtype;
@@ -182,22 +195,14 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
       throw Error("lower_rows: " + std::string(ir::op_name(n->op)) +
                   " is not supported in a row kernel yet");
     }
-    k.ir.exprs.push_back(e);
-    expr_of[n->output] = int(k.ir.exprs.size()) - 1;
+    lower.define(n->output, e);
   }
   for (const ir::Node* n : nodes) {
-    bool escapes =
-        std::find(g.outputs().begin(), g.outputs().end(), n->output) != g.outputs().end();
-    for (const auto& m : g.nodes())
-      if (m->group != group)
-        for (const ir::Value* v : m->inputs) escapes |= v == n->output;
-    if (!escapes) continue;
-    const int e = expr_of[n->output];
-    EMBER_CHECK(k.ir.exprs[size_t(e)].row_level || n->output->shape == shape, Error,
-                "lower_rows: output %", n->output->name, " is neither per row nor per element");
-    k.ir.stores.push_back({int(k.ir.buffers.size()), e});
-    k.ir.buffers.push_back({n->output->dtype, true});
-    k.outputs.push_back(n->output);
+    if (!lower.escapes(n->output)) continue;
+    EMBER_CHECK(
+        k.ir.exprs[size_t(lower.expr_of.at(n->output))].row_level || n->output->shape == shape,
+        Error, "lower_rows: output %", n->output->name, " is neither per row nor per element");
+    lower.store(n->output, k.outputs);
   }
   return k;
 }
