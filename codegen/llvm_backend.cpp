@@ -565,8 +565,15 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
     if (element_buffer[i])
       dense = b.CreateAnd(dense,
                           b.CreateICmpEQ(col_stride[i], b.getInt64(itemsize(k.buffers[i].dtype))));
+  // Scratch rows follow the buffers in the pointer array, in expression order.
+  std::vector<llvm::Value*> scratch(k.exprs.size(), nullptr);
+  size_t next_scratch = nb;
+  for (size_t e = 0; e < k.exprs.size(); ++e)
+    if (k.exprs[e].scratch)
+      scratch[e] = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, bufs, next_scratch++));
   auto* exit = llvm::BasicBlock::Create(c, "exit", fn);
   auto emit_rows = [&](bool contiguous) -> llvm::BasicBlock* {
+    std::vector<bool> in_scratch(k.exprs.size(), false);  // written by an earlier pass
     auto* row_header = llvm::BasicBlock::Create(c, contiguous ? "row.dense" : "row.strided", fn);
     b.SetInsertPoint(row_header);
     llvm::PHINode* r = b.CreatePHI(i64, 2);
@@ -624,6 +631,9 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
         const KernelIR::Expr& x = k.exprs[size_t(e)];
         if (x.row_level) return row_value[size_t(e)];
         if (memo[size_t(e)]) return memo[size_t(e)];
+        llvm::Type* vt = value_type(c, x.dtype);
+        if (in_scratch[size_t(e)])
+          return memo[size_t(e)] = b.CreateLoad(vt, b.CreateInBoundsGEP(vt, scratch[size_t(e)], j));
         if (x.kind == KernelIR::ExprKind::Load) {
           llvm::Value* at = element_address(x.buffer, j);
           return memo[size_t(e)] =
@@ -631,7 +641,10 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
         }
         std::vector<llvm::Value*> args;
         for (int a : x.args) args.push_back(element(a));
-        return memo[size_t(e)] = em.expr(x, args);
+        memo[size_t(e)] = em.expr(x, args);
+        if (x.scratch)
+          b.CreateStore(memo[size_t(e)], b.CreateInBoundsGEP(vt, scratch[size_t(e)], j));
+        return memo[size_t(e)];
       };
       std::vector<llvm::Value*> next = body.step(j, element);
       llvm::Value* j_next = b.CreateAdd(j, b.getInt64(1), "", true, true);
@@ -667,6 +680,8 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       } pass{em, x, in, acc, b};
       const auto result = column_pass("reduce", pass);
       row_value[e] = em.convert_value(result[0], acc, x.dtype);
+      for (size_t s2 = 0; s2 < k.exprs.size(); ++s2)  // what this pass kept is there for the next
+        if (k.exprs[s2].scratch && size_t(x.args[0]) == s2) in_scratch[s2] = true;
       settle_row_level();
     }
     // The element-level outputs, then the row-level ones.

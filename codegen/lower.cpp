@@ -15,8 +15,8 @@ std::string KernelIR::text() const {
   os << ") {\n";
   for (size_t i = 0; i < exprs.size(); ++i) {
     const Expr& e = exprs[i];
-    os << "  e" << i << ": " << (e.row_level ? "row " : "") << ir::dtype_short_name(e.dtype)
-       << " = ";
+    os << "  e" << i << ": " << (e.row_level ? "row " : "") << (e.scratch ? "scratch " : "")
+       << ir::dtype_short_name(e.dtype) << " = ";
     switch (e.kind) {
       case ExprKind::Load:
         os << "load b" << e.buffer;
@@ -121,6 +121,18 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
     lower.define(n->output, e);
   }
   // Outputs: results read outside the kernel or returned.
+  // Element-level operands of reductions that something else reads too: kept in scratch rows.
+  for (size_t r = 0; r < k.ir.exprs.size(); ++r) {
+    if (k.ir.exprs[r].kind != KernelIR::ExprKind::Reduce) continue;
+    const int a = k.ir.exprs[r].args[0];
+    if (k.ir.exprs[size_t(a)].kind != KernelIR::ExprKind::Op) continue;
+    bool reused = false;
+    for (size_t u = 0; u < k.ir.exprs.size(); ++u)
+      if (u != r)
+        for (int arg : k.ir.exprs[u].args) reused |= arg == a;
+    for (const auto& [buf, e] : k.ir.stores) reused |= e == a;
+    k.ir.exprs[size_t(a)].scratch |= reused;
+  }
   for (const ir::Node* n : nodes) {
     if (!lower.escapes(n->output)) continue;
     EMBER_CHECK(n->output->shape == domain, Error, "lower: kernel k", group, " writes %",
@@ -196,6 +208,18 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
                   " is not supported in a row kernel yet");
     }
     lower.define(n->output, e);
+  }
+  // Element-level operands of reductions that something else reads too: kept in scratch rows.
+  for (size_t r = 0; r < k.ir.exprs.size(); ++r) {
+    if (k.ir.exprs[r].kind != KernelIR::ExprKind::Reduce) continue;
+    const int a = k.ir.exprs[r].args[0];
+    if (k.ir.exprs[size_t(a)].kind != KernelIR::ExprKind::Op) continue;
+    bool reused = false;
+    for (size_t u = 0; u < k.ir.exprs.size(); ++u)
+      if (u != r)
+        for (int arg : k.ir.exprs[u].args) reused |= arg == a;
+    for (const auto& [buf, e] : k.ir.stores) reused |= e == a;
+    k.ir.exprs[size_t(a)].scratch |= reused;
   }
   for (const ir::Node* n : nodes) {
     if (!lower.escapes(n->output)) continue;

@@ -88,10 +88,18 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& 
   int64_t rows = 1, cols = 1;
   for (size_t d = 0; d < rank; ++d) (d < split ? rows : cols) *= domain[d];
   if (rows == 0) return;
-  std::vector<char*> ptrs(nb);
-  for (size_t b = 0; b < nb; ++b) ptrs[b] = buffers[b].data();
+  size_t scratch_rows = 0;
+  for (const auto& e : kernel.exprs) scratch_rows += e.scratch;
   parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(cols, 1)),
-               [&](int64_t lo, int64_t hi) { fn(ptrs.data(), pairs.data(), lo, hi, cols); });
+               [&](int64_t lo, int64_t hi) {
+                 // Each chunk gets its own scratch rows, 8 bytes per column each.
+                 std::vector<int64_t> scratch(scratch_rows * size_t(cols));
+                 std::vector<char*> ptrs(nb + scratch_rows);
+                 for (size_t b = 0; b < nb; ++b) ptrs[b] = buffers[b].data();
+                 for (size_t s = 0; s < scratch_rows; ++s)
+                   ptrs[nb + s] = reinterpret_cast<char*>(scratch.data() + s * size_t(cols));
+                 fn(ptrs.data(), pairs.data(), lo, hi, cols);
+               });
 }
 
 }  // namespace ember::codegen

@@ -32,6 +32,10 @@ struct KernelIR {
     ir::Op op{};             // Op: an elementwise IR op; Reduce: reduce_sum/prod/max/min
     std::vector<int> args;   // Op, Reduce: operand expressions
     bool row_level = false;  // row kernels: one value per row
+    // Row kernels: an element-level value a reduction pass computes and a later pass reads again;
+    // the first pass keeps the row's values in a scratch row (a buffer the runner provides after
+    // the kernel's buffers, 8 bytes per column), so the later pass reads instead of recomputing.
+    bool scratch = false;
   };
 
   std::string name;
