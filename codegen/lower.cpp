@@ -121,18 +121,6 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
     lower.define(n->output, e);
   }
   // Outputs: results read outside the kernel or returned.
-  // Element-level operands of reductions that something else reads too: kept in scratch rows.
-  for (size_t r = 0; r < k.ir.exprs.size(); ++r) {
-    if (k.ir.exprs[r].kind != KernelIR::ExprKind::Reduce) continue;
-    const int a = k.ir.exprs[r].args[0];
-    if (k.ir.exprs[size_t(a)].kind != KernelIR::ExprKind::Op) continue;
-    bool reused = false;
-    for (size_t u = 0; u < k.ir.exprs.size(); ++u)
-      if (u != r)
-        for (int arg : k.ir.exprs[u].args) reused |= arg == a;
-    for (const auto& [buf, e] : k.ir.stores) reused |= e == a;
-    k.ir.exprs[size_t(a)].scratch |= reused;
-  }
   for (const ir::Node* n : nodes) {
     if (!lower.escapes(n->output)) continue;
     EMBER_CHECK(n->output->shape == domain, Error, "lower: kernel k", group, " writes %",
@@ -209,6 +197,13 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
     }
     lower.define(n->output, e);
   }
+  for (const ir::Node* n : nodes) {
+    if (!lower.escapes(n->output)) continue;
+    EMBER_CHECK(
+        k.ir.exprs[size_t(lower.expr_of.at(n->output))].row_level || n->output->shape == shape,
+        Error, "lower_rows: output %", n->output->name, " is neither per row nor per element");
+    lower.store(n->output, k.outputs);
+  }
   // Element-level operands of reductions that something else reads too: kept in scratch rows.
   for (size_t r = 0; r < k.ir.exprs.size(); ++r) {
     if (k.ir.exprs[r].kind != KernelIR::ExprKind::Reduce) continue;
@@ -220,13 +215,6 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
         for (int arg : k.ir.exprs[u].args) reused |= arg == a;
     for (const auto& [buf, e] : k.ir.stores) reused |= e == a;
     k.ir.exprs[size_t(a)].scratch |= reused;
-  }
-  for (const ir::Node* n : nodes) {
-    if (!lower.escapes(n->output)) continue;
-    EMBER_CHECK(
-        k.ir.exprs[size_t(lower.expr_of.at(n->output))].row_level || n->output->shape == shape,
-        Error, "lower_rows: output %", n->output->name, " is neither per row nor per element");
-    lower.store(n->output, k.outputs);
   }
   return k;
 }

@@ -1,3 +1,5 @@
+// Running compiled kernels: binding buffers, folding their strides, and splitting the work across
+// the thread pool (run_elementwise, run_rows).
 #include "ember/codegen/llvm_backend.h"
 #include "ember/runtime/thread_pool.h"
 
