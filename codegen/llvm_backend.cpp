@@ -1,6 +1,7 @@
 #include "ember/codegen/llvm_backend.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -8,18 +9,31 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/DynamicLibrary.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 
-#include <atomic>
-#include <cmath>
-#include <functional>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <unordered_map>
+
+#include "ember/runtime/hash.h"
 #include "ember/runtime/log.h"
 
 namespace ember::codegen {
@@ -40,8 +54,9 @@ class Jit {
     return jit;
   }
 
-  llvm::orc::ExecutorAddr compile(const KernelIR& k);
+  llvm::orc::ExecutorAddr compile(const KernelIR& k, const KernelCacheOptions& options);
   int64_t compiles() const { return compiles_.load(); }
+  int64_t disk_hits() const { return disk_hits_.load(); }
 
  private:
   Jit() {
@@ -64,7 +79,18 @@ class Jit {
     // The vector math functions the vectorizer calls; without them (an older glibc) the
     // vectorizer is simply not told about them.
     have_libmvec_ = !llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
+    // What object code depends on besides the kernel: the target, the compiler, and this
+    // backend's code (its build time, so a rebuilt backend never reuses stale object code).
+    target_id_ = "target " + target_machine_->getTargetTriple().str() + " " +
+                 target_machine_->getTargetCPU().str() + " " +
+                 target_machine_->getTargetFeatureString().str() + " libmvec " +
+                 std::to_string(have_libmvec_) +
+                 "\nllvm " LLVM_VERSION_STRING "\nember " EMBER_VERSION_STRING
+                 " codegen built " __DATE__ " " __TIME__ "\n";
   }
+
+  // LLVM IR -> optimized -> object code.
+  std::string emit_object(const KernelIR& k, const std::string& symbol);
 
   void optimize(llvm::Module& m) {
     llvm::LoopAnalysisManager lam;
@@ -90,8 +116,10 @@ class Jit {
   std::unique_ptr<llvm::TargetMachine> target_machine_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   std::unordered_map<std::string, llvm::orc::ExecutorAddr> cache_;
-  std::atomic<int64_t> compiles_{0};
+  std::unordered_map<std::string, std::string> key_of_symbol_;
+  std::atomic<int64_t> compiles_{0}, disk_hits_{0};
   bool have_libmvec_ = false;
+  std::string target_id_;
 };
 
 // How each dtype is stored in memory, and the type its values have inside a kernel: 16-bit
@@ -778,51 +806,164 @@ void emit_kernel(llvm::Module& m, const KernelIR& k) {
   b.CreateRetVoid();
 }
 
-llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k) {
-  const std::string key = k.text();
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-  auto context = std::make_unique<llvm::LLVMContext>();
-  auto module = std::make_unique<llvm::Module>("ember", *context);
-  module->setDataLayout(jit_->getDataLayout());
-  module->setTargetTriple(target_machine_->getTargetTriple().str());
+// ---- The disk cache ----
+// An entry is one file, <dir>/cpu-<hash of key>.o: a header (magic, checksum of the rest, the
+// lengths), the full key (so a hash collision is a miss, not a wrong kernel), the object code.
+// Written to a temporary file and renamed, so readers see a whole entry or none; an entry that
+// fails any check is ignored and rewritten.
+constexpr char kEntryMagic[8] = {'E', 'M', 'B', 'R', 'K', 'C', '0', '1'};
+
+std::string cache_directory(const KernelCacheOptions& options) {
+  if (!options.dir.empty()) return options.dir;
+  if (const char* env = std::getenv("EMBER_CACHE_DIR"); env && *env) return env;
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/ember";
+  return {};
+}
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The object code of a valid entry for key, or nullopt (missing, or logged as corrupt).
+std::optional<std::string> read_entry(const std::string& path, const std::string& key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto corrupt = [&](const char* why) {
+    if (log_enabled("cache")) log_message("cache", "ignoring " + path + ": " + why);
+    return std::nullopt;
+  };
+  constexpr size_t header = sizeof kEntryMagic + 3 * sizeof(uint64_t);
+  if (bytes.size() < header) return corrupt("truncated header");
+  if (std::memcmp(bytes.data(), kEntryMagic, sizeof kEntryMagic) != 0) return corrupt("bad magic");
+  uint64_t fields[3];
+  std::memcpy(fields, bytes.data() + sizeof kEntryMagic, sizeof fields);
+  const auto [checksum, key_size, object_size] = fields;
+  if (bytes.size() != header + key_size + object_size) return corrupt("wrong length");
+  const std::string_view stored_key(bytes.data() + header, key_size);
+  const std::string_view object(bytes.data() + header + key_size, object_size);
+  if (fnv1a64(object, fnv1a64(stored_key)) != checksum) return corrupt("checksum mismatch");
+  if (stored_key != key) return corrupt("another kernel with the same hash");
+  return std::string(object);
+}
+
+void write_entry(const std::string& path, const std::string& key, const std::string& object) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    const uint64_t fields[3] = {fnv1a64(object, fnv1a64(key)), key.size(), object.size()};
+    out.write(kEntryMagic, sizeof kEntryMagic);
+    out.write(reinterpret_cast<const char*>(fields), sizeof fields);
+    out.write(key.data(), std::streamsize(key.size()));
+    out.write(object.data(), std::streamsize(object.size()));
+    out.flush();
+    if (!out) {
+      if (log_enabled("cache")) log_message("cache", "could not write " + tmp);
+      fs::remove(tmp, ec);
+      return;
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    if (log_enabled("cache")) log_message("cache", "could not rename " + tmp + ": " + ec.message());
+    fs::remove(tmp, ec);
+  }
+}
+
+std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
+  llvm::LLVMContext context;
+  llvm::Module module("ember", context);
+  module.setDataLayout(jit_->getDataLayout());
+  module.setTargetTriple(target_machine_->getTargetTriple().str());
   KernelIR named = k;
-  named.name = "ember_kernel_" + std::to_string(cache_.size());
+  named.name = symbol;
   if (k.rows)
-    emit_row_kernel(*module, named);
+    emit_row_kernel(module, named);
   else
-    emit_kernel(*module, named);
+    emit_kernel(module, named);
   std::string problems;
   llvm::raw_string_ostream os(problems);
-  if (llvm::verifyModule(*module, &os))
+  if (llvm::verifyModule(module, &os))
     throw InternalError("codegen produced invalid LLVM IR for " + k.name + ": " + os.str());
-  optimize(*module);
+  optimize(module);
   if (log_enabled("llvm")) {
     std::string text;
     llvm::raw_string_ostream ir_os(text);
-    module->print(ir_os, nullptr);
-    log_message("llvm", k.name + " (" + named.name + "):\n" + ir_os.str());
+    module.print(ir_os, nullptr);
+    log_message("llvm", k.name + " (" + symbol + "):\n" + ir_os.str());
   }
-  if (auto e =
-          jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
-    throw Error("llvm: " + error_text(std::move(e)));
-  auto symbol = jit_->lookup(named.name);
-  if (!symbol) throw Error("llvm: " + error_text(symbol.takeError()));
+  llvm::SmallVector<char, 0> object;
+  llvm::raw_svector_ostream object_os(object);
+  llvm::legacy::PassManager pm;
+  if (target_machine_->addPassesToEmitFile(pm, object_os, nullptr,
+                                           llvm::CodeGenFileType::ObjectFile))
+    throw Error("llvm: the target cannot emit object files");
+  pm.run(module);
   ++compiles_;
-  cache_[key] = *symbol;
-  return *symbol;
+  return std::string(object.begin(), object.end());
+}
+
+llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions& options) {
+  const std::string key = k.text() + target_id_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool log = log_enabled("cache");
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    if (log) log_message("cache", "memory hit: " + k.name);
+    return it->second;
+  }
+  const uint64_t hash = fnv1a64(key);
+  const std::string symbol = "ember_kernel_" + hex64(hash);
+  EMBER_CHECK(!key_of_symbol_.count(symbol), InternalError, "kernel cache: two kernels hash to ",
+              symbol);
+  const std::string dir = options.disk ? cache_directory(options) : std::string();
+  const std::string path = dir.empty() ? std::string() : dir + "/cpu-" + hex64(hash) + ".o";
+  std::optional<std::string> object;
+  if (!path.empty()) object = read_entry(path, key);
+  if (object) {
+    ++disk_hits_;
+    if (log) log_message("cache", "disk hit: " + k.name + " from " + path);
+  } else {
+    const auto start = std::chrono::steady_clock::now();
+    object = emit_object(k, symbol);
+    if (!path.empty()) write_entry(path, key, *object);
+    if (log) {
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      std::ostringstream msg;
+      msg << "miss: " << k.name << " compiled in " << ms << " ms"
+          << (path.empty() ? std::string(" (disk cache off)") : ", written to " + path);
+      log_message("cache", msg.str());
+    }
+  }
+  if (auto e = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(*object, symbol)))
+    throw Error("llvm: " + error_text(std::move(e)));
+  auto address = jit_->lookup(symbol);
+  if (!address) throw Error("llvm: " + error_text(address.takeError()));
+  key_of_symbol_[symbol] = key;
+  cache_[key] = *address;
+  return *address;
 }
 
 }  // namespace
 
-InnerLoopFn compile_cpu(const KernelIR& kernel) {
+InnerLoopFn compile_cpu(const KernelIR& kernel, const KernelCacheOptions& options) {
   EMBER_CHECK(!kernel.rows, Error, "compile_cpu: ", kernel.name, " is a row kernel (compile_rows)");
-  return Jit::instance().compile(kernel).toPtr<InnerLoopFn>();
+  return Jit::instance().compile(kernel, options).toPtr<InnerLoopFn>();
 }
-RowKernelFn compile_rows(const KernelIR& kernel) {
+RowKernelFn compile_rows(const KernelIR& kernel, const KernelCacheOptions& options) {
   EMBER_CHECK(kernel.rows, Error, "compile_rows: ", kernel.name, " is not a row kernel");
-  return Jit::instance().compile(kernel).toPtr<RowKernelFn>();
+  return Jit::instance().compile(kernel, options).toPtr<RowKernelFn>();
 }
 int64_t cpu_compile_count() { return Jit::instance().compiles(); }
+int64_t cpu_disk_cache_hits() { return Jit::instance().disk_hits(); }
 
 }  // namespace ember::codegen

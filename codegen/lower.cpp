@@ -49,10 +49,12 @@ struct GroupLowering {
   std::vector<const ir::Value*>& inputs;
   std::unordered_map<const ir::Value*, int> expr_of;
 
+  // The group's nodes; in a library call's group (matmul, conv2d), its epilogue.
   std::vector<const ir::Node*> nodes() const {
     std::vector<const ir::Node*> out;
     for (const auto& n : g.nodes())
-      if (n->group == group) out.push_back(n.get());
+      if (n->group == group && n->op != ir::Op::Matmul && n->op != ir::Op::Conv2d)
+        out.push_back(n.get());
     EMBER_CHECK(!out.empty(), Error, "lower: kernel k", group, " has no nodes");
     return out;
   }
@@ -151,10 +153,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
   for (size_t i = 0; i < axes.size(); ++i)
     EMBER_CHECK(axes[i] == rank - int64_t(axes.size()) + int64_t(i), Error, "lower_rows: kernel k",
                 group, " reduces dims that are not the trailing ones");
-  for (const ir::SymInt& d : shape) {
-    EMBER_CHECK(d.is_constant(), Error, "lower_rows: symbolic shapes are not supported yet");
-    k.domain.push_back(d.value());
-  }
+  k.domain = shape;
   k.reduced = int64_t(axes.size());
   // An input is row-level when, right-aligned to the domain (broadcasting), it is 1 or absent in
   // every reduced dim.

@@ -1,6 +1,7 @@
 // Running compiled kernels: binding buffers, folding their strides, and splitting the work across
 // the thread pool (run_elementwise, run_rows).
 #include "ember/codegen/llvm_backend.h"
+#include "ember/runtime/kernels.h"
 #include "ember/runtime/thread_pool.h"
 
 namespace ember::codegen {
@@ -48,22 +49,45 @@ namespace ember::codegen {
 namespace {
 
 // Byte strides of the dims [begin, end) of a buffer viewed over `domain`, folded into one stride
-// (0 when they are all broadcast), or Error when they do not fold.
+// (0 when they are all broadcast), or -1 when they do not fold.
 int64_t folded_stride(const std::vector<int64_t>& strides, IntArrayRef domain, size_t begin,
                       size_t end) {
   int64_t inner = -1, span = 1;
   for (size_t d = end; d-- > begin;) {
     if (domain[d] == 1) continue;
-    if (inner < 0) {
+    if (inner < 0)
       inner = strides[d];
-    } else {
-      EMBER_CHECK(strides[d] == inner * span, Error,
-                  "run_rows: a buffer's dims do not fold into one stride (stride ", strides[d],
-                  " where ", inner * span, " was needed)");
-    }
+    else if (strides[d] != inner * span)
+      return -1;
     span *= domain[d];
   }
   return inner < 0 ? 0 : inner;
+}
+
+// The (row, column) strides of buffer a over domain, or false when its dims do not fold.
+bool row_col_strides(const Array& a, bool row_level, IntArrayRef domain, size_t split,
+                     int64_t* pair) {
+  const size_t rank = domain.size();
+  std::vector<int64_t> strides(rank, 0);
+  // A row-level buffer without the reduced dims lines up with the leading dims.
+  const size_t lead = row_level && size_t(a.dim()) == split ? 0 : rank - size_t(a.dim());
+  for (size_t d = 0; d < size_t(a.dim()); ++d)
+    if (a.size(int64_t(d)) != 1) strides[lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
+  pair[0] = folded_stride(strides, domain, 0, split);
+  pair[1] = folded_stride(strides, domain, split, rank);
+  return pair[0] >= 0 && pair[1] >= 0;
+}
+
+// An input whose dims do not fold (a transposed or partly broadcast layout), copied to the
+// dense layout the row kernel reads: the domain's shape, with the reduced dims 1 for a row-level
+// input.
+Array dense_for_rows(const Array& a, bool row_level, IntArrayRef domain, size_t split) {
+  Shape target(domain.begin(), domain.end());
+  if (row_level)
+    for (size_t d = split; d < target.size(); ++d) target[d] = 1;
+  Shape aligned(a.sizes().begin(), a.sizes().end());
+  if (row_level && aligned.size() == split) aligned.resize(target.size(), 1);
+  return kernels::contiguous(kernels::expand(kernels::reshape(a, aligned), target));
 }
 
 }  // namespace
@@ -77,15 +101,18 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& 
     if (e.kind == KernelIR::ExprKind::Load) row_level[size_t(e.buffer)] = e.row_level;
   for (const auto& [b, e] : kernel.stores) row_level[size_t(b)] = kernel.exprs[size_t(e)].row_level;
   std::vector<int64_t> pairs(2 * nb);
+  std::vector<Array> dense;  // inputs copied to a layout that folds (kept alive for the run)
+  std::vector<const Array*> bound(nb);
   for (size_t b = 0; b < nb; ++b) {
-    const Array& a = buffers[b];
-    std::vector<int64_t> strides(rank, 0);
-    // A row-level buffer without the reduced dims lines up with the leading dims.
-    const size_t lead = row_level[b] && size_t(a.dim()) == split ? 0 : rank - size_t(a.dim());
-    for (size_t d = 0; d < size_t(a.dim()); ++d)
-      if (a.size(int64_t(d)) != 1) strides[lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
-    pairs[2 * b] = folded_stride(strides, domain, 0, split);
-    pairs[2 * b + 1] = folded_stride(strides, domain, split, rank);
+    bound[b] = &buffers[b];
+    if (row_col_strides(buffers[b], row_level[b], domain, split, &pairs[2 * b])) continue;
+    EMBER_CHECK(!kernel.buffers[b].output, Error, "run_rows: output buffer ", b,
+                " has a layout whose dims do not fold");
+    dense.reserve(nb);
+    dense.push_back(dense_for_rows(buffers[b], row_level[b], domain, split));
+    bound[b] = &dense.back();
+    EMBER_INTERNAL_ASSERT(row_col_strides(*bound[b], row_level[b], domain, split, &pairs[2 * b]),
+                          "a dense row-kernel input must fold");
   }
   int64_t rows = 1, cols = 1;
   for (size_t d = 0; d < rank; ++d) (d < split ? rows : cols) *= domain[d];
@@ -97,7 +124,7 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& 
                  // Each chunk gets its own scratch rows, 8 bytes per column each.
                  std::vector<int64_t> scratch(scratch_rows * size_t(cols));
                  std::vector<char*> ptrs(nb + scratch_rows);
-                 for (size_t b = 0; b < nb; ++b) ptrs[b] = buffers[b].data();
+                 for (size_t b = 0; b < nb; ++b) ptrs[b] = bound[b]->data();
                  for (size_t s = 0; s < scratch_rows; ++s)
                    ptrs[nb + s] = reinterpret_cast<char*>(scratch.data() + s * size_t(cols));
                  fn(ptrs.data(), pairs.data(), lo, hi, cols);

@@ -11,71 +11,13 @@ namespace {
 
 using kernels::ReduceOp;
 
-class Interpreter {
+// Evaluates one node on its operands' values with the eager kernels.
+class NodeEvaluator {
  public:
-  Interpreter(const Graph& g, const std::vector<Array>& inputs) : g_(g) {
-    EMBER_CHECK(inputs.size() == g.inputs().size(), ValueError, "interpret @", g.name(),
-                ": expected ", g.inputs().size(), " inputs, got ", inputs.size());
-    bind_symbols(inputs);
-    for (size_t i = 0; i < inputs.size(); ++i) values_[g.inputs()[i]] = inputs[i];
-  }
+  NodeEvaluator(const Array* const* operands, const std::vector<int64_t>& bindings)
+      : operands_(operands), bindings_(bindings) {}
 
-  std::vector<Array> run(const std::vector<const Value*>* wanted) {
-    auto done = [&] {
-      if (!wanted) return false;
-      for (const Value* v : *wanted)
-        if (!values_.count(v)) return false;
-      return true;
-    };
-    for (const auto& n : g_.nodes()) {
-      if (done()) break;
-      eval(*n);
-    }
-    std::vector<Array> out;
-    for (const Value* v :
-         wanted ? *wanted : std::vector<const Value*>(g_.outputs().begin(), g_.outputs().end())) {
-      auto it = values_.find(v);
-      EMBER_CHECK(it != values_.end(), Error, "interpret: %", v->name, " was not computed");
-      out.push_back(it->second);
-    }
-    return out;
-  }
-
- private:
-  void bind_symbols(const std::vector<Array>& inputs) {
-    bindings_.assign(size_t(g_.num_symbols()), -1);
-    // First bind symbols that stand alone as a dim, then check every dim.
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Value* v = g_.inputs()[i];
-      EMBER_CHECK(inputs[i].dim() == v->rank() && inputs[i].dtype() == v->dtype, ValueError,
-                  "interpret: input %", v->name, " must be ", dtype_short_name(v->dtype),
-                  shape_text(v->shape), ", got ", dtype_short_name(inputs[i].dtype()),
-                  shape_str(inputs[i].sizes()));
-      for (size_t d = 0; d < v->shape.size(); ++d) {
-        const auto syms = v->shape[d].symbols();
-        if (syms.size() == 1 && v->shape[d] == SymInt::symbol(syms[0]) &&
-            bindings_[size_t(syms[0])] < 0)
-          bindings_[size_t(syms[0])] = inputs[i].size(int64_t(d));
-      }
-    }
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Value* v = g_.inputs()[i];
-      for (size_t d = 0; d < v->shape.size(); ++d)
-        EMBER_CHECK(v->shape[d].evaluate(bindings_) == inputs[i].size(int64_t(d)), ValueError,
-                    "interpret: input %", v->name, " dimension ", d, " is ",
-                    inputs[i].size(int64_t(d)), " but the graph says ", v->shape[d].str());
-    }
-  }
-
-  Shape concrete(const std::vector<SymInt>& dims) const {
-    Shape out;
-    for (const SymInt& d : dims) out.push_back(d.evaluate(bindings_));
-    return out;
-  }
-
-  const Array& in(const Node& n, size_t i) const { return values_.at(n.inputs[i]); }
-
-  void eval(const Node& n) {
+  Array eval(const Node& n) {
     const Attrs& a = n.attrs;
     Array r;
     switch (op_category(n.op)) {
@@ -147,11 +89,19 @@ class Interpreter {
         const bool same = seen == expected || (std::isnan(seen) && std::isnan(expected));
         EMBER_CHECK(same, GuardFailure, "guard on %", n.inputs[0]->name, ": traced with value ",
                     expected, ", now ", seen);
-        return;
+        break;
       }
     }
-    values_[n.output] = std::move(r);
+    return r;
   }
+
+ private:
+  Shape concrete(const std::vector<SymInt>& dims) const {
+    Shape out;
+    for (const SymInt& d : dims) out.push_back(d.evaluate(bindings_));
+    return out;
+  }
+  const Array& in(const Node&, size_t i) const { return *operands_[i]; }
 
   static std::array<int64_t, 2> pair(const std::vector<int64_t>& v) { return {v.at(0), v.at(1)}; }
 
@@ -256,12 +206,87 @@ class Interpreter {
     return out;
   }
 
+  const Array* const* operands_;
+  const std::vector<int64_t>& bindings_;
+};
+
+class Interpreter {
+ public:
+  Interpreter(const Graph& g, const std::vector<Array>& inputs) : g_(g) {
+    bindings_ = bind_symbols(g, inputs);
+    for (size_t i = 0; i < inputs.size(); ++i) values_[g.inputs()[i]] = inputs[i];
+  }
+
+  std::vector<Array> run(const std::vector<const Value*>* wanted) {
+    auto done = [&] {
+      if (!wanted) return false;
+      for (const Value* v : *wanted)
+        if (!values_.count(v)) return false;
+      return true;
+    };
+    for (const auto& n : g_.nodes()) {
+      if (done()) break;
+      eval(*n);
+    }
+    std::vector<Array> out;
+    for (const Value* v :
+         wanted ? *wanted : std::vector<const Value*>(g_.outputs().begin(), g_.outputs().end())) {
+      auto it = values_.find(v);
+      EMBER_CHECK(it != values_.end(), Error, "interpret: %", v->name, " was not computed");
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+ private:
+  void eval(const Node& n) {
+    operands_.clear();
+    for (const Value* v : n.inputs) operands_.push_back(&values_.at(v));
+    Array r = NodeEvaluator(operands_.data(), bindings_).eval(n);
+    if (n.output) values_[n.output] = std::move(r);
+  }
+
   const Graph& g_;
   std::vector<int64_t> bindings_;
   std::unordered_map<const Value*, Array> values_;
+  std::vector<const Array*> operands_;
 };
 
 }  // namespace
+
+std::vector<int64_t> bind_symbols(const Graph& g, const std::vector<Array>& inputs) {
+  EMBER_CHECK(inputs.size() == g.inputs().size(), ValueError, "interpret @", g.name(),
+              ": expected ", g.inputs().size(), " inputs, got ", inputs.size());
+  std::vector<int64_t> bindings;
+  bindings.assign(size_t(g.num_symbols()), -1);
+  // First bind symbols that stand alone as a dim, then check every dim.
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value* v = g.inputs()[i];
+    EMBER_CHECK(inputs[i].dim() == v->rank() && inputs[i].dtype() == v->dtype, ValueError,
+                "interpret: input %", v->name, " must be ", dtype_short_name(v->dtype),
+                shape_text(v->shape), ", got ", dtype_short_name(inputs[i].dtype()),
+                shape_str(inputs[i].sizes()));
+    for (size_t d = 0; d < v->shape.size(); ++d) {
+      const auto syms = v->shape[d].symbols();
+      if (syms.size() == 1 && v->shape[d] == SymInt::symbol(syms[0]) &&
+          bindings[size_t(syms[0])] < 0)
+        bindings[size_t(syms[0])] = inputs[i].size(int64_t(d));
+    }
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value* v = g.inputs()[i];
+    for (size_t d = 0; d < v->shape.size(); ++d)
+      EMBER_CHECK(v->shape[d].evaluate(bindings) == inputs[i].size(int64_t(d)), ValueError,
+                  "interpret: input %", v->name, " dimension ", d, " is ",
+                  inputs[i].size(int64_t(d)), " but the graph says ", v->shape[d].str());
+  }
+  return bindings;
+}
+
+Array evaluate_node(const Node& node, const Array* const* operands,
+                    const std::vector<int64_t>& bindings) {
+  return NodeEvaluator(operands, bindings).eval(node);
+}
 
 std::vector<Array> interpret(const Graph& graph, const std::vector<Array>& inputs,
                              const std::vector<const Value*>* wanted) {

@@ -192,4 +192,10 @@ int64_t numel_if_static(const SymShape& shape, int64_t fallback) {
 
 SymShape sym_shape(IntArrayRef sizes) { return SymShape(sizes.begin(), sizes.end()); }
 
+Shape evaluate_shape(const SymShape& shape, const std::vector<int64_t>& bindings) {
+  Shape out;
+  for (const SymInt& d : shape) out.push_back(d.evaluate(bindings));
+  return out;
+}
+
 }  // namespace ember::ir

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "ember/ir/graph.h"
+#include "ember/runtime/hash.h"
 
 namespace ember::ir {
 
@@ -121,12 +122,7 @@ std::string print(const Graph& g) { return print_impl(g, false); }
 
 uint64_t Graph::structural_hash() const {
   // FNV-1a over the canonical text: the same bytes give the same hash in every process.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : print_impl(*this, true)) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
+  return fnv1a64(print_impl(*this, true));
 }
 
 namespace {

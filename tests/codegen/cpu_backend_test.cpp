@@ -194,7 +194,8 @@ std::vector<Array> run_all_kernels(ir::Graph& g, const std::vector<Array>& input
       for (const ir::SymInt& d : v->shape) shape.push_back(d.value());
       buffers.push_back(values[v] = Array::empty(shape, v->dtype));
     }
-    codegen::run_rows(codegen::compile_rows(k.ir), k.ir, buffers, k.domain, k.reduced);
+    codegen::run_rows(codegen::compile_rows(k.ir), k.ir, buffers, ir::evaluate_shape(k.domain),
+                      k.reduced);
   }
   std::vector<Array> outputs;
   for (const ir::Value* v : g.outputs()) outputs.push_back(values.at(v));

@@ -48,7 +48,8 @@ struct KernelIR {
   std::string text() const;
 };
 
-// The elementwise kernel of fusion group `group` of a fused graph: its inputs (values defined
+// The elementwise kernel of fusion group `group` of a fused graph (of a library call's group: its
+// epilogue, which reads the call's result as an input): its inputs (values defined
 // outside the group, constants inlined) and outputs (values read outside the group or returned).
 // Throws Error naming the op when the group holds something this form cannot express.
 struct LoweredKernel {
@@ -60,11 +61,12 @@ LoweredKernel lower_elementwise(const ir::Graph& graph, int group);
 
 // The row kernel of a fusion group whose reductions all reduce the trailing dims of one input
 // shape (softmax, log_softmax, layer_norm, RMSNorm, sums over the last dims). `domain` is that
-// input shape and `reduced` how many trailing dims are reduced.
+// input shape (symbolic dims are bound at run time) and `reduced` how many trailing dims are
+// reduced.
 struct LoweredRowKernel {
   KernelIR ir;
   std::vector<const ir::Value*> inputs, outputs;
-  Shape domain;
+  ir::SymShape domain;
   int64_t reduced = 0;
 };
 LoweredRowKernel lower_rows(const ir::Graph& graph, int group);

@@ -14,18 +14,30 @@ namespace ember::codegen {
 
 using InnerLoopFn = void (*)(char** buffers, const int64_t* byte_strides, int64_t n);
 
-// Compiles (once per distinct kernel text; later calls hit an in-memory cache) and returns the
-// kernel's entry point. Throws Error with LLVM's message on failure.
-InnerLoopFn compile_cpu(const KernelIR& kernel);
+// Where compiled kernels are kept besides memory. The key of a kernel is its canonical text, the
+// host target (triple, CPU, features) and the versions of LLVM and of this backend; entries are
+// object files written atomically with a checksum, and one that fails a check is rebuilt.
+// EMBER_LOG=cache reports hits, misses and rejected entries.
+struct KernelCacheOptions {
+  bool disk = true;
+  std::string dir;  // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
+};
+
+// Compiles (once per distinct kernel per process: later calls hit an in-memory cache; a kernel
+// another process compiled loads from the disk cache) and returns the kernel's entry point.
+// Throws Error with LLVM's message on failure.
+InnerLoopFn compile_cpu(const KernelIR& kernel, const KernelCacheOptions& options = {});
 
 // A row kernel: rows [row_begin, row_end) of its [rows, cols] domain; byte_strides holds (row,
 // column) strides per buffer.
 using RowKernelFn = void (*)(char** buffers, const int64_t* byte_strides, int64_t row_begin,
                              int64_t row_end, int64_t cols);
-RowKernelFn compile_rows(const KernelIR& kernel);
+RowKernelFn compile_rows(const KernelIR& kernel, const KernelCacheOptions& options = {});
 
-// How many kernels LLVM has compiled in this process (cache misses).
+// How many kernels LLVM has compiled in this process (misses of both caches), and how many were
+// loaded from the disk cache instead.
 int64_t cpu_compile_count();
+int64_t cpu_disk_cache_hits();
 
 }  // namespace ember::codegen
 
@@ -38,8 +50,8 @@ void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArray
 
 // Runs a compiled row kernel over `domain` whose last `reduced` dims are the columns. Element-level
 // buffers broadcast to the domain; row-level ones have the domain's shape with the reduced dims
-// 1 or dropped. Each buffer's dims must flatten into one row stride and one column stride
-// (Error otherwise).
+// 1 or dropped. The kernel reads each buffer through one row stride and one column stride; an input
+// whose dims do not fold into them (a transposed layout) is first copied densely.
 void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& buffers,
               IntArrayRef domain, int64_t reduced);
 

@@ -22,4 +22,14 @@ class GuardFailure : public Error {
 std::vector<Array> interpret(const Graph& graph, const std::vector<Array>& inputs,
                              const std::vector<const Value*>* wanted = nullptr);
 
+// The value of each symbol (s0, s1, ...) given the graph inputs' arrays, after checking every
+// input's dtype, rank and dims against the graph (ValueError naming the input otherwise).
+std::vector<int64_t> bind_symbols(const Graph& graph, const std::vector<Array>& inputs);
+
+// One node evaluated with the eager kernels on its operands' values (operands[i] for input i),
+// its symbols bound to `bindings`; a guard node returns an empty Array or throws GuardFailure.
+// What the interpreter runs per node, and what compiled plans run for nodes no kernel covers.
+Array evaluate_node(const Node& node, const Array* const* operands,
+                    const std::vector<int64_t>& bindings);
+
 }  // namespace ember::ir

@@ -67,5 +67,7 @@ int64_t numel_if_static(const SymShape& shape, int64_t fallback = -1);
 SymInt sym_numel(const SymShape& shape);
 bool is_static(const SymShape& shape);
 SymShape sym_shape(IntArrayRef sizes);
+// The sizes of a shape with each symbol s_i bound to bindings[i] (none needed for a static one).
+Shape evaluate_shape(const SymShape& shape, const std::vector<int64_t>& bindings = {});
 
 }  // namespace ember::ir

@@ -1,0 +1,269 @@
+#include "ember/codegen/plan.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "ember/codegen/kernel_ir.h"
+#include "ember/ir/interpreter.h"
+#include "ember/runtime/kernels.h"
+#include "ember/runtime/log.h"
+
+namespace ember::codegen {
+
+struct ExecutablePlan::Step {
+  enum class Kind { Elementwise, Rows, Node, BlockedMatmul };
+  Kind kind = Kind::Node;
+  const ir::Node* node = nullptr;  // Node; BlockedMatmul: the matmul
+  InnerLoopFn loop = nullptr;      // Elementwise; BlockedMatmul: the epilogue
+  RowKernelFn rows = nullptr;
+  KernelIR ir;          // Rows: which buffers are per row
+  ir::SymShape domain;  // Elementwise, Rows
+  int64_t reduced = 0;
+  std::vector<size_t> in, out;  // slots (Node, BlockedMatmul: the matmul's operands first)
+  std::vector<DType> out_dtypes;
+  std::vector<ir::SymShape> out_shapes;
+  size_t matmul_input = 0;      // BlockedMatmul: which epilogue input is the matmul result
+  std::vector<size_t> release;  // slots whose last reader is this step
+  std::string text;
+};
+
+namespace {
+
+using Step = ExecutablePlan::Step;
+
+bool is_library(const ir::Node& n) { return n.op == ir::Op::Matmul || n.op == ir::Op::Conv2d; }
+
+std::string node_text(const ir::Node& n) {
+  return std::string(ir::op_name(n.op)) + (n.output ? " -> %" + n.output->name : std::string());
+}
+
+// Whether the library call's result is read only inside its own group (its epilogue).
+bool only_epilogue_reads(const ir::Graph& g, const ir::Node& library) {
+  const ir::Value* v = library.output;
+  if (std::find(g.outputs().begin(), g.outputs().end(), v) != g.outputs().end()) return false;
+  for (const auto& n : g.nodes())
+    if (n->group != library.group && std::count(n->inputs.begin(), n->inputs.end(), v))
+      return false;
+  return true;
+}
+
+// Rows of output per block when a matmul's epilogue runs block by block: about 256 KiB of output,
+// so the block is still in cache when the epilogue reads it.
+int64_t block_rows(int64_t cols, size_t itemsize) {
+  return std::max<int64_t>(16, int64_t(256 * 1024 / itemsize) / std::max<int64_t>(cols, 1));
+}
+
+}  // namespace
+
+ExecutablePlan::~ExecutablePlan() = default;
+
+ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
+                               const KernelCacheOptions& cache)
+    : graph_(std::move(graph)) {
+  const ir::Graph& g = *graph_;
+  std::unordered_map<const ir::Value*, size_t> slot;
+  auto slot_of = [&](const ir::Value* v) {
+    auto [it, added] = slot.emplace(v, num_slots_);
+    if (added) ++num_slots_;
+    return it->second;
+  };
+  for (const ir::Value* v : g.inputs()) slot_of(v);
+  const bool log = log_enabled("kernels");
+
+  auto node_step = [&](const ir::Node& n, const std::string& why) {
+    Step s;
+    s.kind = Step::Kind::Node;
+    s.node = &n;
+    for (const ir::Value* v : n.inputs) s.in.push_back(slot_of(v));
+    if (n.output) s.out.push_back(slot_of(n.output));
+    s.text = (is_library(n) ? "library " : "eager ") + node_text(n) + why;
+    if (is_library(n))
+      ++library_calls_;
+    else if (n.op != ir::Op::Guard && n.op != ir::Op::Constant && n.group >= 0)
+      ++eager_nodes_;
+    steps_.push_back(std::move(s));
+  };
+  auto kernel_step = [&](Step s, const std::vector<const ir::Value*>& inputs,
+                         const std::vector<const ir::Value*>& outputs) {
+    for (const ir::Value* v : inputs) s.in.push_back(slot_of(v));
+    for (const ir::Value* v : outputs) {
+      s.out.push_back(slot_of(v));
+      s.out_dtypes.push_back(v->dtype);
+      s.out_shapes.push_back(v->shape);
+    }
+    if (log) log_message("kernels", s.ir.text());
+    ++kernels_;
+    steps_.push_back(std::move(s));
+  };
+
+  const auto& nodes = g.nodes();
+  for (size_t i = 0; i < nodes.size();) {
+    const ir::Node& first = *nodes[i];
+    if (first.group < 0) {
+      node_step(first, "");
+      ++i;
+      continue;
+    }
+    // The group's nodes are consecutive.
+    size_t end = i;
+    bool reduces = false;
+    const ir::Node* library = nullptr;
+    while (end < nodes.size() && nodes[end]->group == first.group) {
+      reduces |= ir::op_category(nodes[end]->op) == ir::OpCategory::Reduce;
+      if (is_library(*nodes[end])) library = nodes[end].get();
+      ++end;
+    }
+    const int group = first.group;
+    auto fall_back = [&](const Error& e) {
+      if (log) log_message("kernels", "k" + std::to_string(group) + ": eager, " + e.what());
+      for (size_t j = i; j < end; ++j)
+        if (!library || nodes[j].get() != library) node_step(*nodes[j], "");
+    };
+    try {
+      if (library) {
+        const bool epilogue = end - i > 1;
+        Step s;
+        if (epilogue) {
+          LoweredKernel k = lower_elementwise(g, group);
+          s.loop = compile_cpu(k.ir, cache);
+          s.ir = std::move(k.ir);
+          s.domain = library->output->shape;
+          // Block by block when the matmul is 2-D in float32/64 and only the epilogue reads it.
+          const ir::Value *a = library->inputs[0], *b = library->inputs.back();
+          const auto result = std::find(k.inputs.begin(), k.inputs.end(), library->output);
+          const bool blocked = library->op == ir::Op::Matmul && a->rank() == 2 && b->rank() == 2 &&
+                               is_floating(a->dtype) && itemsize(a->dtype) >= 4 &&
+                               result != k.inputs.end() && only_epilogue_reads(g, *library);
+          if (blocked) {
+            s.kind = Step::Kind::BlockedMatmul;
+            s.node = library;
+            s.in = {slot_of(a), slot_of(b)};
+            s.matmul_input = size_t(result - k.inputs.begin());
+            s.text = "library " + node_text(*library) + " with its epilogue k" +
+                     std::to_string(group) + " per block of rows";
+            ++library_calls_;
+            kernel_step(std::move(s), k.inputs, k.outputs);
+          } else {
+            node_step(*library, "");
+            s.kind = Step::Kind::Elementwise;
+            s.text = "kernel k" + std::to_string(group) + " (epilogue)";
+            kernel_step(std::move(s), k.inputs, k.outputs);
+          }
+        } else {
+          node_step(*library, "");
+        }
+      } else if (reduces) {
+        LoweredRowKernel k = lower_rows(g, group);
+        Step s;
+        s.kind = Step::Kind::Rows;
+        s.rows = compile_rows(k.ir, cache);
+        s.ir = std::move(k.ir);
+        s.domain = k.domain;
+        s.reduced = k.reduced;
+        s.text = "row kernel k" + std::to_string(group);
+        kernel_step(std::move(s), k.inputs, k.outputs);
+      } else {
+        LoweredKernel k = lower_elementwise(g, group);
+        Step s;
+        s.kind = Step::Kind::Elementwise;
+        s.loop = compile_cpu(k.ir, cache);
+        s.ir = std::move(k.ir);
+        s.domain = k.outputs.at(0)->shape;
+        s.text = "kernel k" + std::to_string(group);
+        kernel_step(std::move(s), k.inputs, k.outputs);
+      }
+    } catch (const InternalError&) {
+      throw;
+    } catch (const Error& e) {
+      fall_back(e);
+    }
+    i = end;
+  }
+
+  for (const ir::Value* v : g.outputs()) output_slots_.push_back(slot_of(v));
+  // Each slot is released after the last step that reads it; outputs are kept.
+  std::vector<int64_t> last(num_slots_, -1);
+  for (size_t s = 0; s < steps_.size(); ++s)
+    for (size_t in : steps_[s].in) last[in] = int64_t(s);
+  for (size_t s = 0; s < steps_.size(); ++s)
+    for (size_t out : steps_[s].out)
+      if (last[out] < 0) last[out] = int64_t(s);  // written and never read
+  for (size_t out : output_slots_) last[out] = -1;
+  for (size_t v = 0; v < num_slots_; ++v)
+    if (last[v] >= 0) steps_[size_t(last[v])].release.push_back(v);
+}
+
+std::vector<Array> ExecutablePlan::run(const std::vector<Array>& inputs) const {
+  const std::vector<int64_t> bindings = ir::bind_symbols(*graph_, inputs);
+  std::vector<Array> slots(num_slots_);
+  std::copy(inputs.begin(), inputs.end(), slots.begin());
+  std::vector<Array> buffers;
+  std::vector<const Array*> operands;
+  for (const Step& s : steps_) {
+    buffers.clear();
+    for (size_t in : s.in) buffers.push_back(slots[in]);
+    switch (s.kind) {
+      case Step::Kind::Node: {
+        operands.clear();
+        for (const Array& a : buffers) operands.push_back(&a);
+        Array r = ir::evaluate_node(*s.node, operands.data(), bindings);
+        if (!s.out.empty()) slots[s.out[0]] = std::move(r);
+        break;
+      }
+      case Step::Kind::Elementwise: {
+        const Shape domain = ir::evaluate_shape(s.domain, bindings);
+        for (size_t o = 0; o < s.out.size(); ++o)
+          buffers.push_back(slots[s.out[o]] = Array::empty(domain, s.out_dtypes[o]));
+        run_elementwise(s.loop, buffers, domain);
+        break;
+      }
+      case Step::Kind::Rows: {
+        const Shape domain = ir::evaluate_shape(s.domain, bindings);
+        for (size_t o = 0; o < s.out.size(); ++o)
+          buffers.push_back(slots[s.out[o]] = Array::empty(
+                                ir::evaluate_shape(s.out_shapes[o], bindings), s.out_dtypes[o]));
+        run_rows(s.rows, s.ir, buffers, domain, s.reduced);
+        break;
+      }
+      case Step::Kind::BlockedMatmul: {
+        // buffers: a, b, then the epilogue's inputs (the matmul result's place is filled per
+        // block); outputs are written block by block.
+        const Array a = buffers[0], b = buffers[1];
+        const Shape domain = ir::evaluate_shape(s.domain, bindings);
+        std::vector<Array> outputs;
+        for (size_t o = 0; o < s.out.size(); ++o)
+          outputs.push_back(slots[s.out[o]] = Array::empty(domain, s.out_dtypes[o]));
+        std::vector<Array> epilogue_inputs(buffers.begin() + 2, buffers.end());
+        for (size_t e = 0; e < epilogue_inputs.size(); ++e)
+          if (e != s.matmul_input) epilogue_inputs[e] = kernels::expand(epilogue_inputs[e], domain);
+        const int64_t m = domain[0], n = domain[1];
+        const int64_t step = block_rows(n, itemsize(a.dtype()));
+        std::vector<Array> block;
+        for (int64_t r0 = 0; r0 < m; r0 += step) {
+          const int64_t rows = std::min(step, m - r0);
+          block.clear();
+          for (size_t e = 0; e < epilogue_inputs.size(); ++e)
+            block.push_back(e == s.matmul_input
+                                ? kernels::matmul(kernels::narrow(a, 0, r0, rows), b)
+                                : kernels::narrow(epilogue_inputs[e], 0, r0, rows));
+          for (const Array& out : outputs) block.push_back(kernels::narrow(out, 0, r0, rows));
+          run_elementwise(s.loop, block, {rows, n});
+        }
+        break;
+      }
+    }
+    for (size_t v : s.release) slots[v] = Array();
+  }
+  std::vector<Array> out;
+  out.reserve(output_slots_.size());
+  for (size_t v : output_slots_) out.push_back(slots[v]);
+  return out;
+}
+
+std::string ExecutablePlan::describe() const {
+  std::ostringstream os;
+  for (const Step& s : steps_) os << s.text << '\n';
+  return os.str();
+}
+
+}  // namespace ember::codegen
