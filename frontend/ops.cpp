@@ -207,8 +207,9 @@ Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions options) {
   const DType dtype = options.dtype_or(default_dtype(value.kind()));
   if (TraceContext* tc = tracing()) {
     check_sizes(sizes, "full");
-    return tc->record(ir::Op::Constant, {},
-                      {{"value", value.to_double()}, {"shape", sym_list(sizes)}, {"dtype", dtype}});
+    return tc->record(
+        ir::Op::Constant, {},
+        {{"value", value.to_double()}, {"shape", tc->symbolic_sizes(sizes)}, {"dtype", dtype}});
   }
   return make(kernels::full(sizes, value.to_double(), dtype), options);
 }
@@ -254,7 +255,10 @@ Tensor randint(int64_t high, IntArrayRef sizes, TensorOptions options) {
 }
 Tensor rand_like(const Tensor& t) { return rand(t.sizes(), t.dtype()); }
 Tensor randn_like(const Tensor& t) { return randn(t.sizes(), t.dtype()); }
-void manual_seed(uint64_t seed) { kernels::manual_seed(seed); }
+void manual_seed(uint64_t seed) {
+  if (TraceContext* tc = tracing()) tc->note_manual_seed();
+  kernels::manual_seed(seed);
+}
 
 Tensor from_blob(void* data, IntArrayRef sizes, TensorOptions options) {
   return from_blob(data, sizes, contiguous_strides(sizes), options);

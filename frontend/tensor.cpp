@@ -54,13 +54,13 @@ void Tensor::check_data_ptr(DType requested, const char* op) const {
               " but data_ptr was asked for ", requested);
 }
 
-Scalar Tensor::item() const {
+Scalar Tensor::peek_item() const {
   EMBER_CHECK(numel() == 1, ValueError, "item: a Tensor with ", numel(),
               " elements cannot be converted to a scalar (shape ", shape_str(sizes()), ")");
   if (is_traced()) {
     TraceContext* tc = trace_context();
     EMBER_CHECK(tc != nullptr, Error, "item: a traced tensor was read outside its trace");
-    const double v = tc->read_and_guard(*this);
+    const double v = tc->materialize(*this).element_as_double(0);
     if (is_floating(dtype())) return Scalar(v);
     if (dtype() == DType::Bool) return Scalar(v != 0);
     return Scalar(int64_t(v));
@@ -68,6 +68,41 @@ Scalar Tensor::item() const {
   return dispatch_dtype(dtype(),
                         [&]<class T>() { return Scalar(compute_t<T>(*array().data_as<T>())); });
 }
+
+Scalar Tensor::item() const {
+  const Scalar s = peek_item();
+  if (is_traced()) detail::record_value_guard(*this, s.to_double());
+  return s;
+}
+
+namespace detail {
+
+bool record_comparison(const Tensor& source, DType value_dtype, DType compare_dtype, Compare op,
+                       const Scalar& rhs) {
+  const Tensor lhs = source.to(value_dtype).to(compare_dtype);
+  switch (op) {
+    case Compare::Eq:
+      return bool(lhs == rhs);
+    case Compare::Ne:
+      return bool(lhs != rhs);
+    case Compare::Lt:
+      return bool(lhs < rhs);
+    case Compare::Le:
+      return bool(lhs <= rhs);
+    case Compare::Gt:
+      return bool(lhs > rhs);
+    case Compare::Ge:
+      return bool(lhs >= rhs);
+  }
+  return false;
+}
+
+void record_value_guard(const Tensor& source, double value) {
+  TraceContext* tc = TraceContext::active();
+  if (tc && source.is_traced() && source.trace_context() == tc) tc->record_guard(source, value);
+}
+
+}  // namespace detail
 
 Tensor::operator bool() const {
   const Scalar s = item();
@@ -107,7 +142,12 @@ Tensor view_op(const Tensor& x, Array meta, ir::Op op, ir::Attrs attrs) {
   return Tensor::traced(tc, r.traced_value(), std::move(meta));
 }
 
-ir::Attrs shape_attr(IntArrayRef sizes) { return {{"shape", ir::sym_shape(sizes)}}; }
+// The shape attribute of a reshape (or, with reshape false, an expand) of x to sizes.
+ir::Attrs shape_attr(const Tensor& x, IntArrayRef sizes, bool reshape = true) {
+  TraceContext* tc = TraceContext::active();
+  if (!tc) return {};
+  return {{"shape", tc->symbolic_sizes(sizes, reshape ? &x : nullptr)}};
+}
 
 // Where x's data stops being usable: in-place updates are not recorded by the tracer (a graph is a
 // pure function), so they are refused rather than silently dropped.
@@ -159,7 +199,7 @@ Tensor& Tensor::zero_() { return fill_(0); }
 Tensor Tensor::view(IntArrayRef sizes) const {
   Array meta = kernels::view(array(), sizes);
   const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
 }
 Tensor Tensor::reshape(IntArrayRef sizes) const {
   if (!TraceContext::active()) return Tensor(kernels::reshape(array(), sizes));
@@ -171,7 +211,7 @@ Tensor Tensor::reshape(IntArrayRef sizes) const {
   } catch (const ShapeError&) {  // eager would copy: contiguous strides
   }
   const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
 }
 Tensor Tensor::permute(IntArrayRef dims) const {
   Array meta = kernels::permute(array(), dims);
@@ -196,23 +236,23 @@ Tensor Tensor::t() const {
 Tensor Tensor::expand(IntArrayRef sizes) const {
   Array meta = kernels::expand(array(), sizes);
   const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Expand, shape_attr(shape));
+  return view_op(*this, std::move(meta), ir::Op::Expand, shape_attr(*this, shape, false));
 }
 Tensor Tensor::expand_as(const Tensor& other) const { return expand(other.sizes()); }
 Tensor Tensor::squeeze() const {
   Array meta = kernels::squeeze(array(), std::nullopt);
   const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
 }
 Tensor Tensor::squeeze(int64_t dim) const {
   Array meta = kernels::squeeze(array(), dim);
   const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
 }
 Tensor Tensor::unsqueeze(int64_t dim) const {
   Array meta = kernels::unsqueeze(array(), dim);
   const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
 }
 Tensor Tensor::slice(int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end,
                      int64_t step) const {
@@ -239,7 +279,7 @@ Tensor Tensor::select(int64_t dim, int64_t index) const {
   const int64_t i = index < 0 ? index + size(d) : index;
   const Tensor row = slice(d, i, i + 1, 1);
   const Shape shape = meta.sizes();
-  return view_op(row, std::move(meta), ir::Op::Reshape, shape_attr(shape));
+  return view_op(row, std::move(meta), ir::Op::Reshape, shape_attr(row, shape));
 }
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   if (!TraceContext::active()) return Tensor(kernels::flatten(array(), start_dim, end_dim));

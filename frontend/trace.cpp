@@ -1,5 +1,6 @@
 #include "ember/frontend/trace.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "ember/ir/interpreter.h"
@@ -35,15 +36,22 @@ TraceContext* TraceContext::active() { return tls_active; }
 
 Tensor TraceContext::make_tracer(ir::Value* v) {
   if (!v) return Tensor();
-  Shape sizes;
-  for (const ir::SymInt& d : v->shape) sizes.push_back(d.value());
+  Shape sizes = ir::evaluate_shape(v->shape, symbol_sizes_);
   const Shape strides = contiguous_strides(sizes);
   return Tensor::traced(this, v, Array(nullptr, v->dtype, std::move(sizes), strides, 0));
 }
 
-Tensor TraceContext::add_input(const Tensor& t) {
+Tensor TraceContext::add_input(const Tensor& t, const std::vector<bool>& symbolic) {
   EMBER_CHECK(!t.is_traced(), Error, "trace: an example input is itself a traced tensor");
-  ir::Value* v = graph_->add_input(t.dtype(), ir::sym_shape(t.sizes()), ir::ValueKind::Input,
+  ir::SymShape shape = ir::sym_shape(t.sizes());
+  for (size_t d = 0; d < symbolic.size() && d < shape.size(); ++d) {
+    if (!symbolic[d]) continue;
+    const int64_t size = t.sizes()[d];
+    auto it = std::find(symbol_sizes_.begin(), symbol_sizes_.end(), size);
+    if (it == symbol_sizes_.end()) it = symbol_sizes_.insert(symbol_sizes_.end(), size);
+    shape[d] = ir::SymInt::symbol(int(it - symbol_sizes_.begin()));
+  }
+  ir::Value* v = graph_->add_input(t.dtype(), std::move(shape), ir::ValueKind::Input,
                                    "x" + std::to_string(inputs_.size()));
   inputs_.push_back(t);
   input_arrays_.push_back(t.array());
@@ -66,6 +74,29 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
   input_arrays_.push_back(t.array());
   param_of_[t.identity()] = v;
   return v;
+}
+
+std::vector<ir::SymInt> TraceContext::symbolic_sizes(IntArrayRef sizes, const Tensor* reshaped) {
+  std::vector<ir::SymInt> out = ir::sym_shape(sizes);
+  if (symbol_sizes_.empty()) return out;
+  for (ir::SymInt& d : out) {
+    const auto it = std::find(symbol_sizes_.begin(), symbol_sizes_.end(), d.value());
+    if (it != symbol_sizes_.end()) d = ir::SymInt::symbol(int(it - symbol_sizes_.begin()));
+  }
+  if (!reshaped) return out;
+  const ir::SymInt numel = ir::sym_numel(value_of(*reshaped)->shape);
+  if (ir::sym_numel(out) == numel) return out;
+  for (size_t i = 0; i < out.size(); ++i) {
+    ir::SymInt others = 1;
+    for (size_t j = 0; j < out.size(); ++j)
+      if (j != i) others = others * out[j];
+    const auto q = ir::SymInt::divide(numel, others);
+    if (q && q->evaluate(symbol_sizes_) == sizes[i]) {
+      out[i] = *q;
+      break;
+    }
+  }
+  return out;
 }
 
 Tensor TraceContext::record(ir::Op op, const Tensor* inputs, size_t n, ir::Attrs attrs) {
@@ -107,8 +138,9 @@ Tensor TraceContext::random(ir::Op op, IntArrayRef sizes, DType dtype) {
   input_arrays_.push_back(int64_scalar(state.seed));
   input_arrays_.push_back(int64_scalar(state.offset));
   rng_states_.push_back(state);
+  rng_fixed_.push_back(seeded_);
   return make_tracer(
-      graph_->add(op, {seed, offset}, {{"shape", ir::sym_shape(sizes)}, {"dtype", dtype}}));
+      graph_->add(op, {seed, offset}, {{"shape", symbolic_sizes(sizes)}, {"dtype", dtype}}));
 }
 
 Array TraceContext::materialize(const Tensor& t) {
@@ -122,10 +154,13 @@ Array TraceContext::materialize(const Tensor& t) {
 }
 
 double TraceContext::read_and_guard(const Tensor& t) {
-  const Array a = materialize(t);
-  const double value = a.element_as_double(0);
-  graph_->add(ir::Op::Guard, {value_of(t)}, {{"value", value}});
+  const double value = materialize(t).element_as_double(0);
+  record_guard(t, value);
   return value;
+}
+
+void TraceContext::record_guard(const Tensor& t, double value) {
+  graph_->add(ir::Op::Guard, {value_of(t)}, {{"value", value}});
 }
 
 TracedGraph TraceContext::finish(const std::vector<Tensor>& outputs) {
@@ -135,7 +170,9 @@ TracedGraph TraceContext::finish(const std::vector<Tensor>& outputs) {
 #ifndef NDEBUG
   ir::verify(*graph_);  // the tests verify every traced graph in release builds too
 #endif
-  return TracedGraph{graph_, params_, rng_states_};
+  TracedGraph traced{graph_, params_, rng_states_, rng_fixed_, std::nullopt};
+  if (seeded_) traced.final_rng = kernels::rng_state();
+  return traced;
 }
 
 std::vector<Array> TracedGraph::interpreter_inputs(const std::vector<Tensor>& inputs) const {

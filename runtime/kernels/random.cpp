@@ -97,6 +97,19 @@ RngState next_rng_state() {
   return {g.seed, g.offset++};
 }
 
+RngState rng_state() {
+  auto& g = generator();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  return {g.seed, g.offset};
+}
+
+void set_rng_state(RngState state) {
+  auto& g = generator();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  g.seed = state.seed;
+  g.offset = state.offset;
+}
+
 void manual_seed(uint64_t seed) {
   auto& g = generator();
   std::lock_guard<std::mutex> lock(g.mutex);

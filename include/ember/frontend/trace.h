@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct TracedGraph {
   // seen) and the random-generator states the trace consumed, in the graph's input order.
   std::vector<Tensor> params;
   std::vector<kernels::RngState> rng_states;
+  // Draws made after fn called manual_seed: their states are fixed (the same on every run), and
+  // final_rng is the generator state fn leaves behind.
+  std::vector<bool> rng_fixed;
+  std::optional<kernels::RngState> final_rng;
 
   // Runs the graph with the reference interpreter on new inputs (same shapes and dtypes), the
   // current values of the params and the recorded generator states.
@@ -47,8 +52,15 @@ class TraceContext {
   // The context tracing on this thread, or null.
   static TraceContext* active();
 
-  // A graph input standing for t; returns the tracer tensor that fn sees.
-  Tensor add_input(const Tensor& t);
+  // A graph input standing for t; returns the tracer tensor that fn sees. Dims marked in
+  // `symbolic` get a symbol instead of their size (dims of equal size share one symbol), so the
+  // graph is shape-generic in them; fn still sees the real sizes.
+  Tensor add_input(const Tensor& t, const std::vector<bool>& symbolic = {});
+  // The IR form of sizes fn computed (for full, rand, expand, reshape): a size equal to a
+  // symbol's value is that symbol. For a reshape of `reshaped`, when the sizes do not cover its
+  // elements symbolically, the one size that makes them do becomes the quotient (flatten of
+  // [s0, 10] gives [s0*10]). Plain integers when the trace has no symbols.
+  std::vector<ir::SymInt> symbolic_sizes(IntArrayRef sizes, const Tensor* reshaped = nullptr);
   // Records op on the tensors (tracer tensors of this trace, or eager tensors that become
   // params) and returns the tracer tensor of its result.
   Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
@@ -62,8 +74,12 @@ class TraceContext {
   Tensor random(ir::Op op, IntArrayRef sizes, DType dtype);
   // Runs the graph so far to get t's value, and records a guard on it (t has one element).
   double read_and_guard(const Tensor& t);
+  // fn called manual_seed: later draws are fixed states, not fresh ones per run.
+  void note_manual_seed() { seeded_ = true; }
   // Runs the graph so far to get t's value, without a guard.
   Array materialize(const Tensor& t);
+  // Records a guard that t (one element) holds `value` when the graph runs again.
+  void record_guard(const Tensor& t, double value);
 
   ir::Value* value_of(const Tensor& t);
   // A number no other trace in this process has.
@@ -79,6 +95,9 @@ class TraceContext {
   std::vector<Array> input_arrays_;  // every graph input's current value, in order
   std::vector<Tensor> inputs_, params_;
   std::vector<kernels::RngState> rng_states_;
+  std::vector<bool> rng_fixed_;
+  bool seeded_ = false;
+  std::vector<int64_t> symbol_sizes_;  // the size each symbol stands for in this trace
   std::unordered_map<const void*, ir::Value*> param_of_;  // eager Tensor impl -> param
   TraceContext* previous_;
   uint64_t id_;

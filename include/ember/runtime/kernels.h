@@ -93,6 +93,10 @@ struct RngState {
 };
 // Returns the state the next random call would use, and advances past it.
 RngState next_rng_state();
+// The generator's state without advancing it, and setting it (what a compiled replay of a
+// function that calls manual_seed leaves behind, as eager would).
+RngState rng_state();
+void set_rng_state(RngState state);
 Array rand(IntArrayRef sizes, DType dtype);   // uniform [0, 1)
 Array randn(IntArrayRef sizes, DType dtype);  // standard normal
 // The same from an explicit state (what graphs record), so a replay reproduces an eager call.

@@ -1,0 +1,486 @@
+#include "ember/frontend/compile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+
+#include "ember/codegen/plan.h"
+#include "ember/frontend/ops.h"
+#include "ember/frontend/trace.h"
+#include "ember/ir/interpreter.h"
+#include "ember/passes/pipeline.h"
+#include "ember/runtime/log.h"
+
+namespace ember::detail {
+namespace {
+
+// What a compiled entry accepts in one argument position.
+struct ArgSpec {
+  size_t kind = 0;  // the CompileArg alternative
+  DType dtype = DType::Float32;
+  bool contiguous = true;
+  Shape sizes;              // tensors; a symbolic dim's size is the one it was traced with
+  std::vector<int> symbol;  // tensors: per dim, its symbol or -1
+  CompileArg number;        // numbers: the value
+};
+
+bool same_number(const CompileArg& a, const CompileArg& b) {
+  if (a.index() != b.index()) return false;
+  if (const double* x = std::get_if<double>(&a)) {
+    const double y = std::get<double>(b);
+    return std::memcmp(x, &y, sizeof y) == 0;  // NaN matches NaN, 0.0 does not match -0.0
+  }
+  if (const int64_t* x = std::get_if<int64_t>(&a)) return *x == std::get<int64_t>(b);
+  if (const bool* x = std::get_if<bool>(&a)) return *x == std::get<bool>(b);
+  return false;
+}
+
+std::string number_text(const CompileArg& a) {
+  std::ostringstream os;
+  std::visit(
+      [&](const auto& v) {
+        if constexpr (!std::is_same_v<std::decay_t<decltype(v)>, Tensor>) os << v;
+      },
+      a);
+  return os.str();
+}
+
+// One traced path of an entry: its graph, what its extra inputs are bound to, and its plan.
+struct Path {
+  TracedGraph traced;
+  std::unique_ptr<codegen::ExecutablePlan> plan;
+  int guards = 0;
+};
+
+struct Entry {
+  std::vector<ArgSpec> spec;
+  std::vector<std::shared_ptr<Path>> paths;  // most recently used first
+};
+
+constexpr size_t kMaxSymbols = 16;  // per entry
+
+std::string arg_name(size_t i) { return "input " + std::to_string(i); }
+
+}  // namespace
+
+struct CompiledEngine::Impl {
+  CompileOptions options;
+  codegen::KernelCacheOptions cache;
+  bool check = false;
+  mutable std::recursive_mutex mutex;
+  std::vector<std::shared_ptr<Entry>> entries;  // most recently used first
+  CompileStats stats;
+  std::vector<std::string> reasons;
+  bool limit_warned = false;
+
+  explicit Impl(CompileOptions o) : options(std::move(o)) {
+    cache.disk = options.disk_cache;
+    cache.dir = options.cache_dir;
+    const char* env = std::getenv("EMBER_CHECK");
+    check = options.check || (env && std::strcmp(env, "0") != 0 && *env);
+  }
+
+  // Whether args fit the entry: kinds, dtypes, ranks and layout classes, static sizes equal,
+  // symbolic sizes >= 2 and equal wherever they share a symbol.
+  static bool matches(const Entry& e, const std::vector<CompileArg>& args) {
+    if (e.spec.size() != args.size()) return false;
+    int64_t symbols[kMaxSymbols];
+    int bound = 0;
+    for (size_t i = 0; i < args.size(); ++i) {
+      const ArgSpec& s = e.spec[i];
+      if (s.kind != args[i].index()) return false;
+      const Tensor* t = std::get_if<Tensor>(&args[i]);
+      if (!t) {
+        if (!same_number(s.number, args[i])) return false;
+        continue;
+      }
+      if (t->dtype() != s.dtype || size_t(t->dim()) != s.sizes.size() ||
+          t->is_contiguous() != s.contiguous)
+        return false;
+      const auto sizes = t->sizes();
+      for (size_t d = 0; d < s.sizes.size(); ++d) {
+        const int sym = s.symbol[d];
+        if (sym < 0) {
+          if (sizes[d] != s.sizes[d]) return false;
+          continue;
+        }
+        if (sizes[d] < 2) return false;
+        if (sym >= bound) {
+          for (; bound <= sym; ++bound) symbols[bound] = -1;
+        }
+        if (symbols[sym] < 0)
+          symbols[sym] = sizes[d];
+        else if (symbols[sym] != sizes[d])
+          return false;
+      }
+    }
+    return true;
+  }
+
+  // The spec of args with the given dims symbolic (dims of equal size share a symbol, as the
+  // tracer gives them one).
+  static std::vector<ArgSpec> make_spec(const std::vector<CompileArg>& args,
+                                        const std::vector<std::vector<bool>>& symbolic) {
+    std::vector<ArgSpec> spec(args.size());
+    std::vector<int64_t> symbol_sizes;
+    for (size_t i = 0; i < args.size(); ++i) {
+      ArgSpec& s = spec[i];
+      s.kind = args[i].index();
+      const Tensor* t = std::get_if<Tensor>(&args[i]);
+      if (!t) {
+        s.number = args[i];
+        continue;
+      }
+      s.dtype = t->dtype();
+      s.contiguous = t->is_contiguous();
+      s.sizes = t->sizes().vec();
+      s.symbol.assign(s.sizes.size(), -1);
+      for (size_t d = 0; d < s.sizes.size(); ++d) {
+        if (i >= symbolic.size() || d >= symbolic[i].size() || !symbolic[i][d]) continue;
+        auto it = std::find(symbol_sizes.begin(), symbol_sizes.end(), s.sizes[d]);
+        if (it == symbol_sizes.end()) {
+          if (symbol_sizes.size() == kMaxSymbols) continue;  // the rest stay specialized
+          it = symbol_sizes.insert(symbol_sizes.end(), s.sizes[d]);
+        }
+        s.symbol[d] = int(it - symbol_sizes.begin());
+      }
+    }
+    return spec;
+  }
+
+  // The dims to make symbolic for args, and why a new entry is needed, from the entry that
+  // differs from args only in sizes (if any).
+  std::vector<std::vector<bool>> plan_dims(const std::vector<CompileArg>& args,
+                                           std::string& reason) const {
+    std::vector<std::vector<bool>> symbolic(args.size());
+    for (size_t i = 0; i < args.size(); ++i)
+      if (const Tensor* t = std::get_if<Tensor>(&args[i])) {
+        symbolic[i].assign(size_t(t->dim()), false);
+        if (options.dynamic == CompileOptions::Dynamic::Always)
+          for (int64_t d = 0; d < t->dim(); ++d) symbolic[i][size_t(d)] = t->size(d) >= 2;
+      }
+    if (entries.empty()) {
+      reason = "first call";
+      return symbolic;
+    }
+    // The most recent entry whose kinds, dtypes, ranks, layouts and numbers all agree.
+    const Entry* near = nullptr;
+    std::string other;
+    for (const auto& e : entries) {
+      std::string why;
+      for (size_t i = 0; i < args.size() && why.empty(); ++i) {
+        const ArgSpec& s = e->spec[i];
+        const Tensor* t = std::get_if<Tensor>(&args[i]);
+        if (s.kind != args[i].index()) {
+          why = arg_name(i) + ": argument kind changed";
+        } else if (!t) {
+          if (!same_number(s.number, args[i]))
+            why = arg_name(i) + ": " + number_text(s.number) + " -> " + number_text(args[i]);
+        } else if (t->dtype() != s.dtype) {
+          why = arg_name(i) + ": dtype " + dtype_name(s.dtype) + " -> " + dtype_name(t->dtype());
+        } else if (size_t(t->dim()) != s.sizes.size()) {
+          why = arg_name(i) + ": rank " + std::to_string(s.sizes.size()) + " -> " +
+                std::to_string(t->dim());
+        } else if (t->is_contiguous() != s.contiguous) {
+          why = arg_name(i) + (t->is_contiguous() ? ": now contiguous" : ": now non-contiguous");
+        }
+      }
+      if (why.empty()) {
+        near = e.get();
+        break;
+      }
+      if (other.empty()) other = why;
+    }
+    if (!near) {
+      reason = other;
+      return symbolic;
+    }
+    std::ostringstream os;
+    for (size_t i = 0; i < args.size(); ++i) {
+      const Tensor* t = std::get_if<Tensor>(&args[i]);
+      if (!t) continue;
+      const ArgSpec& s = near->spec[i];
+      for (size_t d = 0; d < s.sizes.size(); ++d) {
+        const int64_t now = t->size(int64_t(d));
+        const bool was_symbolic = s.symbol[d] >= 0;
+        if (was_symbolic && now >= 2) {
+          symbolic[i][d] = true;
+          continue;
+        }
+        if (now == s.sizes[d] && !was_symbolic) continue;
+        if (os.tellp() > 0) os << "; ";
+        os << arg_name(i) << " dim " << d << ": " << (was_symbolic ? "symbolic" : "")
+           << (was_symbolic ? "" : std::to_string(s.sizes[d])) << " -> " << now;
+        if (options.dynamic == CompileOptions::Dynamic::Never)
+          os << " (dynamic = never)";
+        else if (now < 2)
+          os << " (sizes 0 and 1 are specialized)";
+        else {
+          symbolic[i][d] = true;
+          os << ", now symbolic";
+        }
+      }
+    }
+    reason = os.str();
+    if (reason.empty()) reason = "symbolic sizes that must be equal differ";
+    return symbolic;
+  }
+
+  // The graph inputs for a path: tensor arguments, captured tensors, generator states (fresh
+  // ones, as eager would draw, except the trace's own on its first run and those fixed by a
+  // manual_seed inside fn).
+  static std::vector<Array> graph_inputs(const Path& p, const std::vector<CompileArg>& args,
+                                         bool traced_rng) {
+    std::vector<Array> out;
+    out.reserve(p.traced.graph->inputs().size());
+    size_t next_arg = 0, next_param = 0, next_rng = 0;
+    kernels::RngState state{};
+    for (const ir::Value* v : p.traced.graph->inputs()) {
+      switch (v->kind) {
+        case ir::ValueKind::Input:
+          while (!std::holds_alternative<Tensor>(args[next_arg])) ++next_arg;
+          out.push_back(std::get<Tensor>(args[next_arg++]).array());
+          break;
+        case ir::ValueKind::Param:
+          out.push_back(p.traced.params[next_param++].array());
+          break;
+        case ir::ValueKind::Rng: {
+          if (next_rng % 2 == 0) {
+            const size_t k = next_rng / 2;
+            state = traced_rng || p.traced.rng_fixed[k] ? p.traced.rng_states[k]
+                                                        : kernels::next_rng_state();
+          }
+          Array a = Array::empty({}, kInt64);
+          *a.data_as<int64_t>() = int64_t(next_rng % 2 == 0 ? state.seed : state.offset);
+          out.push_back(std::move(a));
+          ++next_rng;
+          break;
+        }
+        case ir::ValueKind::Node:
+          throw InternalError("compile: a graph input of kind Node");
+      }
+    }
+    return out;
+  }
+
+  static std::vector<Tensor> to_tensors(std::vector<Array>&& arrays) {
+    std::vector<Tensor> out;
+    out.reserve(arrays.size());
+    for (Array& a : arrays) out.emplace_back(std::move(a));
+    return out;
+  }
+
+  // Traces body on args with the spec's symbolic dims, optimizes and compiles the graph.
+  std::shared_ptr<Path> trace_path(const std::vector<CompileArg>& args,
+                                   const std::vector<ArgSpec>& spec, Body body) {
+    TraceContext tc(options.name);
+    std::vector<CompileArg> traced_args;
+    traced_args.reserve(args.size());
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (const Tensor* t = std::get_if<Tensor>(&args[i])) {
+        std::vector<bool> symbolic;
+        for (int s : spec[i].symbol) symbolic.push_back(s >= 0);
+        traced_args.push_back(tc.add_input(*t, symbolic));
+      } else {
+        traced_args.push_back(args[i]);
+      }
+    }
+    auto path = std::make_shared<Path>();
+    path->traced = tc.finish(body(traced_args));
+    ++stats.traces;
+    for (const auto& n : path->traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
+    passes::run_pipeline(*path->traced.graph);
+    path->plan = std::make_unique<codegen::ExecutablePlan>(path->traced.graph, cache);
+    return path;
+  }
+
+  void note_recompile(const std::string& reason) {
+    ++stats.recompiles;
+    reasons.push_back(reason);
+    if (log_enabled("recompiles"))
+      log_message("recompiles", options.name + ": recompiling (" +
+                                    std::to_string(stats.recompiles) + " of at most " +
+                                    std::to_string(options.recompile_limit) + "): " + reason);
+  }
+
+  bool over_limit() {
+    if (stats.recompiles < options.recompile_limit) return false;
+    if (!limit_warned) {
+      limit_warned = true;
+      std::string text = "ember: compile(" + options.name + "): the recompile limit (" +
+                         std::to_string(options.recompile_limit) +
+                         ") is reached; calls that match no compiled entry now run eagerly. "
+                         "Recompile reasons:";
+      for (const std::string& r : reasons) text += "\n  - " + r;
+      std::fprintf(stderr, "%s\n", text.c_str());
+    }
+    return true;
+  }
+
+  void compare_with_eager(const std::vector<Tensor>& compiled, const std::vector<Tensor>& eager) {
+    std::string problem;
+    if (compiled.size() != eager.size()) {
+      problem = "returns " + std::to_string(compiled.size()) + " outputs, eager " +
+                std::to_string(eager.size());
+    }
+    for (size_t i = 0; i < compiled.size() && problem.empty(); ++i) {
+      const Tensor &c = compiled[i], &e = eager[i];
+      if (c.sizes().vec() != e.sizes().vec() || c.dtype() != e.dtype()) {
+        std::ostringstream os;
+        os << "output " << i << " is " << dtype_name(c.dtype()) << shape_str(c.sizes())
+           << ", eager gives " << dtype_name(e.dtype()) << shape_str(e.sizes());
+        problem = os.str();
+        break;
+      }
+      const bool half = e.is_floating_point() && e.element_size() == 2;
+      const double tol = half ? 1e-2 : e.is_floating_point() ? 1e-4 : 0;
+      const std::vector<double> cv = c.values_as_double(), ev = e.values_as_double();
+      for (size_t k = 0; k < cv.size(); ++k) {
+        const bool same = cv[k] == ev[k] || (std::isnan(cv[k]) && std::isnan(ev[k])) ||
+                          std::abs(cv[k] - ev[k]) <= tol * (1 + std::abs(ev[k]));
+        if (!same) {
+          std::ostringstream os;
+          os << "output " << i << " element " << k << ": compiled " << cv[k] << ", eager " << ev[k];
+          problem = os.str();
+          break;
+        }
+      }
+    }
+    if (problem.empty()) return;
+    ++stats.check_mismatches;
+    std::fprintf(stderr, "ember: compile(%s) check: the compiled result differs from eager: %s\n",
+                 options.name.c_str(), problem.c_str());
+  }
+
+  std::vector<Tensor> call(const std::vector<CompileArg>& args, Body body) {
+    std::vector<Tensor> result = call_compiled(args, body);
+    if (check) compare_with_eager(result, body(args));
+    return result;
+  }
+
+  std::vector<Tensor> call_compiled(const std::vector<CompileArg>& args, Body body) {
+    std::lock_guard<std::recursive_mutex> lock(mutex);
+    ++stats.calls;
+    for (size_t e = 0; e < entries.size(); ++e) {
+      if (!matches(*entries[e], args)) continue;
+      if (e) std::rotate(entries.begin(), entries.begin() + long(e), entries.begin() + long(e) + 1);
+      Entry& entry = *entries[0];
+      std::string failure;
+      for (size_t p = 0; p < entry.paths.size(); ++p) {
+        const Path& path = *entry.paths[p];
+        try {
+          std::vector<Tensor> out = to_tensors(path.plan->run(graph_inputs(path, args, false)));
+          if (path.traced.final_rng) kernels::set_rng_state(*path.traced.final_rng);
+          if (p)
+            std::rotate(entry.paths.begin(), entry.paths.begin() + long(p),
+                        entry.paths.begin() + long(p) + 1);
+          ++stats.replays;
+          return out;
+        } catch (const ir::GuardFailure& g) {
+          ++stats.guard_failures;
+          if (failure.empty()) failure = g.what();
+        }
+      }
+      // Every path's guards failed: a new branch of the trace tree.
+      if (over_limit()) return eager(args, body);
+      note_recompile(failure);
+      auto path = trace_path(args, entry.spec, body);
+      entry.paths.insert(entry.paths.begin(), path);
+      return run_first(*path, args);
+    }
+    std::string reason;
+    const auto symbolic = plan_dims(args, reason);
+    if (!entries.empty()) {
+      if (over_limit()) return eager(args, body);
+      note_recompile(reason);
+    }
+    auto entry = std::make_shared<Entry>();
+    entry->spec = make_spec(args, symbolic);
+    std::shared_ptr<Path> path;
+    try {
+      path = trace_path(args, entry->spec, body);
+    } catch (const InternalError&) {
+      throw;
+    } catch (const Error& e) {
+      bool any = false;
+      for (const auto& s : symbolic)
+        for (bool b : s) any |= b;
+      if (!any) throw;  // fn's own error, as eager would raise it
+      // A symbolic trace that fails (a slice of a symbolic dim, a size used as a number):
+      // specialize every dim instead.
+      if (log_enabled("recompiles"))
+        log_message("recompiles", options.name + ": tracing with symbolic sizes failed (" +
+                                      e.what() + "); specializing them");
+      entry->spec = make_spec(args, {});
+      path = trace_path(args, entry->spec, body);
+    }
+    entry->paths.push_back(path);
+    entries.insert(entries.begin(), entry);
+    return run_first(*path, args);
+  }
+
+  // The first run of a new path, with the generator states its trace drew.
+  std::vector<Tensor> run_first(const Path& path, const std::vector<CompileArg>& args) {
+    std::vector<Tensor> out = to_tensors(path.plan->run(graph_inputs(path, args, true)));
+    if (path.traced.final_rng) kernels::set_rng_state(*path.traced.final_rng);
+    return out;
+  }
+
+  std::vector<Tensor> eager(const std::vector<CompileArg>& args, Body body) {
+    ++stats.eager_calls;
+    return body(args);
+  }
+
+  std::string describe() const {
+    std::lock_guard<std::recursive_mutex> lock(mutex);
+    std::ostringstream os;
+    for (size_t e = 0; e < entries.size(); ++e) {
+      os << "entry " << e << " (";
+      for (size_t i = 0; i < entries[e]->spec.size(); ++i) {
+        const ArgSpec& s = entries[e]->spec[i];
+        if (i) os << ", ";
+        if (s.kind != 0) {
+          os << number_text(s.number);
+          continue;
+        }
+        os << dtype_name(s.dtype) << '[';
+        for (size_t d = 0; d < s.sizes.size(); ++d)
+          os << (d ? ", " : "")
+             << (s.symbol[d] >= 0 ? "s" + std::to_string(s.symbol[d]) : std::to_string(s.sizes[d]));
+        os << ']' << (s.contiguous ? "" : " strided");
+      }
+      os << "): " << entries[e]->paths.size() << " path(s)\n";
+      for (const auto& p : entries[e]->paths)
+        os << "  path with " << p->guards << " guard(s), " << p->plan->num_kernels()
+           << " kernel(s), " << p->plan->num_library_calls() << " library call(s), "
+           << p->plan->num_eager_nodes() << " eager node(s)\n";
+    }
+    return os.str();
+  }
+};
+
+CompiledEngine::CompiledEngine(CompileOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+CompiledEngine::~CompiledEngine() = default;
+
+std::vector<Tensor> CompiledEngine::call(const std::vector<CompileArg>& args, Body body) {
+  return impl_->call(args, body);
+}
+
+CompileStats CompiledEngine::stats() const {
+  std::lock_guard<std::recursive_mutex> lock(impl_->mutex);
+  return impl_->stats;
+}
+
+std::vector<std::string> CompiledEngine::recompile_reasons() const {
+  std::lock_guard<std::recursive_mutex> lock(impl_->mutex);
+  return impl_->reasons;
+}
+
+std::string CompiledEngine::describe() const { return impl_->describe(); }
+
+}  // namespace ember::detail

@@ -1,0 +1,188 @@
+// ember::compile: the tracing JIT's front door.
+//
+//   auto f = ember::compile([&](const Tensor& x, int64_t k) { return gelu(x * w) * k; });
+//   Tensor y = f(x, 3);
+//
+// The first call traces fn, runs the pass pipeline and compiles the fused graph into an
+// executable plan; later calls whose arguments match a compiled entry (dtype, rank, layout class
+// and sizes of each tensor; the value of each number) replay it. Staying correct when things
+// change is the point:
+//  - a size that differs from the entry's makes that dim symbolic, and fn is compiled once more
+//    with shape-generic kernels (EMBER_LOG=recompiles prints why: "input 0 dim 0: 32 -> 64, now
+//    symbolic"); sizes 0 and 1 stay specialized, as do dims whose symbolic trace fails;
+//  - data-dependent control flow records guards: comparing `x.sum().item<float>()` with a number
+//    guards the outcome, converting it to a number guards the value. A replay whose guard fails
+//    traces fn again and keeps the new path beside the old one (a trace tree);
+//  - numbers (int, double, bool arguments) are part of the signature by value;
+//  - tensors fn captures (weights) are read by reference on every call, so in-place updates are
+//    seen; reassigning a captured variable to another tensor is not (fn must be a function of
+//    its arguments and the captured tensors' contents).
+// After `recompile_limit` recompiles, calls that match no entry run eagerly, and a warning listing
+// the reasons is printed once. CompileOptions::check (or EMBER_CHECK=1) runs fn eagerly beside
+// every call and reports the first output that differs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "ember/frontend/tensor.h"
+
+namespace ember {
+
+struct CompileOptions {
+  // When a dim becomes symbolic: Auto (after its size changes once), Always (from the first
+  // call, except sizes 0 and 1), Never (every new size is compiled on its own).
+  enum class Dynamic { Auto, Always, Never };
+  Dynamic dynamic = Dynamic::Auto;
+  bool check = false;      // shadow eager on every call, report the first difference
+  bool disk_cache = true;  // keep compiled kernels under cache_dir too
+  std::string cache_dir;   // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
+  int recompile_limit = 8;
+  std::string name = "fn";  // in logs and warnings
+};
+
+struct CompileStats {
+  int64_t calls = 0;
+  int64_t replays = 0;         // calls answered by a compiled plan
+  int64_t traces = 0;          // the first compile and every recompile
+  int64_t recompiles = 0;      // traces after the first
+  int64_t eager_calls = 0;     // calls run eagerly past the recompile limit
+  int64_t guard_failures = 0;  // replayed paths stopped by a guard
+  int64_t check_mismatches = 0;
+};
+
+// One argument of a compiled function: a tensor, or a number guarded by value.
+using CompileArg = std::variant<Tensor, int64_t, double, bool>;
+
+namespace detail {
+
+// A non-owning reference to a callable (valid while the call that receives it runs).
+template <class Sig>
+class FunctionRef;
+template <class R, class... A>
+class FunctionRef<R(A...)> {
+ public:
+  template <class F>
+  FunctionRef(F& f)  // NOLINT: implicit, like std::function
+      : obj_(&f), call_([](void* o, A... a) -> R { return (*static_cast<F*>(o))(a...); }) {}
+  R operator()(A... a) const { return call_(obj_, a...); }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, A...);
+};
+
+using Body = FunctionRef<std::vector<Tensor>(const std::vector<CompileArg>&)>;
+
+class CompiledEngine {
+ public:
+  explicit CompiledEngine(CompileOptions options);
+  ~CompiledEngine();
+  std::vector<Tensor> call(const std::vector<CompileArg>& args, Body body);
+  CompileStats stats() const;
+  std::vector<std::string> recompile_reasons() const;
+  std::string describe() const;  // entries, their paths and plans
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+template <class T>
+CompileArg to_arg(const T& v) {
+  using D = std::decay_t<T>;
+  if constexpr (std::is_same_v<D, Tensor>)
+    return v;
+  else if constexpr (std::is_same_v<D, bool>)
+    return v;
+  else if constexpr (std::is_integral_v<D>)
+    return int64_t(v);
+  else if constexpr (std::is_floating_point_v<D>)
+    return double(v);
+  else
+    static_assert(sizeof(D) == 0, "compile: arguments must be Tensors, integers, floats or bools");
+}
+
+template <class T>
+decltype(auto) from_arg(const CompileArg& a) {
+  using D = std::decay_t<T>;
+  if constexpr (std::is_same_v<D, Tensor>)
+    return std::get<Tensor>(a);
+  else if constexpr (std::is_same_v<D, bool>)
+    return std::get<bool>(a);
+  else if constexpr (std::is_integral_v<D>)
+    return D(std::get<int64_t>(a));
+  else
+    return D(std::get<double>(a));
+}
+
+template <class R>
+std::vector<Tensor> flatten_result(R&& r) {
+  using D = std::decay_t<R>;
+  if constexpr (std::is_same_v<D, Tensor>) {
+    return {std::forward<R>(r)};
+  } else if constexpr (std::is_same_v<D, std::vector<Tensor>>) {
+    return std::forward<R>(r);
+  } else {
+    return std::apply([](auto&&... t) { return std::vector<Tensor>{Tensor(t)...}; },
+                      std::forward<R>(r));
+  }
+}
+
+template <class D>
+D unflatten_result(std::vector<Tensor>&& v) {
+  if constexpr (std::is_same_v<D, Tensor>) {
+    return std::move(v.at(0));
+  } else if constexpr (std::is_same_v<D, std::vector<Tensor>>) {
+    return std::move(v);
+  } else {
+    return [&]<size_t... I>(std::index_sequence<I...>) { return D{std::move(v.at(I))...}; }
+    (std::make_index_sequence<std::tuple_size_v<D>>{});
+  }
+}
+
+}  // namespace detail
+
+template <class F>
+class CompiledFunction {
+ public:
+  CompiledFunction(F fn, CompileOptions options)
+      : fn_(std::make_shared<F>(std::move(fn))),
+        engine_(std::make_shared<detail::CompiledEngine>(std::move(options))) {}
+
+  template <class... Args>
+  auto operator()(const Args&... args) const {
+    using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
+    const std::vector<CompileArg> packed{detail::to_arg(args)...};
+    auto body = [this](const std::vector<CompileArg>& in) {
+      return [&]<size_t... I>(std::index_sequence<I...>) {
+        return detail::flatten_result((*fn_)(detail::from_arg<Args>(in[I])...));
+      }
+      (std::index_sequence_for<Args...>{});
+    };
+    return detail::unflatten_result<R>(engine_->call(packed, body));
+  }
+
+  CompileStats stats() const { return engine_->stats(); }
+  // Why each recompile happened, in order.
+  std::vector<std::string> recompile_reasons() const { return engine_->recompile_reasons(); }
+  // The compiled entries: signature, paths (guards) and each path's plan.
+  std::string describe() const { return engine_->describe(); }
+
+ private:
+  std::shared_ptr<const F> fn_;
+  std::shared_ptr<detail::CompiledEngine> engine_;
+};
+
+template <class F>
+CompiledFunction<F> compile(F fn, CompileOptions options = {}) {
+  return CompiledFunction<F>(std::move(fn), std::move(options));
+}
+
+}  // namespace ember
