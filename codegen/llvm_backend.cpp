@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +33,7 @@
 #include <optional>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "ember/runtime/hash.h"
 #include "ember/runtime/log.h"
@@ -65,6 +67,7 @@ class Jit {
     auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
     if (!jtmb) throw Error("llvm: cannot describe the host: " + error_text(jtmb.takeError()));
     jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    jtmb_ = *jtmb;
     auto tm = jtmb->createTargetMachine();
     if (!tm) throw Error("llvm: " + error_text(tm.takeError()));
     target_machine_ = std::move(*tm);
@@ -92,18 +95,31 @@ class Jit {
   // LLVM IR -> optimized -> object code.
   std::string emit_object(const KernelIR& k, const std::string& symbol);
 
-  void optimize(llvm::Module& m) {
+  // A target machine for this thread: kernels compile concurrently, and a TargetMachine is not
+  // safe to share between threads that emit code.
+  llvm::TargetMachine& thread_target_machine() {
+    thread_local std::unique_ptr<llvm::TargetMachine> tm;
+    if (!tm) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto made = jtmb_->createTargetMachine();
+      if (!made) throw Error("llvm: " + error_text(made.takeError()));
+      tm = std::move(*made);
+    }
+    return *tm;
+  }
+
+  void optimize(llvm::Module& m, llvm::TargetMachine& target) {
     llvm::LoopAnalysisManager lam;
     llvm::FunctionAnalysisManager fam;
     llvm::CGSCCAnalysisManager cgam;
     llvm::ModuleAnalysisManager mam;
     // glibc's libmvec gives the vectorizer vector versions of expf, logf, erff, tanhf, ...
-    llvm::TargetLibraryInfoImpl tlii(target_machine_->getTargetTriple());
+    llvm::TargetLibraryInfoImpl tlii(target.getTargetTriple());
     if (have_libmvec_)
       tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
-                                              target_machine_->getTargetTriple());
+                                              target.getTargetTriple());
     fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
-    llvm::PassBuilder pb(target_machine_.get());
+    llvm::PassBuilder pb(&target);
     pb.registerModuleAnalyses(mam);
     pb.registerCGSCCAnalyses(cgam);
     pb.registerFunctionAnalyses(fam);
@@ -113,10 +129,13 @@ class Jit {
   }
 
   std::mutex mutex_;
-  std::unique_ptr<llvm::TargetMachine> target_machine_;
+  std::optional<llvm::orc::JITTargetMachineBuilder> jtmb_;
+  std::unique_ptr<llvm::TargetMachine> target_machine_;  // describes the host (the cache key)
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   std::unordered_map<std::string, llvm::orc::ExecutorAddr> cache_;
   std::unordered_map<std::string, std::string> key_of_symbol_;
+  std::unordered_set<std::string> in_flight_;  // being compiled by some thread
+  std::condition_variable compiled_cv_;
   std::atomic<int64_t> compiles_{0}, disk_hits_{0};
   bool have_libmvec_ = false;
   std::string target_id_;
@@ -554,6 +573,21 @@ class ExprEmitter {
   const KernelIR& k_;
 };
 
+// Marks the loop whose back edge is `latch` as one to keep scalar: strided versions run for
+// transposed and broadcast layouts, where AVX2 gathers gain little, and vectorizing them would
+// double each kernel's compile time.
+void keep_scalar(llvm::BranchInst* latch) {
+  llvm::LLVMContext& c = latch->getContext();
+  llvm::Metadata* no_vectorize[] = {llvm::MDString::get(c, "llvm.loop.vectorize.enable"),
+                                    llvm::ConstantAsMetadata::get(llvm::ConstantInt::getFalse(c))};
+  llvm::Metadata* no_unroll[] = {llvm::MDString::get(c, "llvm.loop.unroll.disable")};
+  llvm::Metadata* items[] = {nullptr, llvm::MDNode::get(c, no_vectorize),
+                             llvm::MDNode::get(c, no_unroll)};
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, items);
+  loop->replaceOperandWith(0, loop);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+}
+
 // void name(i8** buffers, i64* strides, i64 row_begin, i64 row_end, i64 cols) for a row kernel:
 // strides holds (row stride, column stride) in bytes per buffer. For each row: row-level loads,
 // one pass over the columns per reduction (its element-level operand recomputed in the pass),
@@ -677,7 +711,8 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       std::vector<llvm::Value*> next = body.step(j, element);
       llvm::Value* j_next = b.CreateAdd(j, b.getInt64(1), "", true, true);
       llvm::BasicBlock* latch = b.GetInsertBlock();
-      b.CreateBr(header);
+      llvm::BranchInst* back = b.CreateBr(header);
+      if (!contiguous) keep_scalar(back);
       j->addIncoming(j_next, latch);
       for (size_t i = 0; i < carried.size(); ++i) carried[i]->addIncoming(next[i], latch);
       b.SetInsertPoint(after);
@@ -793,7 +828,8 @@ void emit_kernel(llvm::Module& m, const KernelIR& k) {
     for (const auto& [buf, e] : k.stores)
       b.CreateStore(em.to_storage(values[size_t(e)], k.buffers[size_t(buf)].dtype), address(buf));
     llvm::Value* next = b.CreateAdd(i, b.getInt64(1), "", true, true);
-    b.CreateBr(header);
+    llvm::BranchInst* back = b.CreateBr(header);
+    if (!contiguous) keep_scalar(back);
     i->addIncoming(b.getInt64(0), entry);
     i->addIncoming(next, body);
     return header;
@@ -882,7 +918,8 @@ std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
   llvm::LLVMContext context;
   llvm::Module module("ember", context);
   module.setDataLayout(jit_->getDataLayout());
-  module.setTargetTriple(target_machine_->getTargetTriple().str());
+  llvm::TargetMachine& target = thread_target_machine();
+  module.setTargetTriple(target.getTargetTriple().str());
   KernelIR named = k;
   named.name = symbol;
   if (k.rows)
@@ -893,7 +930,9 @@ std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
   llvm::raw_string_ostream os(problems);
   if (llvm::verifyModule(module, &os))
     throw InternalError("codegen produced invalid LLVM IR for " + k.name + ": " + os.str());
-  optimize(module);
+  const auto start = std::chrono::steady_clock::now();
+  optimize(module, target);
+  const auto optimized = std::chrono::steady_clock::now();
   if (log_enabled("llvm")) {
     std::string text;
     llvm::raw_string_ostream ir_os(text);
@@ -903,26 +942,51 @@ std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
   llvm::SmallVector<char, 0> object;
   llvm::raw_svector_ostream object_os(object);
   llvm::legacy::PassManager pm;
-  if (target_machine_->addPassesToEmitFile(pm, object_os, nullptr,
-                                           llvm::CodeGenFileType::ObjectFile))
+  if (target.addPassesToEmitFile(pm, object_os, nullptr, llvm::CodeGenFileType::ObjectFile))
     throw Error("llvm: the target cannot emit object files");
   pm.run(module);
   ++compiles_;
+  if (log_enabled("cache")) {
+    using ms = std::chrono::duration<double, std::milli>;
+    std::ostringstream msg;
+    msg << k.name << ": optimized in " << ms(optimized - start).count() << " ms, machine code in "
+        << ms(std::chrono::steady_clock::now() - optimized).count() << " ms";
+    log_message("cache", msg.str());
+  }
   return std::string(object.begin(), object.end());
 }
 
 llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions& options) {
   const std::string key = k.text() + target_id_;
-  std::lock_guard<std::mutex> lock(mutex_);
   const bool log = log_enabled("cache");
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    if (log) log_message("cache", "memory hit: " + k.name);
-    return it->second;
-  }
   const uint64_t hash = fnv1a64(key);
   const std::string symbol = "ember_kernel_" + hex64(hash);
-  EMBER_CHECK(!key_of_symbol_.count(symbol), InternalError, "kernel cache: two kernels hash to ",
-              symbol);
+  {
+    // A kernel another thread is compiling is waited for, not compiled twice.
+    std::unique_lock<std::mutex> lock(mutex_);
+    compiled_cv_.wait(lock, [&] { return !in_flight_.count(key); });
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      if (log) log_message("cache", "memory hit: " + k.name);
+      return it->second;
+    }
+    auto known = key_of_symbol_.find(symbol);
+    EMBER_CHECK(known == key_of_symbol_.end(), InternalError, "kernel cache: two kernels hash to ",
+                symbol);
+    in_flight_.insert(key);
+  }
+  // Whatever happens below, the key stops being in flight.
+  struct Done {
+    Jit& jit;
+    const std::string& key;
+    ~Done() {
+      {
+        std::lock_guard<std::mutex> lock(jit.mutex_);
+        jit.in_flight_.erase(key);
+      }
+      jit.compiled_cv_.notify_all();
+    }
+  } done{*this, key};
+  // Reading the disk cache, optimizing and emitting run unlocked: kernels compile in parallel.
   const std::string dir = options.disk ? cache_directory(options) : std::string();
   const std::string path = dir.empty() ? std::string() : dir + "/cpu-" + hex64(hash) + ".o";
   std::optional<std::string> object;
@@ -944,6 +1008,7 @@ llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions
       log_message("cache", msg.str());
     }
   }
+  std::lock_guard<std::mutex> lock(mutex_);
   if (auto e = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(*object, symbol)))
     throw Error("llvm: " + error_text(std::move(e)));
   auto address = jit_->lookup(symbol);

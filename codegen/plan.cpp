@@ -1,12 +1,17 @@
 #include "ember/codegen/plan.h"
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdint>
 #include <sstream>
 
 #include "ember/codegen/kernel_ir.h"
 #include "ember/ir/interpreter.h"
 #include "ember/runtime/kernels.h"
 #include "ember/runtime/log.h"
+#include "ember/runtime/small_vector.h"
+#include "ember/runtime/thread_pool.h"
 
 namespace ember::codegen {
 
@@ -22,8 +27,9 @@ struct ExecutablePlan::Step {
   std::vector<size_t> in, out;  // slots (Node, BlockedMatmul: the matmul's operands first)
   std::vector<DType> out_dtypes;
   std::vector<ir::SymShape> out_shapes;
-  size_t matmul_input = 0;      // BlockedMatmul: which epilogue input is the matmul result
-  std::vector<size_t> release;  // slots whose last reader is this step
+  size_t matmul_input = 0;             // BlockedMatmul: which epilogue input is the matmul result
+  std::vector<size_t> release;         // slots whose last reader is this step
+  std::vector<const ir::Node*> nodes;  // a kernel: what runs eagerly if the backend refuses it
   std::string text;
 };
 
@@ -68,9 +74,27 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
     return it->second;
   };
   for (const ir::Value* v : g.inputs()) slot_of(v);
+  symbol_sources_.assign(size_t(g.num_symbols()), {SIZE_MAX, 0});
+  for (size_t i = 0; i < g.inputs().size(); ++i) {
+    const ir::Value* v = g.inputs()[i];
+    InputType t{v->dtype, v->shape, ir::is_static(v->shape), {}};
+    if (t.is_static) t.sizes = ir::evaluate_shape(v->shape);
+    for (size_t d = 0; d < v->shape.size(); ++d) {
+      const auto syms = v->shape[d].symbols();
+      if (syms.size() == 1 && v->shape[d] == ir::SymInt::symbol(syms[0]) &&
+          symbol_sources_[size_t(syms[0])].first == SIZE_MAX)
+        symbol_sources_[size_t(syms[0])] = {i, d};
+    }
+    input_types_.push_back(std::move(t));
+  }
+  for (const auto& [input, dim] : symbol_sources_)
+    EMBER_CHECK(input != SIZE_MAX, Error, "plan: a symbol of @", g.name(),
+                " is not the size of any input dim");
   const bool log = log_enabled("kernels");
 
-  auto node_step = [&](const ir::Node& n, const std::string& why) {
+  const auto& nodes = g.nodes();
+  size_t i = 0, end = 0;  // the group being planned: nodes [i, end)
+  auto make_node_step = [&](const ir::Node& n, const std::string& why) {
     Step s;
     s.kind = Step::Kind::Node;
     s.node = &n;
@@ -81,7 +105,10 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
       ++library_calls_;
     else if (n.op != ir::Op::Guard && n.op != ir::Op::Constant && n.group >= 0)
       ++eager_nodes_;
-    steps_.push_back(std::move(s));
+    return s;
+  };
+  auto node_step = [&](const ir::Node& n, const std::string& why) {
+    steps_.push_back(make_node_step(n, why));
   };
   auto kernel_step = [&](Step s, const std::vector<const ir::Value*>& inputs,
                          const std::vector<const ir::Value*>& outputs) {
@@ -93,11 +120,13 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
     }
     if (log) log_message("kernels", s.ir.text());
     ++kernels_;
+    for (size_t j = i; j < end; ++j)
+      if (s.kind == Step::Kind::BlockedMatmul || !is_library(*nodes[j]))
+        s.nodes.push_back(nodes[j].get());
     steps_.push_back(std::move(s));
   };
 
-  const auto& nodes = g.nodes();
-  for (size_t i = 0; i < nodes.size();) {
+  for (i = 0; i < nodes.size();) {
     const ir::Node& first = *nodes[i];
     if (first.group < 0) {
       node_step(first, "");
@@ -105,7 +134,7 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
       continue;
     }
     // The group's nodes are consecutive.
-    size_t end = i;
+    end = i;
     bool reduces = false;
     const ir::Node* library = nullptr;
     while (end < nodes.size() && nodes[end]->group == first.group) {
@@ -125,7 +154,6 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
         Step s;
         if (epilogue) {
           LoweredKernel k = lower_elementwise(g, group);
-          s.loop = compile_cpu(k.ir, cache);
           s.ir = std::move(k.ir);
           s.domain = library->output->shape;
           // Block by block when the matmul is 2-D in float32/64 and only the epilogue reads it.
@@ -156,7 +184,6 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
         LoweredRowKernel k = lower_rows(g, group);
         Step s;
         s.kind = Step::Kind::Rows;
-        s.rows = compile_rows(k.ir, cache);
         s.ir = std::move(k.ir);
         s.domain = k.domain;
         s.reduced = k.reduced;
@@ -166,7 +193,6 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
         LoweredKernel k = lower_elementwise(g, group);
         Step s;
         s.kind = Step::Kind::Elementwise;
-        s.loop = compile_cpu(k.ir, cache);
         s.ir = std::move(k.ir);
         s.domain = k.outputs.at(0)->shape;
         s.text = "kernel k" + std::to_string(group);
@@ -180,7 +206,62 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
     i = end;
   }
 
+  // Compile every kernel, in parallel over the pool's threads (each through the kernel cache).
+  // A kernel the backend refuses (an op or dtype it does not cover yet) runs node by node.
+  std::vector<Step*> to_compile;
+  for (Step& s : steps_)
+    if (s.kind != Step::Kind::Node) to_compile.push_back(&s);
+  std::vector<std::string> refused(to_compile.size());
+  std::atomic<size_t> next{0};
+  parallel_for(0, get_num_threads(), 1, [&](int64_t, int64_t) {
+    for (size_t k = next++; k < to_compile.size(); k = next++) {
+      Step& s = *to_compile[k];
+      try {
+        if (s.kind == Step::Kind::Rows)
+          s.rows = compile_rows(s.ir, cache);
+        else
+          s.loop = compile_cpu(s.ir, cache);
+      } catch (const InternalError&) {
+        throw;
+      } catch (const Error& e) {
+        refused[k] = e.what();
+      }
+    }
+  });
+  {
+    std::vector<Step> planned;
+    size_t k = 0;
+    for (Step& s : steps_) {
+      if (s.kind == Step::Kind::Node || refused[k++].empty()) {
+        planned.push_back(std::move(s));
+        continue;
+      }
+      if (log) log_message("kernels", s.ir.name + ": eager, " + refused[k - 1]);
+      --kernels_;
+      if (s.kind == Step::Kind::BlockedMatmul) --library_calls_;
+      for (const ir::Node* n : s.nodes) planned.push_back(make_node_step(*n, ""));
+    }
+    steps_ = std::move(planned);
+  }
+
+  // Nodes whose results nothing reads any more (constants inlined into every kernel that uses
+  // them) are dropped, from the last step back.
   for (const ir::Value* v : g.outputs()) output_slots_.push_back(slot_of(v));
+  {
+    std::vector<int> readers(num_slots_, 0);
+    for (const Step& s : steps_)
+      for (size_t in : s.in) ++readers[in];
+    for (size_t out : output_slots_) ++readers[out];
+    for (size_t i = steps_.size(); i-- > 0;) {
+      Step& s = steps_[i];
+      if (s.kind != Step::Kind::Node || s.node->op == ir::Op::Guard || s.out.empty() ||
+          readers[s.out[0]] > 0)
+        continue;
+      for (size_t in : s.in) --readers[in];
+      steps_.erase(steps_.begin() + long(i));
+    }
+  }
+
   // Each slot is released after the last step that reads it; outputs are kept.
   std::vector<int64_t> last(num_slots_, -1);
   for (size_t s = 0; s < steps_.size(); ++s)
@@ -193,49 +274,76 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
     if (last[v] >= 0) steps_[size_t(last[v])].release.push_back(v);
 }
 
-std::vector<Array> ExecutablePlan::run(const std::vector<Array>& inputs) const {
-  const std::vector<int64_t> bindings = ir::bind_symbols(*graph_, inputs);
+std::vector<int64_t> ExecutablePlan::bind(const std::vector<Array>& inputs) const {
+  EMBER_CHECK(inputs.size() == input_types_.size(), ValueError, "plan @", graph_->name(),
+              ": expected ", input_types_.size(), " inputs, got ", inputs.size());
+  std::vector<int64_t> bindings(symbol_sources_.size());
+  for (size_t s = 0; s < symbol_sources_.size(); ++s) {
+    const auto& [input, dim] = symbol_sources_[s];
+    const Array& a = inputs[input];
+    bindings[s] = size_t(a.dim()) > dim ? a.size(int64_t(dim)) : -1;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const InputType& t = input_types_[i];
+    const Array& a = inputs[i];
+    bool ok = a.dtype() == t.dtype && size_t(a.dim()) == t.shape.size();
+    if (ok && t.is_static) {
+      ok = a.sizes() == t.sizes;
+    } else if (ok) {
+      for (size_t d = 0; d < t.shape.size() && ok; ++d)
+        ok = t.shape[d].evaluate(bindings) == a.size(int64_t(d));
+    }
+    if (!ok) return ir::bind_symbols(*graph_, inputs);  // throws, naming the input
+  }
+  return bindings;
+}
+
+std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
+  const std::vector<int64_t> bindings = bind(inputs);
   std::vector<Array> slots(num_slots_);
-  std::copy(inputs.begin(), inputs.end(), slots.begin());
-  std::vector<Array> buffers;
-  std::vector<const Array*> operands;
+  std::move(inputs.begin(), inputs.end(), slots.begin());
+  SmallVector<const Array*, 16> buffers;
   for (const Step& s : steps_) {
     buffers.clear();
-    for (size_t in : s.in) buffers.push_back(slots[in]);
+    for (size_t in : s.in) buffers.push_back(&slots[in]);
     switch (s.kind) {
       case Step::Kind::Node: {
-        operands.clear();
-        for (const Array& a : buffers) operands.push_back(&a);
-        Array r = ir::evaluate_node(*s.node, operands.data(), bindings);
+        Array r = ir::evaluate_node(*s.node, buffers.data(), bindings);
         if (!s.out.empty()) slots[s.out[0]] = std::move(r);
         break;
       }
       case Step::Kind::Elementwise: {
         const Shape domain = ir::evaluate_shape(s.domain, bindings);
-        for (size_t o = 0; o < s.out.size(); ++o)
-          buffers.push_back(slots[s.out[o]] = Array::empty(domain, s.out_dtypes[o]));
-        run_elementwise(s.loop, buffers, domain);
+        for (size_t o = 0; o < s.out.size(); ++o) {
+          slots[s.out[o]] = Array::empty(domain, s.out_dtypes[o]);
+          buffers.push_back(&slots[s.out[o]]);
+        }
+        run_elementwise(s.loop, buffers.data(), buffers.size(), domain);
         break;
       }
       case Step::Kind::Rows: {
         const Shape domain = ir::evaluate_shape(s.domain, bindings);
+        std::vector<Array> arrays;
+        arrays.reserve(buffers.size() + s.out.size());
+        for (const Array* a : buffers) arrays.push_back(*a);
         for (size_t o = 0; o < s.out.size(); ++o)
-          buffers.push_back(slots[s.out[o]] = Array::empty(
-                                ir::evaluate_shape(s.out_shapes[o], bindings), s.out_dtypes[o]));
-        run_rows(s.rows, s.ir, buffers, domain, s.reduced);
+          arrays.push_back(slots[s.out[o]] = Array::empty(
+                               ir::evaluate_shape(s.out_shapes[o], bindings), s.out_dtypes[o]));
+        run_rows(s.rows, s.ir, arrays, domain, s.reduced);
         break;
       }
       case Step::Kind::BlockedMatmul: {
         // buffers: a, b, then the epilogue's inputs (the matmul result's place is filled per
         // block); outputs are written block by block.
-        const Array a = buffers[0], b = buffers[1];
+        const Array a = *buffers[0], b = *buffers[1];
         const Shape domain = ir::evaluate_shape(s.domain, bindings);
         std::vector<Array> outputs;
         for (size_t o = 0; o < s.out.size(); ++o)
           outputs.push_back(slots[s.out[o]] = Array::empty(domain, s.out_dtypes[o]));
-        std::vector<Array> epilogue_inputs(buffers.begin() + 2, buffers.end());
-        for (size_t e = 0; e < epilogue_inputs.size(); ++e)
-          if (e != s.matmul_input) epilogue_inputs[e] = kernels::expand(epilogue_inputs[e], domain);
+        std::vector<Array> epilogue_inputs;
+        for (size_t e = 2; e < buffers.size(); ++e)
+          epilogue_inputs.push_back(e - 2 == s.matmul_input ? Array()
+                                                            : kernels::expand(*buffers[e], domain));
         const int64_t m = domain[0], n = domain[1];
         const int64_t step = block_rows(n, itemsize(a.dtype()));
         std::vector<Array> block;

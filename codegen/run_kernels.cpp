@@ -2,40 +2,49 @@
 // the thread pool (run_elementwise, run_rows).
 #include "ember/codegen/llvm_backend.h"
 #include "ember/runtime/kernels.h"
+#include "ember/runtime/small_vector.h"
 #include "ember/runtime/thread_pool.h"
 
 namespace ember::codegen {
 
 void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArrayRef domain) {
-  const size_t nb = buffers.size(), rank = domain.size();
-  // Byte strides of each buffer over the domain (0 where it broadcasts).
-  std::vector<std::vector<int64_t>> strides(nb, std::vector<int64_t>(rank, 0));
+  SmallVector<const Array*, 16> ptrs;
+  for (const Array& a : buffers) ptrs.push_back(&a);
+  run_elementwise(fn, ptrs.data(), ptrs.size(), domain);
+}
+
+void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t nb, IntArrayRef domain) {
+  constexpr size_t kMaxRank = 8;
+  const size_t rank = domain.size();
+  EMBER_CHECK(rank <= kMaxRank, Error, "run_elementwise: rank ", rank, " is above ", kMaxRank);
+  // Byte strides of each buffer over the domain (0 where it broadcasts), buffer-major.
+  SmallVector<int64_t, 64> strides(nb * kMaxRank, 0);
   for (size_t b = 0; b < nb; ++b) {
-    const Array& a = buffers[b];
+    const Array& a = *buffers[b];
     const size_t lead = rank - size_t(a.dim());
     for (size_t d = 0; d < size_t(a.dim()); ++d)
       if (a.size(int64_t(d)) != 1)
-        strides[b][lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
+        strides[b * kMaxRank + lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
   }
   const int64_t inner = rank ? domain[rank - 1] : 1;
   int64_t rows = 1;
   for (size_t d = 0; d + 1 < rank; ++d) rows *= domain[d];
   if (inner == 0 || rows == 0) return;
-  std::vector<int64_t> inner_strides(nb);
-  for (size_t b = 0; b < nb; ++b) inner_strides[b] = rank ? strides[b][rank - 1] : 0;
+  SmallVector<int64_t, 16> inner_strides(nb, 0);
+  for (size_t b = 0; b < nb; ++b) inner_strides[b] = rank ? strides[b * kMaxRank + rank - 1] : 0;
   // The flat range of elements is split across the pool (so one long row still uses every
   // thread); each chunk is walked in runs along the innermost dim.
   parallel_for(0, rows * inner, 32768, [&](int64_t lo, int64_t hi) {
-    std::vector<char*> ptrs(nb);
+    SmallVector<char*, 16> ptrs(nb, nullptr);
     for (int64_t pos = lo; pos < hi;) {
       const int64_t r = pos / inner, col = pos % inner, n = std::min(inner - col, hi - pos);
       for (size_t b = 0; b < nb; ++b) {
         int64_t offset = col * inner_strides[b], rest = r;
         for (size_t d = rank - 1; d-- > 0;) {
-          offset += (rest % domain[d]) * strides[b][d];
+          offset += (rest % domain[d]) * strides[b * kMaxRank + d];
           rest /= domain[d];
         }
-        ptrs[b] = buffers[b].data() + offset;
+        ptrs[b] = buffers[b]->data() + offset;
       }
       fn(ptrs.data(), inner_strides.data(), n);
       pos += n;

@@ -47,6 +47,8 @@ namespace ember::codegen {
 // (inputs broadcast to the domain, outputs of the domain's shape). Rows of the domain are split
 // across the thread pool; each row is one call of the inner loop.
 void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArrayRef domain);
+void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t num_buffers,
+                     IntArrayRef domain);
 
 // Runs a compiled row kernel over `domain` whose last `reduced` dims are the columns. Element-level
 // buffers broadcast to the domain; row-level ones have the domain's shape with the reduced dims

@@ -30,7 +30,7 @@ class ExecutablePlan {
   // Runs on every graph input's array (params and generator states included), in the graph's
   // order, and returns the outputs. Throws ir::GuardFailure when a guard does not hold, and
   // ValueError when an input does not fit the graph's types.
-  std::vector<Array> run(const std::vector<Array>& inputs) const;
+  std::vector<Array> run(std::vector<Array> inputs) const;
 
   const ir::Graph& graph() const { return *graph_; }
   int num_kernels() const { return kernels_; }              // compiled by the backend
@@ -42,7 +42,19 @@ class ExecutablePlan {
   struct Step;
 
  private:
+  // Checks the inputs against the graph's types and returns the symbols' values (what
+  // ir::bind_symbols does, from tables built once).
+  std::vector<int64_t> bind(const std::vector<Array>& inputs) const;
+
+  struct InputType {
+    DType dtype;
+    ir::SymShape shape;
+    bool is_static;
+    Shape sizes;  // when static
+  };
   std::shared_ptr<const ir::Graph> graph_;
+  std::vector<InputType> input_types_;
+  std::vector<std::pair<size_t, size_t>> symbol_sources_;  // (input, dim) that gives each symbol
   std::vector<Step> steps_;
   size_t num_slots_ = 0;
   std::vector<size_t> output_slots_;

@@ -1,0 +1,114 @@
+// The disk kernel cache across processes: a second process loads every kernel instead of
+// compiling it; corrupt or truncated entries are ignored and rebuilt; two processes compiling
+// the same function at once both get the right result. The processes are tests/tools/cache_probe.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Probe {
+  long long compiles = -1, disk_hits = -1;
+  double checksum = 0;
+};
+
+// A fresh, empty cache directory.
+std::string fresh_dir() {
+  std::string templ = (fs::temp_directory_path() / "ember-cache-XXXXXX").string();
+  EXPECT_NE(mkdtemp(templ.data()), nullptr);
+  return templ;
+}
+
+FILE* start(const std::string& dir) {
+  const std::string cmd = "EMBER_CACHE_DIR='" + dir + "' '" EMBER_CACHE_PROBE "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  EXPECT_NE(p, nullptr) << cmd;
+  return p;
+}
+
+Probe finish(FILE* p) {
+  Probe r;
+  char line[256] = {};
+  EXPECT_NE(std::fgets(line, sizeof line, p), nullptr);
+  EXPECT_EQ(std::sscanf(line, "compiles=%lld disk_hits=%lld checksum=%lf", &r.compiles,
+                        &r.disk_hits, &r.checksum),
+            3)
+      << line;
+  EXPECT_EQ(pclose(p), 0);
+  return r;
+}
+
+Probe run(const std::string& dir) { return finish(start(dir)); }
+
+std::vector<fs::path> entries(const std::string& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(DiskCache, ASecondProcessCompilesNothing) {
+  const std::string dir = fresh_dir();
+  const Probe first = run(dir);
+  EXPECT_GE(first.compiles, 3);  // a chain, a row kernel, the matmul's epilogue at least
+  EXPECT_EQ(first.disk_hits, 0);
+  EXPECT_EQ(int64_t(entries(dir).size()), first.compiles);
+  const Probe second = run(dir);
+  EXPECT_EQ(second.compiles, 0);
+  EXPECT_EQ(second.disk_hits, first.compiles);
+  EXPECT_EQ(second.checksum, first.checksum);
+  fs::remove_all(dir);
+}
+
+TEST(DiskCache, CorruptAndTruncatedEntriesAreRebuilt) {
+  const std::string dir = fresh_dir();
+  const Probe first = run(dir);
+  const auto files = entries(dir);
+  ASSERT_GE(files.size(), 2u);
+  {  // one entry with a flipped byte in its object code
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-10, std::ios::end);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(-10, std::ios::end);
+    c = char(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  fs::resize_file(files[1], fs::file_size(files[1]) / 2);  // one cut short
+  const Probe repaired = run(dir);
+  EXPECT_EQ(repaired.compiles, 2);
+  EXPECT_EQ(repaired.disk_hits, first.compiles - 2);
+  EXPECT_EQ(repaired.checksum, first.checksum);
+  const Probe after = run(dir);  // the rebuilt entries were written back
+  EXPECT_EQ(after.compiles, 0);
+  EXPECT_EQ(after.checksum, first.checksum);
+  fs::remove_all(dir);
+}
+
+TEST(DiskCache, TwoProcessesCompilingAtOnceAreBothRight) {
+  const std::string reference_dir = fresh_dir();
+  const Probe reference = run(reference_dir);
+  for (int round = 0; round < 3; ++round) {
+    const std::string dir = fresh_dir();
+    FILE* a = start(dir);
+    FILE* b = start(dir);
+    const Probe pa = finish(a), pb = finish(b);
+    EXPECT_EQ(pa.checksum, reference.checksum);
+    EXPECT_EQ(pb.checksum, reference.checksum);
+    const Probe later = run(dir);  // whichever write won, the entries are whole
+    EXPECT_EQ(later.compiles, 0);
+    EXPECT_EQ(later.checksum, reference.checksum);
+    for (const auto& f : entries(dir))
+      EXPECT_EQ(f.string().find(".tmp."), std::string::npos) << f << " left behind";
+    fs::remove_all(dir);
+  }
+  fs::remove_all(reference_dir);
+}
+
+}  // namespace
