@@ -310,13 +310,20 @@ class ExprEmitter {
     }
     return b_.CreateCall(fn, {x});
   }
-  // float32 exp, tanh and erf as the eager kernels compute them (runtime/kernels/vec_math.h):
-  // branch-free, so the loop vectorizes, and the same values eager gives.
-  llvm::Value* poly(llvm::Value* x, std::initializer_list<double> coeffs) {
+  // float32 exp, tanh and erf with the eager kernels' formulas (runtime/kernels/vec_math.h):
+  // branch-free, so the loop vectorizes. exp's and erf's polynomials are evaluated with
+  // fmuladd, which the backend fuses into FMA where the host has it (within 1 ulp of eager);
+  // tanh's are not: its rational form reaches exactly +-1 at the clamp only when unfused.
+  llvm::Value* poly(llvm::Value* x, std::initializer_list<double> coeffs, bool fused = true) {
     llvm::Value* p = nullptr;
     for (double c : coeffs) {
       llvm::Value* k = fconst(x->getType(), c);
-      p = p ? b_.CreateFAdd(b_.CreateFMul(p, x), k) : k;
+      if (!p)
+        p = k;
+      else if (fused)
+        p = intrinsic(llvm::Intrinsic::fmuladd, {p, x, k});
+      else
+        p = b_.CreateFAdd(b_.CreateFMul(p, x), k);
     }
     return p;
   }
@@ -352,11 +359,15 @@ class ExprEmitter {
     llvm::Value* xc =
         clamp(b_.CreateSelect(nan, fconst(f, 0.0), x), -7.90531110763549805, 7.90531110763549805);
     llvm::Value* x2 = b_.CreateFMul(xc, xc);
-    llvm::Value* p = poly(x2, {-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
-                               5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
-                               4.89352455891786e-03});
-    llvm::Value* q = poly(x2, {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
-                               4.89352518554385e-03});
+    llvm::Value* p = poly(
+        x2,
+        {-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+         1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03},
+        false);
+    llvm::Value* q = poly(
+        x2,
+        {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03},
+        false);
     return b_.CreateSelect(nan, x, b_.CreateFDiv(b_.CreateFMul(xc, p), q));
   }
   llvm::Value* erf_f32(llvm::Value* x) {  // evaluated in double, as vec_math::erf
@@ -588,6 +599,22 @@ void keep_scalar(llvm::BranchInst* latch) {
   latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
 }
 
+// Asks the vectorizer for `width` lanes on the loop whose back edge is `latch`. A reduction pass
+// accumulates float32 values in float64: left alone, the cost model picks the accumulator's 4
+// lanes and computes the float32 work (exp, ...) at half width.
+void vectorize_with(llvm::BranchInst* latch, unsigned width) {
+  llvm::LLVMContext& c = latch->getContext();
+  llvm::Metadata* enable[] = {llvm::MDString::get(c, "llvm.loop.vectorize.enable"),
+                              llvm::ConstantAsMetadata::get(llvm::ConstantInt::getTrue(c))};
+  llvm::Metadata* lanes[] = {
+      llvm::MDString::get(c, "llvm.loop.vectorize.width"),
+      llvm::ConstantAsMetadata::get(llvm::ConstantInt::get(llvm::Type::getInt32Ty(c), width))};
+  llvm::Metadata* items[] = {nullptr, llvm::MDNode::get(c, enable), llvm::MDNode::get(c, lanes)};
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, items);
+  loop->replaceOperandWith(0, loop);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+}
+
 // void name(i8** buffers, i64* strides, i64 row_begin, i64 row_end, i64 cols) for a row kernel:
 // strides holds (row stride, column stride) in bytes per buffer. For each row: row-level loads,
 // one pass over the columns per reduction (its element-level operand recomputed in the pass),
@@ -633,6 +660,12 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
   for (size_t e = 0; e < k.exprs.size(); ++e)
     if (k.exprs[e].scratch)
       scratch[e] = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, bufs, next_scratch++));
+  // Lanes of a 256-bit vector of the narrowest element-level value (float16 computes in float32).
+  unsigned lanes = 16;
+  for (const auto& e : k.exprs)
+    if (!e.row_level && e.kind != KernelIR::ExprKind::Reduce)
+      lanes = std::min<unsigned>(
+          lanes, 256 / std::max(8u, unsigned(value_type(c, e.dtype)->getPrimitiveSizeInBits())));
   auto* exit = llvm::BasicBlock::Create(c, "exit", fn);
   auto emit_rows = [&](bool contiguous) -> llvm::BasicBlock* {
     std::vector<bool> in_scratch(k.exprs.size(), false);  // written by an earlier pass
@@ -712,7 +745,10 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       llvm::Value* j_next = b.CreateAdd(j, b.getInt64(1), "", true, true);
       llvm::BasicBlock* latch = b.GetInsertBlock();
       llvm::BranchInst* back = b.CreateBr(header);
-      if (!contiguous) keep_scalar(back);
+      if (!contiguous)
+        keep_scalar(back);
+      else if (body.widen && lanes > 4)
+        vectorize_with(back, lanes);
       j->addIncoming(j_next, latch);
       for (size_t i = 0; i < carried.size(); ++i) carried[i]->addIncoming(next[i], latch);
       b.SetInsertPoint(after);
@@ -740,7 +776,8 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
           return {em.reduce_step(x.op, acc_phi, v, acc)};
         }
         llvm::PHINode* acc_phi = nullptr;
-      } pass{em, x, in, acc, b};
+        bool widen;  // the accumulator is wider than the values
+      } pass{em, x, in, acc, b, nullptr, itemsize(acc) > itemsize(in)};
       const auto result = column_pass("reduce", pass);
       row_value[e] = em.convert_value(result[0], acc, x.dtype);
       for (size_t s2 = 0; s2 < k.exprs.size(); ++s2)  // what this pass kept is there for the next
@@ -756,6 +793,7 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
         ExprEmitter& em;
         llvm::IRBuilder<>& b;
         const std::function<llvm::Value*(int, llvm::Value*)>& address;
+        bool widen = false;
         std::vector<llvm::PHINode*> phis(llvm::BasicBlock*, llvm::BasicBlock*) { return {}; }
         std::vector<llvm::Value*> step(llvm::Value* j,
                                        const std::function<llvm::Value*(int)>& element) {

@@ -190,6 +190,20 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
         e.args.push_back(a);
         e.row_level &= k.ir.exprs[size_t(a)].row_level;
       }
+      // x / r with r one value per row: x * (1 / r), the reciprocal once per row (what the
+      // eager softmax does; a division per element would bound the kernel).
+      if (n->op == ir::Op::Div && is_floating(e.dtype) && !e.row_level &&
+          k.ir.exprs[size_t(e.args[1])].row_level) {
+        KernelIR::Expr r{};
+        r.kind = KernelIR::ExprKind::Op;
+        r.op = ir::Op::Reciprocal;
+        r.dtype = e.dtype;
+        r.row_level = true;
+        r.args = {e.args[1]};
+        k.ir.exprs.push_back(r);
+        e.op = ir::Op::Mul;
+        e.args[1] = int(k.ir.exprs.size()) - 1;
+      }
     } else {
       throw Error("lower_rows: " + std::string(ir::op_name(n->op)) +
                   " is not supported in a row kernel yet");
