@@ -709,7 +709,9 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
     settle_row_level();
     // One pass over the columns: `body(j, element)` with element(e) evaluating (memoized) the
     // element-level expression e at column j.
-    auto column_pass = [&](const char* label, auto&& body) {
+    // Columns [start, stop) (default: all of them).
+    auto column_pass = [&](const char* label, auto&& body, llvm::Value* start = nullptr,
+                           llvm::Value* stop = nullptr) {
       llvm::BasicBlock* pre = b.GetInsertBlock();
       auto* header = llvm::BasicBlock::Create(c, std::string(label) + ".header", fn);
       auto* inner = llvm::BasicBlock::Create(c, std::string(label) + ".body", fn);
@@ -717,9 +719,9 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       b.CreateBr(header);
       b.SetInsertPoint(header);
       llvm::PHINode* j = b.CreatePHI(i64, 2);
-      j->addIncoming(b.getInt64(0), pre);
+      j->addIncoming(start ? start : b.getInt64(0), pre);
       std::vector<llvm::PHINode*> carried = body.phis(header, pre);
-      b.CreateCondBr(b.CreateICmpSLT(j, cols), inner, after);
+      b.CreateCondBr(b.CreateICmpSLT(j, stop ? stop : cols), inner, after);
       b.SetInsertPoint(inner);
       std::vector<llvm::Value*> memo(k.exprs.size(), nullptr);
       std::function<llvm::Value*(int)> element = [&](int e) -> llvm::Value* {
@@ -778,8 +780,43 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
         llvm::PHINode* acc_phi = nullptr;
         bool widen;  // the accumulator is wider than the values
       } pass{em, x, in, acc, b, nullptr, itemsize(acc) > itemsize(in)};
-      const auto result = column_pass("reduce", pass);
-      row_value[e] = em.convert_value(result[0], acc, x.dtype);
+      llvm::Value* result = nullptr;
+      if (contiguous && x.op == ir::Op::ReduceSum && acc == DType::Float64 &&
+          in != DType::Float64) {
+        // A float32 (or 16-bit) sum: blocks of columns accumulate in float32 lanes at full
+        // vector width, and each block's sum is added to a float64 total, so the error grows
+        // with the block, not the row (eager accumulates in double).
+        constexpr int64_t kBlock = 2048;
+        llvm::BasicBlock* pre = b.GetInsertBlock();
+        auto* header = llvm::BasicBlock::Create(c, "block.header", fn);
+        auto* body = llvm::BasicBlock::Create(c, "block.body", fn);
+        auto* done = llvm::BasicBlock::Create(c, "block.end", fn);
+        b.CreateBr(header);
+        b.SetInsertPoint(header);
+        llvm::PHINode* j0 = b.CreatePHI(i64, 2);
+        j0->addIncoming(b.getInt64(0), pre);
+        llvm::PHINode* total = b.CreatePHI(value_type(c, acc), 2);
+        total->addIncoming(em.reduce_init(x.op, acc), pre);
+        b.CreateCondBr(b.CreateICmpSLT(j0, cols), body, done);
+        b.SetInsertPoint(body);
+        llvm::Value* j1 = b.CreateAdd(j0, b.getInt64(kBlock), "", true, true);
+        llvm::Value* stop = b.CreateSelect(b.CreateICmpSLT(j1, cols), j1, cols);
+        auto block = pass;
+        block.acc = DType::Float32;
+        block.widen = false;
+        const auto part = column_pass("reduce", block, j0, stop);
+        llvm::Value* next =
+            em.reduce_step(x.op, total, em.convert_value(part[0], DType::Float32, acc), acc);
+        llvm::BasicBlock* latch = b.GetInsertBlock();
+        b.CreateBr(header);
+        j0->addIncoming(j1, latch);
+        total->addIncoming(next, latch);
+        b.SetInsertPoint(done);
+        result = total;
+      } else {
+        result = column_pass("reduce", pass)[0];
+      }
+      row_value[e] = em.convert_value(result, acc, x.dtype);
       for (size_t s2 = 0; s2 < k.exprs.size(); ++s2)  // what this pass kept is there for the next
         if (k.exprs[s2].scratch && size_t(x.args[0]) == s2) in_scratch[s2] = true;
       settle_row_level();

@@ -56,6 +56,24 @@ TEST(Compile, NormalizationsAndMatmulEpilogues) {
   EXPECT_NE(plan.find("0 eager node(s)"), std::string::npos) << plan;
 }
 
+// Rows longer than a float32 accumulation block (2048 columns): sums add block totals in double.
+TEST(Compile, LongRowsReduceAcrossBlocks) {
+  auto fn = [](const Tensor& x) {
+    return std::make_tuple(x.sum(-1), softmax(x, -1), layer_norm(x, {5000}), x.mean(-1));
+  };
+  auto f = compile(fn);
+  for (DType d : {kFloat32, kFloat16, kBFloat16}) {
+    const Tensor x = (input({3, 5000}, 4) + 3).to(d);  // large sums: accumulation error shows
+    const auto [s, sm, ln, m] = f(x);
+    const auto [es, esm, eln, em] = fn(x);
+    const double tol = d == kFloat32 ? 2e-6 : 1e-2;
+    expect_same(s, es, tol, "sum");
+    expect_same(sm, esm, tol, "softmax");
+    expect_same(ln, eln, d == kFloat32 ? 2e-5 : 2e-2, "layer_norm");
+    expect_same(m, em, tol, "mean");
+  }
+}
+
 // Batch sizes 32 -> 64 -> 17 -> 32: one recompile (dim 0 becomes symbolic), every result right.
 TEST(Compile, AChangingBatchSizeRecompilesOnce) {
   const Tensor w = input({16, 8}, 1), b = input({8}, 2);
