@@ -125,7 +125,7 @@ class Jit {
     pb.registerFunctionAnalyses(fam);
     pb.registerLoopAnalyses(lam);
     pb.crossRegisterProxies(lam, fam, cgam, mam);
-    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2).run(m, mam);
   }
 
   std::mutex mutex_;
@@ -634,26 +634,13 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
   auto* entry = llvm::BasicBlock::Create(c, "entry", fn);
   b.SetInsertPoint(entry);
   const size_t nb = k.buffers.size();
-  std::vector<llvm::Value*> base(nb), row_stride(nb), col_stride(nb);
+  std::vector<llvm::Value*> base(nb), row_stride(nb);
   std::vector<llvm::Type*> types(nb);
   for (size_t i = 0; i < nb; ++i) {
     base[i] = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, bufs, i));
     row_stride[i] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides, 2 * i));
-    col_stride[i] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides, 2 * i + 1));
     types[i] = storage_type(c, k.buffers[i].dtype);
   }
-  // A dense version (every element-level buffer contiguous along the columns: its loops
-  // vectorize) and a strided one, chosen per call.
-  std::vector<bool> element_buffer(nb, false);
-  for (const auto& e : k.exprs)
-    if (e.kind == KernelIR::ExprKind::Load && !e.row_level) element_buffer[size_t(e.buffer)] = true;
-  for (const auto& [buf, e] : k.stores)
-    if (!k.exprs[size_t(e)].row_level) element_buffer[size_t(buf)] = true;
-  llvm::Value* dense = b.getTrue();
-  for (size_t i = 0; i < nb; ++i)
-    if (element_buffer[i])
-      dense = b.CreateAnd(dense,
-                          b.CreateICmpEQ(col_stride[i], b.getInt64(itemsize(k.buffers[i].dtype))));
   // Scratch rows follow the buffers in the pointer array, in expression order.
   std::vector<llvm::Value*> scratch(k.exprs.size(), nullptr);
   size_t next_scratch = nb;
@@ -667,9 +654,11 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       lanes = std::min<unsigned>(
           lanes, 256 / std::max(8u, unsigned(value_type(c, e.dtype)->getPrimitiveSizeInBits())));
   auto* exit = llvm::BasicBlock::Create(c, "exit", fn);
-  auto emit_rows = [&](bool contiguous) -> llvm::BasicBlock* {
+  // Element-level buffers are contiguous along the columns (run_rows copies any that are not),
+  // so every column loop vectorizes and the kernel has one version.
+  auto emit_rows = [&]() -> llvm::BasicBlock* {
     std::vector<bool> in_scratch(k.exprs.size(), false);  // written by an earlier pass
-    auto* row_header = llvm::BasicBlock::Create(c, contiguous ? "row.dense" : "row.strided", fn);
+    auto* row_header = llvm::BasicBlock::Create(c, "row", fn);
     b.SetInsertPoint(row_header);
     llvm::PHINode* r = b.CreatePHI(i64, 2);
     r->addIncoming(begin, entry);
@@ -681,9 +670,7 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       row_base[i] = b.CreateGEP(b.getInt8Ty(), base[i], b.CreateMul(r, row_stride[i]));
     const std::function<llvm::Value*(int, llvm::Value*)> element_address =
         [&](int buf, llvm::Value* j) -> llvm::Value* {
-      if (contiguous) return b.CreateInBoundsGEP(types[size_t(buf)], row_base[size_t(buf)], j);
-      return b.CreateGEP(b.getInt8Ty(), row_base[size_t(buf)],
-                         b.CreateMul(j, col_stride[size_t(buf)]));
+      return b.CreateInBoundsGEP(types[size_t(buf)], row_base[size_t(buf)], j);
     };
     ExprEmitter em(b, m, k);
     std::vector<llvm::Value*> row_value(k.exprs.size(), nullptr);
@@ -747,10 +734,7 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       llvm::Value* j_next = b.CreateAdd(j, b.getInt64(1), "", true, true);
       llvm::BasicBlock* latch = b.GetInsertBlock();
       llvm::BranchInst* back = b.CreateBr(header);
-      if (!contiguous)
-        keep_scalar(back);
-      else if (body.widen && lanes > 4)
-        vectorize_with(back, lanes);
+      if (body.widen && lanes > 4) vectorize_with(back, lanes);
       j->addIncoming(j_next, latch);
       for (size_t i = 0; i < carried.size(); ++i) carried[i]->addIncoming(next[i], latch);
       b.SetInsertPoint(after);
@@ -781,8 +765,7 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
         bool widen;  // the accumulator is wider than the values
       } pass{em, x, in, acc, b, nullptr, itemsize(acc) > itemsize(in)};
       llvm::Value* result = nullptr;
-      if (contiguous && x.op == ir::Op::ReduceSum && acc == DType::Float64 &&
-          in != DType::Float64) {
+      if (x.op == ir::Op::ReduceSum && acc == DType::Float64 && in != DType::Float64) {
         // A float32 (or 16-bit) sum: blocks of columns accumulate in float32 lanes at full
         // vector width, and each block's sum is added to a float64 total, so the error grows
         // with the block, not the row (eager accumulates in double).
@@ -852,10 +835,9 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
     b.CreateBr(row_header);
     return row_header;
   };
-  llvm::BasicBlock* dense_rows = emit_rows(true);
-  llvm::BasicBlock* strided_rows = emit_rows(false);
+  llvm::BasicBlock* rows = emit_rows();
   b.SetInsertPoint(entry);
-  b.CreateCondBr(dense, dense_rows, strided_rows);
+  b.CreateBr(rows);
   b.SetInsertPoint(exit);
   b.CreateRetVoid();
 }

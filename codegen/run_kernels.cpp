@@ -109,23 +109,28 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& 
   for (const auto& e : kernel.exprs)
     if (e.kind == KernelIR::ExprKind::Load) row_level[size_t(e.buffer)] = e.row_level;
   for (const auto& [b, e] : kernel.stores) row_level[size_t(b)] = kernel.exprs[size_t(e)].row_level;
+  int64_t rows = 1, cols = 1;
+  for (size_t d = 0; d < rank; ++d) (d < split ? rows : cols) *= domain[d];
+  if (rows == 0) return;
   std::vector<int64_t> pairs(2 * nb);
   std::vector<Array> dense;  // inputs copied to a layout that folds (kept alive for the run)
   std::vector<const Array*> bound(nb);
   for (size_t b = 0; b < nb; ++b) {
     bound[b] = &buffers[b];
-    if (row_col_strides(buffers[b], row_level[b], domain, split, &pairs[2 * b])) continue;
+    // The kernel reads element-level buffers contiguously along the columns.
+    if (row_col_strides(buffers[b], row_level[b], domain, split, &pairs[2 * b]) &&
+        (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(buffers[b].itemsize())))
+      continue;
     EMBER_CHECK(!kernel.buffers[b].output, Error, "run_rows: output buffer ", b,
                 " has a layout whose dims do not fold");
     dense.reserve(nb);
     dense.push_back(dense_for_rows(buffers[b], row_level[b], domain, split));
     bound[b] = &dense.back();
-    EMBER_INTERNAL_ASSERT(row_col_strides(*bound[b], row_level[b], domain, split, &pairs[2 * b]),
-                          "a dense row-kernel input must fold");
+    EMBER_INTERNAL_ASSERT(
+        row_col_strides(*bound[b], row_level[b], domain, split, &pairs[2 * b]) &&
+            (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(bound[b]->itemsize())),
+        "a dense row-kernel input must be contiguous along the columns");
   }
-  int64_t rows = 1, cols = 1;
-  for (size_t d = 0; d < rank; ++d) (d < split ? rows : cols) *= domain[d];
-  if (rows == 0) return;
   size_t scratch_rows = 0;
   for (const auto& e : kernel.exprs) scratch_rows += e.scratch;
   parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(cols, 1)),

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "ember/codegen/plan.h"
@@ -76,6 +77,8 @@ struct CompiledEngine::Impl {
   CompileStats stats;
   std::vector<std::string> reasons;
   bool limit_warned = false;
+  // (argument, dim) pairs whose symbolic trace failed once: specialized from then on.
+  std::set<std::pair<size_t, size_t>> keep_static;
 
   explicit Impl(CompileOptions o) : options(std::move(o)) {
     cache.disk = options.disk_cache;
@@ -219,6 +222,8 @@ struct CompiledEngine::Impl {
           os << " (dynamic = never)";
         else if (now < 2)
           os << " (sizes 0 and 1 are specialized)";
+        else if (keep_static.count({i, d}))
+          os << " (specialized: its symbolic trace failed before)";
         else {
           symbolic[i][d] = true;
           os << ", now symbolic";
@@ -415,6 +420,9 @@ struct CompiledEngine::Impl {
       if (log_enabled("recompiles"))
         log_message("recompiles", options.name + ": tracing with symbolic sizes failed (" +
                                       e.what() + "); specializing them");
+      for (size_t a = 0; a < symbolic.size(); ++a)
+        for (size_t d = 0; d < symbolic[a].size(); ++d)
+          if (symbolic[a][d]) keep_static.insert({a, d});
       entry->spec = make_spec(args, {});
       path = trace_path(args, entry->spec, body);
     }

@@ -52,8 +52,9 @@ void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t num_buf
 
 // Runs a compiled row kernel over `domain` whose last `reduced` dims are the columns. Element-level
 // buffers broadcast to the domain; row-level ones have the domain's shape with the reduced dims
-// 1 or dropped. The kernel reads each buffer through one row stride and one column stride; an input
-// whose dims do not fold into them (a transposed layout) is first copied densely.
+// 1 or dropped. The kernel reads each buffer through one row stride and element-level buffers
+// contiguously along the columns; an input laid out otherwise (transposed, broadcast along the
+// columns) is first copied densely.
 void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& buffers,
               IntArrayRef domain, int64_t reduced);
 
