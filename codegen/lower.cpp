@@ -89,6 +89,14 @@ struct GroupLowering {
           if (in == v) return true;
     return false;
   }
+  // A movement op (reshape, permute, expand, slice) of a value from outside the group: a view
+  // the runner makes before the kernel, which then loads it as an input (its strides do the
+  // indexing). A movement of a value the group computes would need index arithmetic.
+  bool is_view(const ir::Node& n) const {
+    const bool movement = n.op == ir::Op::Reshape || n.op == ir::Op::Permute ||
+                          n.op == ir::Op::Expand || n.op == ir::Op::Slice;
+    return movement && !expr_of.count(n.inputs[0]);
+  }
   void store(const ir::Value* v, std::vector<const ir::Value*>& outputs) {
     ir.stores.push_back({int(ir.buffers.size()), expr_of.at(v)});
     ir.buffers.push_back({v->dtype, true});
@@ -105,6 +113,7 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
   const std::vector<const ir::Node*> nodes = lower.nodes();
   const ir::SymShape& domain = nodes.back()->output->shape;
   for (const ir::Node* n : nodes) {
+    if (lower.is_view(*n)) continue;
     switch (ir::op_category(n->op)) {
       case ir::OpCategory::Unary:
       case ir::OpCategory::Binary:
@@ -124,12 +133,14 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
   }
   // Outputs: results read outside the kernel or returned.
   for (const ir::Node* n : nodes) {
-    if (!lower.escapes(n->output)) continue;
+    if (!lower.expr_of.count(n->output) || !lower.escapes(n->output)) continue;
     EMBER_CHECK(n->output->shape == domain, Error, "lower: kernel k", group, " writes %",
                 n->output->name, " of shape ", ir::shape_text(n->output->shape),
                 " besides its domain ", ir::shape_text(domain), "; not supported yet");
     lower.store(n->output, k.outputs);
   }
+  EMBER_CHECK(!k.outputs.empty(), Error, "lower: kernel k", group,
+              " computes nothing (its nodes are views)");
   return k;
 }
 
@@ -166,6 +177,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
   };
   auto operand = [&](const ir::Value* v) { return lower.operand(v, row_level_shape(v->shape)); };
   for (const ir::Node* n : nodes) {
+    if (lower.is_view(*n)) continue;
     KernelIR::Expr e{};
     e.dtype = n->output->dtype;
     e.op = n->op;
@@ -211,7 +223,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
     lower.define(n->output, e);
   }
   for (const ir::Node* n : nodes) {
-    if (!lower.escapes(n->output)) continue;
+    if (!lower.expr_of.count(n->output) || !lower.escapes(n->output)) continue;
     EMBER_CHECK(
         k.ir.exprs[size_t(lower.expr_of.at(n->output))].row_level || n->output->shape == shape,
         Error, "lower_rows: output %", n->output->name, " is neither per row nor per element");

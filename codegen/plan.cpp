@@ -4,6 +4,7 @@
 #include <atomic>
 #include <climits>
 #include <cstdint>
+#include <functional>
 #include <sstream>
 
 #include "ember/codegen/kernel_ir.h"
@@ -53,10 +54,14 @@ bool only_epilogue_reads(const ir::Graph& g, const ir::Node& library) {
   return true;
 }
 
-// Rows of output per block when a matmul's epilogue runs block by block: about 256 KiB of output,
-// so the block is still in cache when the epilogue reads it.
+// Rows of output per block when a matmul's epilogue runs block by block: about 4 MiB of output
+// (still in the last-level cache when the epilogue reads it), and at least 256 rows, as BLAS
+// packs the right-hand matrix again for every call.
 int64_t block_rows(int64_t cols, size_t itemsize) {
-  return std::max<int64_t>(16, int64_t(256 * 1024 / itemsize) / std::max<int64_t>(cols, 1));
+  // (Measured on the 2-core development VM with ember-bench's mlp_forward: blocks of 4 MiB and
+  // one block for the whole output are within noise of each other; 32-row blocks were 2x slower.)
+  constexpr int64_t kBlockBytes = 4 << 20;
+  return std::max<int64_t>(256, kBlockBytes / int64_t(itemsize) / std::max<int64_t>(cols, 1));
 }
 
 }  // namespace
@@ -112,6 +117,19 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
   };
   auto kernel_step = [&](Step s, const std::vector<const ir::Value*>& inputs,
                          const std::vector<const ir::Value*>& outputs) {
+    // Inputs that are views made inside the group (a reshaped bias) come first, as node steps.
+    // (A view of a view is made after the view it reads.)
+    std::vector<const ir::Node*> views;
+    const std::function<void(const ir::Value*)> add_view = [&](const ir::Value* v) {
+      const ir::Node* p = v->producer;
+      if (!p || p->group != nodes[i]->group || is_library(*p) ||
+          std::find(views.begin(), views.end(), p) != views.end())
+        return;
+      for (const ir::Value* in : p->inputs) add_view(in);
+      views.push_back(p);
+    };
+    for (const ir::Value* v : inputs) add_view(v);
+    for (const ir::Node* n : views) node_step(*n, " (view)");
     for (const ir::Value* v : inputs) s.in.push_back(slot_of(v));
     for (const ir::Value* v : outputs) {
       s.out.push_back(slot_of(v));
@@ -121,7 +139,8 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
     if (log) log_message("kernels", s.ir.text());
     ++kernels_;
     for (size_t j = i; j < end; ++j)
-      if (s.kind == Step::Kind::BlockedMatmul || !is_library(*nodes[j]))
+      if ((s.kind == Step::Kind::BlockedMatmul || !is_library(*nodes[j])) &&
+          std::find(views.begin(), views.end(), nodes[j].get()) == views.end())
         s.nodes.push_back(nodes[j].get());
     steps_.push_back(std::move(s));
   };

@@ -1,6 +1,7 @@
 #include "ember/frontend/compile.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -77,6 +78,7 @@ struct CompiledEngine::Impl {
   CompileStats stats;
   std::vector<std::string> reasons;
   bool limit_warned = false;
+  std::shared_ptr<const Path> last_path;
   // (argument, dim) pairs whose symbolic trace failed once: specialized from then on.
   std::set<std::pair<size_t, size_t>> keep_static;
 
@@ -282,6 +284,7 @@ struct CompiledEngine::Impl {
   // Traces body on args with the spec's symbolic dims, optimizes and compiles the graph.
   std::shared_ptr<Path> trace_path(const std::vector<CompileArg>& args,
                                    const std::vector<ArgSpec>& spec, Body body) {
+    const auto start = std::chrono::steady_clock::now();
     TraceContext tc(options.name);
     std::vector<CompileArg> traced_args;
     traced_args.reserve(args.size());
@@ -300,6 +303,8 @@ struct CompiledEngine::Impl {
     for (const auto& n : path->traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
     passes::run_pipeline(*path->traced.graph);
     path->plan = std::make_unique<codegen::ExecutablePlan>(path->traced.graph, cache);
+    stats.compile_ms +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return path;
   }
 
@@ -384,6 +389,7 @@ struct CompiledEngine::Impl {
             std::rotate(entry.paths.begin(), entry.paths.begin() + long(p),
                         entry.paths.begin() + long(p) + 1);
           ++stats.replays;
+          last_path = entry.paths[0];
           return out;
         } catch (const ir::GuardFailure& g) {
           ++stats.guard_failures;
@@ -395,7 +401,7 @@ struct CompiledEngine::Impl {
       note_recompile(failure);
       auto path = trace_path(args, entry.spec, body);
       entry.paths.insert(entry.paths.begin(), path);
-      return run_first(*path, args);
+      return run_first(path, args);
     }
     std::string reason;
     const auto symbolic = plan_dims(args, reason);
@@ -428,11 +434,14 @@ struct CompiledEngine::Impl {
     }
     entry->paths.push_back(path);
     entries.insert(entries.begin(), entry);
-    return run_first(*path, args);
+    return run_first(path, args);
   }
 
   // The first run of a new path, with the generator states its trace drew.
-  std::vector<Tensor> run_first(const Path& path, const std::vector<CompileArg>& args) {
+  std::vector<Tensor> run_first(const std::shared_ptr<Path>& p,
+                                const std::vector<CompileArg>& args) {
+    last_path = p;
+    const Path& path = *p;
     std::vector<Tensor> out = to_tensors(path.plan->run(graph_inputs(path, args, true)));
     if (path.traced.final_rng) kernels::set_rng_state(*path.traced.final_rng);
     return out;
@@ -440,6 +449,7 @@ struct CompiledEngine::Impl {
 
   std::vector<Tensor> eager(const std::vector<CompileArg>& args, Body body) {
     ++stats.eager_calls;
+    last_path = nullptr;
     return body(args);
   }
 
@@ -490,5 +500,17 @@ std::vector<std::string> CompiledEngine::recompile_reasons() const {
 }
 
 std::string CompiledEngine::describe() const { return impl_->describe(); }
+
+CompiledPlanInfo CompiledEngine::last_plan() const {
+  std::lock_guard<std::recursive_mutex> lock(impl_->mutex);
+  CompiledPlanInfo info;
+  if (const Path* p = impl_->last_path.get()) {
+    info.kernels = p->plan->num_kernels();
+    info.library_calls = p->plan->num_library_calls();
+    info.eager_nodes = p->plan->num_eager_nodes();
+    info.guards = p->guards;
+  }
+  return info;
+}
 
 }  // namespace ember::detail

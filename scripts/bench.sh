@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install what is missing, build Release, run the benchmark
-# tables (eager kernels against memory bandwidth and OpenBLAS, the tracer's cost per op, and
-# compiled against eager and hand-written loops, until ember-bench lands).
+# The main job on a fresh machine: install what is missing, build Release, run ember-bench (fused
+# against eager: the table on the terminal, JSON and SVG in the build directory). Arguments go to
+# ember-bench (--filter, --scale, --threads, --reps, --warmup, --json, --svg; --help lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 build=${EMBER_BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" -j"${EMBER_JOBS:-2}" --target ember_eager_bench ember_trace_bench \
-  ember_compile_bench
-EMBER_NUM_THREADS=${EMBER_NUM_THREADS:-2} "$build/benchmarks/ember_eager_bench" "$@"
-"$build/benchmarks/ember_trace_bench"
-EMBER_NUM_THREADS=${EMBER_NUM_THREADS:-2} "$build/benchmarks/ember_compile_bench"
+cmake --build "$build" -j"${EMBER_JOBS:-2}" --target ember-bench
+"$build/tools/ember-bench" --threads "${EMBER_NUM_THREADS:-2}" --json "$build/ember-bench.json" "$@"

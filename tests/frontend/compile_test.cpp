@@ -30,7 +30,10 @@ TEST(Compile, ReplaysAFusedChainAndEqualsEager) {
   EXPECT_EQ(s.calls, 3);
   EXPECT_EQ(s.traces, 1);
   EXPECT_EQ(s.replays, 2);
+  EXPECT_GT(s.compile_ms, 0);
   EXPECT_NE(f.describe().find("1 kernel(s)"), std::string::npos) << f.describe();
+  EXPECT_EQ(f.last_plan().kernels, 1);
+  EXPECT_EQ(f.last_plan().eager_nodes, 0);
 }
 
 TEST(Compile, NormalizationsAndMatmulEpilogues) {

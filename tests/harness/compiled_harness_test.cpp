@@ -13,27 +13,6 @@ namespace {
 
 using Inputs = std::vector<Tensor>;
 
-// f(in[0], in[1], ...): compiled functions take tensors one by one.
-template <class F>
-Inputs call_with(const F& f, const Inputs& in) {
-  switch (in.size()) {
-    case 1:
-      return f(in[0]);
-    case 2:
-      return f(in[0], in[1]);
-    case 3:
-      return f(in[0], in[1], in[2]);
-    case 4:
-      return f(in[0], in[1], in[2], in[3]);
-    case 5:
-      return f(in[0], in[1], in[2], in[3], in[4]);
-    case 6:
-      return f(in[0], in[1], in[2], in[3], in[4], in[5]);
-    default:
-      throw Error("harness: a case with " + std::to_string(in.size()) + " inputs");
-  }
-}
-
 // The same values in non-contiguous memory: the last two dims transposed in memory, or a 1-D
 // tensor read with stride 2.
 Tensor strided(const Tensor& x) {
@@ -92,7 +71,7 @@ TEST_P(Compiled, EqualsEagerInEveryLayoutAndDtype) {
         break;
       }
       manual_seed(seed);
-      const Inputs got = call_with(f, in);
+      const Inputs got = call_unpacked<Inputs>(f, in);
       ASSERT_EQ(got.size(), want.size()) << c.name << " " << v.name;
       for (size_t i = 0; i < got.size(); ++i) {
         EXPECT_EQ(got[i].dtype(), want[i].dtype()) << c.name << " " << v.name;

@@ -51,7 +51,9 @@ struct KernelIR {
 // The elementwise kernel of fusion group `group` of a fused graph (of a library call's group: its
 // epilogue, which reads the call's result as an input): its inputs (values defined
 // outside the group, constants inlined) and outputs (values read outside the group or returned).
-// Throws Error naming the op when the group holds something this form cannot express.
+// Throws Error naming the op when the group holds something this form cannot express. A movement
+// op of a value from outside the group is not lowered: its result is an input (a view the runner
+// makes first).
 struct LoweredKernel {
   KernelIR ir;
   std::vector<const ir::Value*> inputs;   // bound to the input buffers, in order

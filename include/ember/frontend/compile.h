@@ -55,6 +55,15 @@ struct CompileStats {
   int64_t eager_calls = 0;     // calls run eagerly past the recompile limit
   int64_t guard_failures = 0;  // replayed paths stopped by a guard
   int64_t check_mismatches = 0;
+  double compile_ms = 0;  // spent tracing, optimizing and compiling (every trace, cumulative)
+};
+
+// What the plan of the last call runs.
+struct CompiledPlanInfo {
+  int kernels = 0;        // compiled by the backend
+  int library_calls = 0;  // matmul, conv2d
+  int eager_nodes = 0;    // nodes no kernel covers, run with the eager kernels
+  int guards = 0;
 };
 
 // One argument of a compiled function: a tensor, or a number guarded by value.
@@ -88,6 +97,7 @@ class CompiledEngine {
   CompileStats stats() const;
   std::vector<std::string> recompile_reasons() const;
   std::string describe() const;  // entries, their paths and plans
+  CompiledPlanInfo last_plan() const;
 
  private:
   struct Impl;
@@ -174,6 +184,8 @@ class CompiledFunction {
   std::vector<std::string> recompile_reasons() const { return engine_->recompile_reasons(); }
   // The compiled entries: signature, paths (guards) and each path's plan.
   std::string describe() const { return engine_->describe(); }
+  // The plan the last call ran (all zeros before the first call, or after an eager call).
+  CompiledPlanInfo last_plan() const { return engine_->last_plan(); }
 
  private:
   std::shared_ptr<const F> fn_;
@@ -183,6 +195,25 @@ class CompiledFunction {
 template <class F>
 CompiledFunction<F> compile(F fn, CompileOptions options = {}) {
   return CompiledFunction<F>(std::move(fn), std::move(options));
+}
+
+// f(in[0], ..., in[n-1]) for a list of up to 8 tensors, returning R: calls a function that takes
+// its tensors one by one (a compiled one) with a list built at run time.
+template <class R, class F>
+R call_unpacked(const F& f, const std::vector<Tensor>& in) {
+  constexpr size_t kMax = 8;
+  EMBER_CHECK(in.size() >= 1 && in.size() <= kMax, ValueError, "call_unpacked: ", in.size(),
+              " tensors (1 to ", kMax, " are supported)");
+  R result{};
+  [&]<size_t... N>(std::index_sequence<N...>) {
+    ((in.size() == N + 1
+          ? (void)(result = [&]<size_t... I>(std::index_sequence<I...>) { return R(f(in[I]...)); }(
+                       std::make_index_sequence<N + 1>{}))
+          : void()),
+     ...);
+  }
+  (std::make_index_sequence<kMax>{});
+  return result;
 }
 
 }  // namespace ember

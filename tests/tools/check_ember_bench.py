@@ -1,0 +1,40 @@
+"""Runs ember-bench on small sizes and checks what it writes: the table, a JSON file with every
+workload's figures, and an SVG chart."""
+import json
+import os
+import subprocess
+import sys
+
+binary, out_dir = sys.argv[1], sys.argv[2]
+os.makedirs(out_dir, exist_ok=True)
+json_path = os.path.join(out_dir, "bench.json")
+svg_path = os.path.join(out_dir, "bench.svg")
+run = subprocess.run([binary, "--scale", "0.02", "--reps", "2", "--warmup", "1", "--threads", "2",
+                      "--json", json_path], capture_output=True, text=True, timeout=280)
+print(run.stdout)
+assert run.returncode == 0, run.stderr
+assert "memory bandwidth" in run.stdout and "softmax" in run.stdout, run.stdout
+
+data = json.load(open(json_path))
+assert data["bandwidth"]["gb_per_s"] > 0
+names = [w["name"] for w in data["workloads"]]
+assert names == ["elementwise_chain", "bias_gelu", "softmax", "layer_norm", "rms_norm",
+                 "mlp_forward", "attention", "conv_block"], names
+for w in data["workloads"]:
+    for key in ("eager_ms", "compiled_ms"):
+        t = w[key]
+        assert 0 < t["min"] <= t["median"] <= t["max"], (w["name"], key, t)
+    assert w["speedup"] > 0 and w["bytes"] > 0, w
+    assert w["cold_compile_ms"] is not None and w["warm_compile_ms"] is not None, w
+    assert w["kernels"] + w["library_calls"] >= 1, w
+    assert w["max_abs_diff_vs_eager"] < 1e-2, w
+assert [s["name"] for s in data["skipped"]] == ["mlp_train_step"], data["skipped"]
+
+svg = open(svg_path).read()
+assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+for name in names:
+    assert name in svg, name
+
+bad = subprocess.run([binary, "--device", "cuda"], capture_output=True, text=True)
+assert bad.returncode == 2 and "not available" in bad.stderr, bad.stderr
+print("ember-bench smoke test passed")

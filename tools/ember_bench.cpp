@@ -1,0 +1,570 @@
+// ember-bench: fused against eager, on this machine. Measures the memory bandwidth first (a
+// STREAM triad in the same run), then runs each workload eagerly and compiled and reports the
+// medians (with min and max) over repetitions after warm-up, the speedup, the bytes each
+// workload must move and the share of the measured bandwidth that reaches (GFLOP/s for
+// matmul-bound work), the cold and warm compile times (each measured in a fresh child process:
+// cold with an empty kernel cache, warm from the disk cache the cold run filled) and the number
+// of kernels. Writes an aligned table, a JSON file with every figure and the machine's
+// description, and an SVG bar chart of the speedups and bandwidth shares.
+#include <stdlib.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ember/codegen/llvm_backend.h"
+#include "ember/ember.h"
+
+namespace {
+
+using namespace ember;
+using Clock = std::chrono::steady_clock;
+using Inputs = std::vector<Tensor>;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// ---- options ----
+
+struct Options {
+  std::string filter;  // substring of workload names; empty: all
+  double scale = 1;    // multiplies the leading (batch) size of every workload
+  int threads = 0;     // 0: EMBER_NUM_THREADS or every core
+  int reps = 7, warmup = 2;
+  std::string device = "cpu";
+  std::string json = "ember-bench.json";
+  std::string svg;  // empty: the JSON path with .svg
+  bool compile_times = true;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "ember-bench: %s\n"
+               "usage: ember-bench [--filter TEXT] [--scale X] [--threads N] [--reps N]\n"
+               "                   [--warmup N] [--device cpu] [--json FILE] [--svg FILE]\n"
+               "                   [--no-compile-times] [--list]\n",
+               why);
+  std::exit(2);
+}
+
+// ---- statistics ----
+
+struct Stat {
+  double median = 0, min = 0, max = 0;  // milliseconds
+};
+
+Stat summarize(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  return {n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2, ms.front(), ms.back()};
+}
+
+template <class F>
+Stat time_it(const F& f, int warmup, int reps, const std::function<void(int)>& progress) {
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    progress(i);
+    const auto start = Clock::now();
+    f();
+    ms.push_back(ms_since(start));
+  }
+  return summarize(ms);
+}
+
+// ---- memory bandwidth: STREAM triad a = b + s * c over the pool's threads ----
+
+Stat triad(int reps, double* gbps) {
+  const int64_t n = 32 << 20;  // 3 x 128 MiB: far beyond any cache
+  const size_t count = static_cast<size_t>(n);
+  std::vector<float> a(count), b(count, 1.0f), c(count, 2.0f);
+  parallel_for(0, n, 1 << 16, [&](int64_t lo, int64_t hi) {  // first touch on the pool
+    for (int64_t i = lo; i < hi; ++i) a[size_t(i)] = 0;
+  });
+  const Stat s = time_it(
+      [&] {
+        parallel_for(0, n, 1 << 16, [&](int64_t lo, int64_t hi) {
+          float* pa = a.data();
+          const float *pb = b.data(), *pc = c.data();
+          for (int64_t i = lo; i < hi; ++i) pa[i] = pb[i] + 3.0f * pc[i];
+        });
+      },
+      2, reps, [](int) {});
+  *gbps = 3.0 * double(n) * 4 / (s.median * 1e-3) / 1e9;
+  return s;
+}
+
+// ---- workloads ----
+
+struct Workload {
+  std::string name, shape;
+  std::function<Inputs()> inputs;
+  TraceableFn fn;
+  double flops = 0;  // matmul-bound work: reported as GFLOP/s
+  std::string skipped;
+};
+
+double bytes_of(const Inputs& in) {
+  double b = 0;
+  for (const Tensor& t : in) b += double(t.numel()) * double(t.element_size());
+  return b;
+}
+
+std::string dims(std::initializer_list<int64_t> d) {
+  std::string s;
+  for (int64_t v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
+  return s;
+}
+
+std::vector<Workload> workloads(double scale) {
+  auto rows = [scale](int64_t n) { return std::max<int64_t>(1, int64_t(double(n) * scale)); };
+  std::vector<Workload> w;
+  manual_seed(7);
+  {
+    const int64_t n = rows(16 << 20);
+    w.push_back(
+        {"elementwise_chain", dims({n}), [n] { return Inputs{randn({n})}; },
+         [](const Inputs& x) -> Inputs { return {gelu(x[0] * 1.5 + 0.25) * sigmoid(x[0])}; }});
+  }
+  const int64_t r = rows(8192), c = 1024;
+  const Tensor bias = randn({c}), gamma = randn({c}), beta = randn({c});
+  w.push_back({"bias_gelu", dims({r, c}),
+               [=] {
+                 return Inputs{randn({r, c})};
+               },
+               [bias](const Inputs& x) -> Inputs { return {gelu(x[0] + bias)}; }});
+  w.push_back({"softmax", dims({r, c}),
+               [=] {
+                 return Inputs{randn({r, c})};
+               },
+               [](const Inputs& x) -> Inputs { return {softmax(x[0], -1)}; }});
+  w.push_back(
+      {"layer_norm", dims({r, c}),
+       [=] {
+         return Inputs{randn({r, c})};
+       },
+       [=](const Inputs& x) -> Inputs { return {layer_norm(x[0], {c}, gamma, beta, 1e-5)}; }});
+  w.push_back({"rms_norm", dims({r, c}),
+               [=] {
+                 return Inputs{randn({r, c})};
+               },
+               [=](const Inputs& x) -> Inputs {
+                 return {x[0] * rsqrt((x[0] * x[0]).mean({-1}, true) + 1e-6) * gamma};
+               }});
+  {
+    const int64_t m = rows(2048), k = 1024, h = 2048;
+    const Tensor w1 = randn({k, h}) * 0.03, b1 = randn({h}), w2 = randn({h, k}) * 0.02,
+                 b2 = randn({k});
+    Workload mlp{
+        "mlp_forward", dims({m, k}) + " @" + dims({k, h}) + " @" + dims({h, k}),
+        [=] {
+          return Inputs{randn({m, k})};
+        },
+        [=](const Inputs& x) -> Inputs { return {matmul(gelu(matmul(x[0], w1) + b1), w2) + b2}; }};
+    mlp.flops = 2.0 * 2 * double(m) * double(k) * double(h);
+    w.push_back(mlp);
+  }
+  {
+    const int64_t b = rows(32), s = 256, d = 64;
+    Workload attn{"attention", dims({b, s, d}) + " q,k,v",
+                  [=] {
+                    return Inputs{randn({b, s, d}), randn({b, s, d}), randn({b, s, d})};
+                  },
+                  [d](const Inputs& x) -> Inputs {
+                    const Tensor scores = matmul(x[0], x[1].transpose(1, 2)) / std::sqrt(double(d));
+                    return {matmul(softmax(scores, -1), x[2])};
+                  }};
+    attn.flops = 2.0 * 2 * double(b) * double(s) * double(s) * double(d);
+    w.push_back(attn);
+  }
+  {
+    const int64_t n = rows(16), ci = 32, co = 64, hw = 56;
+    const Tensor cw = randn({co, ci, 3, 3}) * 0.05, cb = randn({co});
+    Workload conv{"conv_block", dims({n, ci, hw, hw}) + " conv3x3->" + std::to_string(co),
+                  [=] {
+                    return Inputs{randn({n, ci, hw, hw})};
+                  },
+                  [=](const Inputs& x) -> Inputs {
+                    return {max_pool2d(relu(conv2d(x[0], cw, cb, {1, 1}, {1, 1})), {2, 2})};
+                  }};
+    conv.flops = 2.0 * double(n) * double(co) * double(hw * hw) * double(ci) * 9;
+    w.push_back(conv);
+  }
+  Workload train{"mlp_train_step", "-", [] { return Inputs{}; }, nullptr};
+  train.skipped = "needs autograd (not built yet)";
+  w.push_back(train);
+  return w;
+}
+
+auto compiled_of(const Workload& w, CompileOptions options) {
+  const TraceableFn fn = w.fn;
+  return compile([fn](const auto&... x) { return fn(Inputs{x...}); }, std::move(options));
+}
+
+// ---- compile times, in child processes of this binary ----
+
+// The child: JIT start-up first (an unrelated kernel), then the workload's first call, of which
+// it reports what tracing, the passes and compiling (or loading) the plan took.
+int compile_child(const std::string& name, double scale, const std::string& cache_dir) {
+  CompileOptions warm_options;
+  warm_options.cache_dir = cache_dir;
+  auto warm_jit = compile([](const Tensor& x) { return x * 3 - 1; }, warm_options);
+  warm_jit(ones({8}));
+  const int64_t compiled = codegen::cpu_compile_count(), loaded = codegen::cpu_disk_cache_hits();
+  for (const Workload& w : workloads(scale)) {
+    if (w.name != name || !w.fn) continue;
+    const Inputs in = w.inputs();
+    CompileOptions options;
+    options.cache_dir = cache_dir;
+    options.name = w.name;
+    auto f = compiled_of(w, options);
+    call_unpacked<Inputs>(f, in);
+    std::printf("%.3f %lld %lld\n", f.stats().compile_ms,
+                static_cast<long long>(codegen::cpu_compile_count() - compiled),
+                static_cast<long long>(codegen::cpu_disk_cache_hits() - loaded));
+    return 0;
+  }
+  return 1;
+}
+
+struct CompileTimes {
+  double cold = -1, warm = -1;
+  long long compiled = 0, loaded = 0;
+};
+
+CompileTimes measure_compile(const char* self, const Workload& w, double scale, int threads) {
+  namespace fs = std::filesystem;
+  std::string dir = (fs::temp_directory_path() / "ember-bench-XXXXXX").string();
+  CompileTimes t;
+  if (!mkdtemp(dir.data())) return t;
+  std::ostringstream cmd;
+  cmd << "'" << self << "' --compile-child " << w.name << " --scale " << scale << " --threads "
+      << threads << " --cache-dir '" << dir << "'";
+  for (int run = 0; run < 2; ++run) {
+    FILE* p = popen(cmd.str().c_str(), "r");
+    double ms = -1;
+    long long compiled = 0, loaded = 0;
+    const bool ok = p && std::fscanf(p, "%lf %lld %lld", &ms, &compiled, &loaded) == 3;
+    if (p) pclose(p);
+    if (!ok) break;
+    if (run == 0) {
+      t.cold = ms;
+      t.compiled = compiled;
+    } else {
+      t.warm = ms;
+      t.loaded = loaded;
+    }
+  }
+  fs::remove_all(dir);
+  return t;
+}
+
+// ---- the machine ----
+
+std::string first_line_of(const char* path, const char* key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) {
+      const size_t colon = line.find(':');
+      std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  return "unknown";
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+// ---- results ----
+
+struct Result {
+  const Workload* w;
+  Stat eager, compiled;
+  CompileTimes compile;
+  CompiledPlanInfo plan;
+  double bytes = 0;  // what it must move at least: inputs read once, outputs written once
+  double max_abs_diff = 0;
+  double speedup() const { return eager.median / compiled.median; }
+  double gbps(const Stat& s) const { return bytes / (s.median * 1e-3) / 1e9; }
+  double gflops(const Stat& s) const { return w->flops / (s.median * 1e-3) / 1e9; }
+};
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+void print_table(const std::vector<Result>& results, const std::vector<const Workload*>& skipped,
+                 double bandwidth) {
+  std::printf("\n%-18s %-26s %21s %21s %8s %20s %10s %9s %7s\n", "workload", "size",
+              "eager ms (min-max)", "compiled ms (min-max)", "speedup", "compiled throughput",
+              "cold ms", "warm ms", "kernels");
+  for (const Result& r : results) {
+    const std::string eager = fmt("%.2f", r.eager.median) + " (" + fmt("%.2f", r.eager.min) + "-" +
+                              fmt("%.2f", r.eager.max) + ")";
+    const std::string comp = fmt("%.2f", r.compiled.median) + " (" + fmt("%.2f", r.compiled.min) +
+                             "-" + fmt("%.2f", r.compiled.max) + ")";
+    const std::string through = r.w->flops > 0
+                                    ? fmt("%.1f GFLOP/s", r.gflops(r.compiled))
+                                    : fmt("%.1f GB/s", r.gbps(r.compiled)) + " (" +
+                                          fmt("%.0f%%", 100 * r.gbps(r.compiled) / bandwidth) + ")";
+    const std::string kernels =
+        std::to_string(r.plan.kernels) +
+        (r.plan.library_calls ? "+" + std::to_string(r.plan.library_calls) + "L" : std::string());
+    std::printf("%-18s %-26s %21s %21s %7.2fx %20s %10s %9s %7s\n", r.w->name.c_str(),
+                r.w->shape.c_str(), eager.c_str(), comp.c_str(), r.speedup(), through.c_str(),
+                r.compile.cold < 0 ? "-" : fmt("%.1f", r.compile.cold).c_str(),
+                r.compile.warm < 0 ? "-" : fmt("%.2f", r.compile.warm).c_str(), kernels.c_str());
+  }
+  for (const Workload* w : skipped)
+    std::printf("%-18s skipped: %s\n", w->name.c_str(), w->skipped.c_str());
+  std::printf(
+      "\nthroughput: bytes each workload must move (inputs once, outputs once) per second, and "
+      "its share of the measured triad bandwidth (%.1f GB/s); GFLOP/s for matmul-bound work. "
+      "kernels: compiled kernels + library calls (L). cold: trace + passes + LLVM in a fresh "
+      "process; warm: the same with the kernels in the disk cache.\n",
+      bandwidth);
+}
+
+void write_json(const std::string& path, const Options& o, const std::vector<Result>& results,
+                const std::vector<const Workload*>& skipped, const Stat& triad_ms, double bw) {
+  std::ofstream out(path);
+  out.precision(10);
+  auto ms_or_null = [](double ms) { return ms < 0 ? std::string("null") : fmt("%.3f", ms); };
+  utsname u{};
+  uname(&u);
+  const std::time_t now = std::time(nullptr);
+  char date[64];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  out << "{\n  \"tool\": \"ember-bench\",\n  \"date\": \"" << date << "\",\n";
+  out << "  \"machine\": {\"cpu\": \"" << json_escape(first_line_of("/proc/cpuinfo", "model name"))
+      << "\", \"cores\": " << std::thread::hardware_concurrency() << ", \"memory\": \""
+      << json_escape(first_line_of("/proc/meminfo", "MemTotal")) << "\", \"kernel\": \""
+      << json_escape(std::string(u.sysname) + " " + u.release) << "\"},\n";
+  out << "  \"options\": {\"threads\": " << get_num_threads() << ", \"reps\": " << o.reps
+      << ", \"warmup\": " << o.warmup << ", \"scale\": " << o.scale << ", \"device\": \""
+      << o.device << "\"},\n";
+  out << "  \"bandwidth\": {\"method\": \"STREAM triad, 3 x 128 MiB float32\", \"gb_per_s\": " << bw
+      << ", \"median_ms\": " << triad_ms.median << ", \"min_ms\": " << triad_ms.min
+      << ", \"max_ms\": " << triad_ms.max << "},\n  \"workloads\": [\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    out << "    {\"name\": \"" << r.w->name << "\", \"shape\": \"" << json_escape(r.w->shape)
+        << "\", \"bytes\": " << r.bytes << ", \"flops\": " << r.w->flops
+        << ",\n     \"eager_ms\": {\"median\": " << r.eager.median << ", \"min\": " << r.eager.min
+        << ", \"max\": " << r.eager.max << "}, \"compiled_ms\": {\"median\": " << r.compiled.median
+        << ", \"min\": " << r.compiled.min << ", \"max\": " << r.compiled.max
+        << "},\n     \"speedup\": " << r.speedup() << ", \"eager_gb_per_s\": " << r.gbps(r.eager)
+        << ", \"compiled_gb_per_s\": " << r.gbps(r.compiled)
+        << ", \"compiled_bandwidth_share\": " << r.gbps(r.compiled) / bw
+        << ", \"eager_gflop_per_s\": " << (r.w->flops > 0 ? r.gflops(r.eager) : 0)
+        << ", \"compiled_gflop_per_s\": " << (r.w->flops > 0 ? r.gflops(r.compiled) : 0)
+        << ",\n     \"cold_compile_ms\": " << ms_or_null(r.compile.cold)
+        << ", \"warm_compile_ms\": " << ms_or_null(r.compile.warm)
+        << ", \"kernels_compiled_cold\": " << r.compile.compiled
+        << ", \"kernels_loaded_warm\": " << r.compile.loaded << ", \"kernels\": " << r.plan.kernels
+        << ", \"library_calls\": " << r.plan.library_calls
+        << ", \"eager_nodes\": " << r.plan.eager_nodes
+        << ", \"max_abs_diff_vs_eager\": " << r.max_abs_diff << "}"
+        << (i + 1 < results.size() ? "," : "") << "\n";
+  }
+  out << "  ],\n  \"skipped\": [";
+  for (size_t i = 0; i < skipped.size(); ++i)
+    out << (i ? ", " : "") << "{\"name\": \"" << skipped[i]->name << "\", \"reason\": \""
+        << json_escape(skipped[i]->skipped) << "\"}";
+  out << "]\n}\n";
+}
+
+// Two horizontal bar charts: the speedup of compiled over eager (a line at 1x), and the share of
+// the measured bandwidth each compiled workload reaches (memory-bound ones).
+void write_svg(const std::string& path, const std::vector<Result>& results, double bw,
+               const std::string& caption) {
+  const int label = 150, width = 760, bar_h = 22, gap = 8;
+  const int chart_h = int(results.size()) * (bar_h + gap) + 40;
+  const int height = 2 * chart_h + 80;
+  std::ofstream out(path);
+  out << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  auto chart = [&](int top, const std::string& title, double max_value, bool percent,
+                   const std::function<double(const Result&)>& value, double mark) {
+    const double plot = width - label - 80;
+    out << "<text x=\"10\" y=\"" << top + 16 << "\" font-size=\"14\" font-weight=\"bold\">" << title
+        << "</text>\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const double v = value(results[i]);
+      const int y = top + 28 + int(i) * (bar_h + gap);
+      const double len = v > 0 ? plot * std::min(v, max_value) / max_value : 0;
+      out << "<text x=\"" << label - 6 << "\" y=\"" << y + bar_h - 7 << "\" text-anchor=\"end\">"
+          << results[i].w->name << "</text>\n";
+      if (v <= 0) {
+        out << "<text x=\"" << label + 4 << "\" y=\"" << y + bar_h - 7
+            << "\" fill=\"#888\">n/a (matmul-bound)</text>\n";
+        continue;
+      }
+      out << "<rect x=\"" << label << "\" y=\"" << y << "\" width=\"" << len << "\" height=\""
+          << bar_h << "\" fill=\"" << (mark > 0 && v < mark ? "#d9822b" : "#2b7bb9") << "\"/>\n";
+      out << "<text x=\"" << label + len + 4 << "\" y=\"" << y + bar_h - 7 << "\">"
+          << (percent ? fmt("%.0f%%", 100 * v) : fmt("%.2fx", v)) << "</text>\n";
+    }
+    if (mark > 0) {
+      const double x = label + plot * mark / max_value;
+      out << "<line x1=\"" << x << "\" y1=\"" << top + 24 << "\" x2=\"" << x << "\" y2=\""
+          << top + chart_h - 8 << "\" stroke=\"#444\" stroke-dasharray=\"4,3\"/>\n";
+    }
+  };
+  double max_speedup = 1;
+  for (const Result& r : results) max_speedup = std::max(max_speedup, r.speedup());
+  chart(
+      10, "Speedup of compiled over eager (median; dashed: 1x)", max_speedup * 1.1, false,
+      [](const Result& r) { return r.speedup(); }, 1.0);
+  chart(
+      10 + chart_h + 20,
+      "Compiled: share of the measured memory bandwidth (" + fmt("%.1f", bw) + " GB/s triad)", 1.1,
+      true, [bw](const Result& r) { return r.w->flops > 0 ? 0.0 : r.gbps(r.compiled) / bw; }, 0);
+  out << "<text x=\"10\" y=\"" << height - 12 << "\" fill=\"#555\">" << caption << "</text>\n";
+  out << "</svg>\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  std::string child, cache_dir;
+  bool list = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+      return argv[++i];
+    };
+    try {
+      if (a == "--filter")
+        o.filter = value();
+      else if (a == "--scale")
+        o.scale = std::stod(value());
+      else if (a == "--threads")
+        o.threads = std::stoi(value());
+      else if (a == "--reps")
+        o.reps = std::stoi(value());
+      else if (a == "--warmup")
+        o.warmup = std::stoi(value());
+      else if (a == "--device")
+        o.device = value();
+      else if (a == "--json")
+        o.json = value();
+      else if (a == "--svg")
+        o.svg = value();
+      else if (a == "--no-compile-times")
+        o.compile_times = false;
+      else if (a == "--list")
+        list = true;
+      else if (a == "--compile-child")
+        child = value();
+      else if (a == "--cache-dir")
+        cache_dir = value();
+      else
+        usage(("unknown option " + a).c_str());
+    } catch (const std::logic_error&) {
+      usage(("bad value for " + a).c_str());
+    }
+  }
+  if (o.reps < 1 || o.warmup < 0 || o.scale <= 0 || o.threads < 0) usage("bad option values");
+  if (o.device != "cpu")
+    usage(("device " + o.device + " is not available: the GPU backend is not built yet").c_str());
+  if (o.threads > 0) set_num_threads(o.threads);
+  if (!child.empty()) return compile_child(child, o.scale, cache_dir);
+  if (o.svg.empty()) {
+    o.svg = o.json;
+    const size_t dot = o.svg.rfind(".json");
+    o.svg = (dot == std::string::npos ? o.svg : o.svg.substr(0, dot)) + ".svg";
+  }
+
+  const std::vector<Workload> all = workloads(o.scale);
+  if (list) {
+    for (const Workload& w : all) std::printf("%-18s %s\n", w.name.c_str(), w.shape.c_str());
+    return 0;
+  }
+  std::vector<const Workload*> chosen, skipped;
+  for (const Workload& w : all)
+    if (o.filter.empty() || w.name.find(o.filter) != std::string::npos)
+      (w.skipped.empty() ? chosen : skipped).push_back(&w);
+
+  std::printf("ember-bench: %s, %d threads, %u cores; %d repetitions after %d warm-up\n",
+              first_line_of("/proc/cpuinfo", "model name").c_str(), get_num_threads(),
+              std::thread::hardware_concurrency(), o.reps, o.warmup);
+  std::fprintf(stderr, "measuring memory bandwidth (STREAM triad)...\r");
+  double bandwidth = 0;
+  const Stat triad_ms = triad(std::max(o.reps, 5), &bandwidth);
+  std::printf("memory bandwidth (triad, median of %d): %.1f GB/s\n", std::max(o.reps, 5),
+              bandwidth);
+
+  std::vector<Result> results;
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    const Workload& w = *chosen[i];
+    auto progress = [&](const char* phase) {
+      return [&, phase](int rep) {
+        std::fprintf(stderr, "\r[%zu/%zu] %-18s %-9s rep %d/%d        ", i + 1, chosen.size(),
+                     w.name.c_str(), phase, rep + 1, o.reps);
+      };
+    };
+    Result r{&w, {}, {}, {}, {}, 0, 0};
+    const Inputs in = w.inputs();
+    CompileOptions options;
+    options.disk_cache = false;
+    options.name = w.name;
+    auto f = compiled_of(w, options);
+    Inputs eager_out, compiled_out;
+    r.eager = time_it([&] { eager_out = w.fn(in); }, o.warmup, o.reps, progress("eager"));
+    r.compiled = time_it([&] { compiled_out = call_unpacked<Inputs>(f, in); }, o.warmup, o.reps,
+                         progress("compiled"));
+    r.plan = f.last_plan();
+    r.bytes = bytes_of(in) + bytes_of(eager_out);
+    for (size_t k = 0; k < eager_out.size(); ++k)
+      r.max_abs_diff = std::max(
+          r.max_abs_diff, (eager_out[k] - compiled_out[k]).abs().max().item<double>().value());
+    results.push_back(r);
+  }
+  // Compile times last: the child processes disturb the timings of whatever runs next (the
+  // memory they release is still being reclaimed).
+  for (size_t i = 0; i < results.size() && o.compile_times; ++i) {
+    std::fprintf(stderr, "\r[%zu/%zu] %-18s compile times (child processes)        ", i + 1,
+                 results.size(), results[i].w->name.c_str());
+    results[i].compile = measure_compile(argv[0], *results[i].w, o.scale, get_num_threads());
+  }
+  std::fprintf(stderr, "\r%90s\r", "");
+  print_table(results, skipped, bandwidth);
+  write_json(o.json, o, results, skipped, triad_ms, bandwidth);
+  write_svg(o.svg, results, bandwidth,
+            "ember-bench, " + first_line_of("/proc/cpuinfo", "model name") + ", " +
+                std::to_string(get_num_threads()) + " threads, medians of " +
+                std::to_string(o.reps) + " repetitions");
+  std::printf("wrote %s and %s\n", o.json.c_str(), o.svg.c_str());
+  return 0;
+}
