@@ -51,13 +51,13 @@ struct Options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "ember-bench: %s\n"
+  std::fprintf(why ? stderr : stdout,
+               "%s%s"
                "usage: ember-bench [--filter TEXT] [--scale X] [--threads N] [--reps N]\n"
                "                   [--warmup N] [--device cpu] [--json FILE] [--svg FILE]\n"
                "                   [--no-compile-times] [--list]\n",
-               why);
-  std::exit(2);
+               why ? "ember-bench: " : "", why ? (std::string(why) + "\n").c_str() : "");
+  std::exit(why ? 2 : 0);
 }
 
 // ---- statistics ----
@@ -485,6 +485,8 @@ int main(int argc, char** argv) {
         o.compile_times = false;
       else if (a == "--list")
         list = true;
+      else if (a == "--help" || a == "-h")
+        usage(nullptr);
       else if (a == "--compile-child")
         child = value();
       else if (a == "--cache-dir")
@@ -528,12 +530,6 @@ int main(int argc, char** argv) {
   std::vector<Result> results;
   for (size_t i = 0; i < chosen.size(); ++i) {
     const Workload& w = *chosen[i];
-    auto progress = [&](const char* phase) {
-      return [&, phase](int rep) {
-        std::fprintf(stderr, "\r[%zu/%zu] %-18s %-9s rep %d/%d        ", i + 1, chosen.size(),
-                     w.name.c_str(), phase, rep + 1, o.reps);
-      };
-    };
     Result r{&w, {}, {}, {}, {}, 0, 0};
     const Inputs in = w.inputs();
     CompileOptions options;
@@ -541,9 +537,24 @@ int main(int argc, char** argv) {
     options.name = w.name;
     auto f = compiled_of(w, options);
     Inputs eager_out, compiled_out;
-    r.eager = time_it([&] { eager_out = w.fn(in); }, o.warmup, o.reps, progress("eager"));
-    r.compiled = time_it([&] { compiled_out = call_unpacked<Inputs>(f, in); }, o.warmup, o.reps,
-                         progress("compiled"));
+    // Eager and compiled repetitions alternate, so a slow spell of the machine hits both.
+    for (int k = 0; k < o.warmup; ++k) {
+      eager_out = w.fn(in);
+      compiled_out = call_unpacked<Inputs>(f, in);
+    }
+    std::vector<double> eager_ms, compiled_ms;
+    for (int k = 0; k < o.reps; ++k) {
+      std::fprintf(stderr, "\r[%zu/%zu] %-18s rep %d/%d        ", i + 1, chosen.size(),
+                   w.name.c_str(), k + 1, o.reps);
+      auto start = Clock::now();
+      eager_out = w.fn(in);
+      eager_ms.push_back(ms_since(start));
+      start = Clock::now();
+      compiled_out = call_unpacked<Inputs>(f, in);
+      compiled_ms.push_back(ms_since(start));
+    }
+    r.eager = summarize(eager_ms);
+    r.compiled = summarize(compiled_ms);
     r.plan = f.last_plan();
     r.bytes = bytes_of(in) + bytes_of(eager_out);
     for (size_t k = 0; k < eager_out.size(); ++k)
