@@ -61,6 +61,9 @@ struct Path {
 struct Entry {
   std::vector<ArgSpec> spec;
   std::vector<std::shared_ptr<Path>> paths;  // most recently used first
+  // Non-empty when fn could not be traced for this signature but runs eagerly (an in-place op,
+  // an op the tracer does not record): why. Such calls run eagerly.
+  std::string eager_reason;
 };
 
 constexpr size_t kMaxSymbols = 16;  // per entry
@@ -379,6 +382,7 @@ struct CompiledEngine::Impl {
       if (!matches(*entries[e], args)) continue;
       if (e) std::rotate(entries.begin(), entries.begin() + long(e), entries.begin() + long(e) + 1);
       Entry& entry = *entries[0];
+      if (!entry.eager_reason.empty()) return eager(args, body);
       std::string failure;
       for (size_t p = 0; p < entry.paths.size(); ++p) {
         const Path& path = *entry.paths[p];
@@ -410,31 +414,53 @@ struct CompiledEngine::Impl {
       note_recompile(reason);
     }
     auto entry = std::make_shared<Entry>();
-    entry->spec = make_spec(args, symbolic);
     std::shared_ptr<Path> path;
     try {
-      path = trace_path(args, entry->spec, body);
+      path = trace_new_entry(args, symbolic, *entry, body);
     } catch (const InternalError&) {
       throw;
     } catch (const Error& e) {
-      bool any = false;
-      for (const auto& s : symbolic)
-        for (bool b : s) any |= b;
-      if (!any) throw;  // fn's own error, as eager would raise it
-      // A symbolic trace that fails (a slice of a symbolic dim, a size used as a number):
-      // specialize every dim instead.
+      // If fn fails eagerly too, that is its own error, raised as eager raises it. If it runs,
+      // tracing cannot express it (an in-place op, say): this signature runs eagerly, and
+      // says so once.
+      std::vector<Tensor> out = eager(args, body);
+      entry->eager_reason = e.what();
+      entries.insert(entries.begin(), entry);
+      std::fprintf(stderr,
+                   "ember: compile(%s): this call cannot be traced (%s); calls with its "
+                   "signature run eagerly\n",
+                   options.name.c_str(), e.what());
+      return out;
+    }
+    entry->paths.push_back(path);
+    entries.insert(entries.begin(), entry);
+    return run_first(path, args);
+  }
+
+  // Traces a new entry with the given dims symbolic; when that trace fails (a slice of a
+  // symbolic dim, a size used as a number), with every dim specialized. Sets the entry's spec.
+  std::shared_ptr<Path> trace_new_entry(const std::vector<CompileArg>& args,
+                                        const std::vector<std::vector<bool>>& symbolic,
+                                        Entry& entry, Body body) {
+    entry.spec = make_spec(args, symbolic);
+    bool any = false;
+    for (const auto& s : symbolic)
+      for (bool b : s) any |= b;
+    if (!any) return trace_path(args, entry.spec, body);
+    try {
+      return trace_path(args, entry.spec, body);
+    } catch (const InternalError&) {
+      throw;
+    } catch (const Error& e) {
       if (log_enabled("recompiles"))
         log_message("recompiles", options.name + ": tracing with symbolic sizes failed (" +
                                       e.what() + "); specializing them");
       for (size_t a = 0; a < symbolic.size(); ++a)
         for (size_t d = 0; d < symbolic[a].size(); ++d)
           if (symbolic[a][d]) keep_static.insert({a, d});
-      entry->spec = make_spec(args, {});
-      path = trace_path(args, entry->spec, body);
+      entry.spec = make_spec(args, {});
+      return trace_path(args, entry.spec, body);
     }
-    entry->paths.push_back(path);
-    entries.insert(entries.begin(), entry);
-    return run_first(path, args);
   }
 
   // The first run of a new path, with the generator states its trace drew.
@@ -470,6 +496,10 @@ struct CompiledEngine::Impl {
           os << (d ? ", " : "")
              << (s.symbol[d] >= 0 ? "s" + std::to_string(s.symbol[d]) : std::to_string(s.sizes[d]));
         os << ']' << (s.contiguous ? "" : " strided");
+      }
+      if (!entries[e]->eager_reason.empty()) {
+        os << "): eager (" << entries[e]->eager_reason << ")\n";
+        continue;
       }
       os << "): " << entries[e]->paths.size() << " path(s)\n";
       for (const auto& p : entries[e]->paths)

@@ -250,6 +250,28 @@ TEST(Compile, CheckModeReportsAStaleReplay) {
   EXPECT_NE(err.find("differs from eager: output 0 element 0"), std::string::npos) << err;
 }
 
+// What the tracer cannot record (an in-place op) runs eagerly, with one warning, not an error.
+TEST(Compile, AnUntraceableFunctionRunsEagerlyAndSaysSo) {
+  auto fn = [](const Tensor& x) {
+    Tensor y = x * 2;
+    y.add_(1);
+    return y;
+  };
+  auto f = compile(fn);
+  const Tensor x = input({5}, 1);
+  ::testing::internal::CaptureStderr();
+  expect_same(f(x), fn(x), 0);
+  expect_same(f(x), fn(x), 0);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("cannot be traced (add_: in-place ops are not supported"), std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("cannot be traced", err.find("cannot be traced") + 1), std::string::npos)
+      << "warned twice: " << err;
+  EXPECT_EQ(f.stats().eager_calls, 2);
+  EXPECT_EQ(f.stats().traces, 0);
+  EXPECT_NE(f.describe().find("eager (add_"), std::string::npos) << f.describe();
+}
+
 TEST(Compile, ErrorsInTheFunctionReachTheCaller) {
   auto f = compile([](const Tensor& a, const Tensor& b) { return matmul(a, b); });
   EXPECT_THROW(f(input({2, 3}, 1), input({4, 5}, 2)), ShapeError);

@@ -18,7 +18,9 @@
 //    seen; reassigning a captured variable to another tensor is not (fn must be a function of
 //    its arguments and the captured tensors' contents).
 // After `recompile_limit` recompiles, calls that match no entry run eagerly, and a warning listing
-// the reasons is printed once. CompileOptions::check (or EMBER_CHECK=1) runs fn eagerly beside
+// the reasons is printed once. A call the tracer cannot record (an in-place op in fn) runs
+// eagerly too, with a warning, and so do later calls with its signature; an error fn raises
+// eagerly as well (a shape mismatch) reaches the caller as eager raises it. CompileOptions::check (or EMBER_CHECK=1) runs fn eagerly beside
 // every call and reports the first output that differs.
 #pragma once
 
