@@ -376,35 +376,42 @@ struct CompiledEngine::Impl {
   }
 
   std::vector<Tensor> call_compiled(const std::vector<CompileArg>& args, Body body) {
-    std::lock_guard<std::recursive_mutex> lock(mutex);
+    std::unique_lock<std::recursive_mutex> lock(mutex);
     ++stats.calls;
     for (size_t e = 0; e < entries.size(); ++e) {
       if (!matches(*entries[e], args)) continue;
       if (e) std::rotate(entries.begin(), entries.begin() + long(e), entries.begin() + long(e) + 1);
-      Entry& entry = *entries[0];
-      if (!entry.eager_reason.empty()) return eager(args, body);
+      const std::shared_ptr<Entry> entry = entries[0];
+      if (!entry->eager_reason.empty()) return eager(args, body);
+      // Plans run unlocked, so calls from several threads replay concurrently.
+      const std::vector<std::shared_ptr<Path>> paths = entry->paths;
+      lock.unlock();
       std::string failure;
-      for (size_t p = 0; p < entry.paths.size(); ++p) {
-        const Path& path = *entry.paths[p];
+      int64_t failures = 0;
+      for (const std::shared_ptr<Path>& path : paths) {
         try {
-          std::vector<Tensor> out = to_tensors(path.plan->run(graph_inputs(path, args, false)));
-          if (path.traced.final_rng) kernels::set_rng_state(*path.traced.final_rng);
-          if (p)
-            std::rotate(entry.paths.begin(), entry.paths.begin() + long(p),
-                        entry.paths.begin() + long(p) + 1);
+          std::vector<Tensor> out = to_tensors(path->plan->run(graph_inputs(*path, args, false)));
+          if (path->traced.final_rng) kernels::set_rng_state(*path->traced.final_rng);
+          lock.lock();
+          stats.guard_failures += failures;
           ++stats.replays;
-          last_path = entry.paths[0];
+          last_path = path;
+          auto& kept = entry->paths;  // the path that ran moves to the front
+          auto it = std::find(kept.begin(), kept.end(), path);
+          if (it != kept.end()) std::rotate(kept.begin(), it, it + 1);
           return out;
         } catch (const ir::GuardFailure& g) {
-          ++stats.guard_failures;
+          ++failures;
           if (failure.empty()) failure = g.what();
         }
       }
       // Every path's guards failed: a new branch of the trace tree.
+      lock.lock();
+      stats.guard_failures += failures;
       if (over_limit()) return eager(args, body);
       note_recompile(failure);
-      auto path = trace_path(args, entry.spec, body);
-      entry.paths.insert(entry.paths.begin(), path);
+      auto path = trace_path(args, entry->spec, body);
+      entry->paths.insert(entry->paths.begin(), path);
       return run_first(path, args);
     }
     std::string reason;
