@@ -26,6 +26,7 @@
 
 #include "ember/codegen/llvm_backend.h"
 #include "ember/ember.h"
+#include "tools/libtorch_column.h"
 
 namespace {
 
@@ -309,6 +310,7 @@ struct Result {
   CompiledPlanInfo plan;
   double bytes = 0;  // what it must move at least: inputs read once, outputs written once
   double max_abs_diff = 0;
+  ember_bench::TorchTiming torch;  // LibTorch eager, where built with it
   double speedup() const { return eager.median / compiled.median; }
   double gbps(const Stat& s) const { return bytes / (s.median * 1e-3) / 1e9; }
   double gflops(const Stat& s) const { return w->flops / (s.median * 1e-3) / 1e9; }
@@ -322,9 +324,11 @@ std::string fmt(const char* f, double v) {
 
 void print_table(const std::vector<Result>& results, const std::vector<const Workload*>& skipped,
                  double bandwidth) {
-  std::printf("\n%-18s %-26s %21s %21s %8s %20s %10s %9s %7s\n", "workload", "size",
+  bool torch = false;
+  for (const Result& r : results) torch |= r.torch.available;
+  std::printf("\n%-18s %-26s %21s %21s %8s %20s %10s %9s %7s%s\n", "workload", "size",
               "eager ms (min-max)", "compiled ms (min-max)", "speedup", "compiled throughput",
-              "cold ms", "warm ms", "kernels");
+              "cold ms", "warm ms", "kernels", torch ? "   LibTorch ms  vs compiled" : "");
   for (const Result& r : results) {
     const std::string eager = fmt("%.2f", r.eager.median) + " (" + fmt("%.2f", r.eager.min) + "-" +
                               fmt("%.2f", r.eager.max) + ")";
@@ -337,10 +341,16 @@ void print_table(const std::vector<Result>& results, const std::vector<const Wor
     const std::string kernels =
         std::to_string(r.plan.kernels) +
         (r.plan.library_calls ? "+" + std::to_string(r.plan.library_calls) + "L" : std::string());
-    std::printf("%-18s %-26s %21s %21s %7.2fx %20s %10s %9s %7s\n", r.w->name.c_str(),
+    const std::string libtorch = !torch ? std::string()
+                                 : r.torch.available
+                                     ? fmt("%14.2f", r.torch.median_ms) +
+                                           fmt("  %9.2fx", r.torch.median_ms / r.compiled.median)
+                                     : std::string(13, ' ') + "-";
+    std::printf("%-18s %-26s %21s %21s %7.2fx %20s %10s %9s %7s%s\n", r.w->name.c_str(),
                 r.w->shape.c_str(), eager.c_str(), comp.c_str(), r.speedup(), through.c_str(),
                 r.compile.cold < 0 ? "-" : fmt("%.1f", r.compile.cold).c_str(),
-                r.compile.warm < 0 ? "-" : fmt("%.2f", r.compile.warm).c_str(), kernels.c_str());
+                r.compile.warm < 0 ? "-" : fmt("%.2f", r.compile.warm).c_str(), kernels.c_str(),
+                libtorch.c_str());
   }
   for (const Workload* w : skipped)
     std::printf("%-18s skipped: %s\n", w->name.c_str(), w->skipped.c_str());
@@ -350,6 +360,11 @@ void print_table(const std::vector<Result>& results, const std::vector<const Wor
       "kernels: compiled kernels + library calls (L). cold: trace + passes + LLVM in a fresh "
       "process; warm: the same with the kernels in the disk cache.\n",
       bandwidth);
+  std::printf("%s\n", torch ? ("LibTorch: " + ember_bench::libtorch_description() +
+                               " eager, same shapes and threads; 'vs compiled' is LibTorch's "
+                               "time over Ember compiled's.")
+                                  .c_str()
+                            : ember_bench::libtorch_description().c_str());
 }
 
 void write_json(const std::string& path, const Options& o, const std::vector<Result>& results,
@@ -370,6 +385,7 @@ void write_json(const std::string& path, const Options& o, const std::vector<Res
   out << "  \"options\": {\"threads\": " << get_num_threads() << ", \"reps\": " << o.reps
       << ", \"warmup\": " << o.warmup << ", \"scale\": " << o.scale << ", \"device\": \""
       << o.device << "\"},\n";
+  out << "  \"libtorch\": \"" << json_escape(ember_bench::libtorch_description()) << "\",\n";
   out << "  \"bandwidth\": {\"method\": \"STREAM triad, 3 x 128 MiB float32\", \"gb_per_s\": " << bw
       << ", \"median_ms\": " << triad_ms.median << ", \"min_ms\": " << triad_ms.min
       << ", \"max_ms\": " << triad_ms.max << "},\n  \"workloads\": [\n";
@@ -391,8 +407,13 @@ void write_json(const std::string& path, const Options& o, const std::vector<Res
         << ", \"kernels_loaded_warm\": " << r.compile.loaded << ", \"kernels\": " << r.plan.kernels
         << ", \"library_calls\": " << r.plan.library_calls
         << ", \"eager_nodes\": " << r.plan.eager_nodes
-        << ", \"max_abs_diff_vs_eager\": " << r.max_abs_diff << "}"
-        << (i + 1 < results.size() ? "," : "") << "\n";
+        << ", \"max_abs_diff_vs_eager\": " << r.max_abs_diff << ",\n     \"libtorch_eager_ms\": ";
+    if (r.torch.available)
+      out << "{\"median\": " << r.torch.median_ms << ", \"min\": " << r.torch.min_ms
+          << ", \"max\": " << r.torch.max_ms << "}";
+    else
+      out << "null";
+    out << "}" << (i + 1 < results.size() ? "," : "") << "\n";
   }
   out << "  ],\n  \"skipped\": [";
   for (size_t i = 0; i < skipped.size(); ++i)
@@ -530,7 +551,7 @@ int main(int argc, char** argv) {
   std::vector<Result> results;
   for (size_t i = 0; i < chosen.size(); ++i) {
     const Workload& w = *chosen[i];
-    Result r{&w, {}, {}, {}, {}, 0, 0};
+    Result r{&w, {}, {}, {}, {}, 0, 0, {}};
     const Inputs in = w.inputs();
     CompileOptions options;
     options.disk_cache = false;
@@ -557,6 +578,9 @@ int main(int argc, char** argv) {
     r.compiled = summarize(compiled_ms);
     r.plan = f.last_plan();
     r.bytes = bytes_of(in) + bytes_of(eager_out);
+    std::vector<std::vector<int64_t>> shapes;
+    for (const Tensor& t : in) shapes.push_back(t.sizes().vec().vec());
+    r.torch = ember_bench::time_libtorch(w.name, shapes, get_num_threads(), o.warmup, o.reps);
     for (size_t k = 0; k < eager_out.size(); ++k)
       r.max_abs_diff = std::max(
           r.max_abs_diff, (eager_out[k] - compiled_out[k]).abs().max().item<double>().value());

@@ -17,6 +17,7 @@ assert "memory bandwidth" in run.stdout and "softmax" in run.stdout, run.stdout
 
 data = json.load(open(json_path))
 assert data["bandwidth"]["gb_per_s"] > 0
+assert data["libtorch"], data
 names = [w["name"] for w in data["workloads"]]
 assert names == ["elementwise_chain", "bias_gelu", "softmax", "layer_norm", "rms_norm",
                  "mlp_forward", "attention", "conv_block"], names
@@ -28,6 +29,8 @@ for w in data["workloads"]:
     assert w["cold_compile_ms"] is not None and w["warm_compile_ms"] is not None, w
     assert w["kernels"] + w["library_calls"] >= 1, w
     assert w["max_abs_diff_vs_eager"] < 1e-2, w
+    torch = w["libtorch_eager_ms"]  # null unless built with LibTorch
+    assert torch is None or 0 < torch["min"] <= torch["median"] <= torch["max"], w
 assert [s["name"] for s in data["skipped"]] == ["mlp_train_step"], data["skipped"]
 
 svg = open(svg_path).read()
