@@ -971,6 +971,50 @@ void write_entry(const std::string& path, const std::string& key, const std::str
   }
 }
 
+// Keeps the cache directory under $EMBER_CACHE_MAX_MB (default 1024): the entries used least
+// recently (a hit refreshes an entry's time) go first, down to 80% of the limit; temporary files
+// an interrupted writer left for over an hour go too. Runs after each write, which only a
+// compilation (tens of milliseconds) causes.
+void prune_cache(const std::string& dir) {
+  namespace fs = std::filesystem;
+  double limit_mb = 1024;
+  if (const char* env = std::getenv("EMBER_CACHE_MAX_MB"); env && *env) limit_mb = std::atof(env);
+  const auto limit = static_cast<uintmax_t>(std::max(0.0, limit_mb) * 1024 * 1024);
+  std::error_code ec;
+  struct File {
+    fs::file_time_type time;
+    uintmax_t size;
+    fs::path path;
+  };
+  std::vector<File> files;
+  uintmax_t total = 0;
+  const auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("cpu-", 0) != 0) continue;
+    const auto time = e.last_write_time(ec);
+    if (ec) continue;
+    if (name.find(".tmp.") != std::string::npos) {
+      if (now - time > std::chrono::hours(1)) fs::remove(e.path(), ec);
+      continue;
+    }
+    const uintmax_t size = e.file_size(ec);
+    if (ec) continue;
+    files.push_back({time, size, e.path()});
+    total += size;
+  }
+  if (total <= limit) return;
+  std::sort(files.begin(), files.end(),
+            [](const File& a, const File& b) { return a.time < b.time; });
+  for (const File& f : files) {
+    if (total <= limit / 5 * 4) break;
+    if (fs::remove(f.path, ec)) {
+      total -= f.size;
+      if (log_enabled("cache")) log_message("cache", "evicted " + f.path.string());
+    }
+  }
+}
+
 std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
   llvm::LLVMContext context;
   llvm::Module module("ember", context);
@@ -1050,11 +1094,16 @@ llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions
   if (!path.empty()) object = read_entry(path, key);
   if (object) {
     ++disk_hits_;
+    std::error_code ec;  // recently used: the last to be evicted
+    std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
     if (log) log_message("cache", "disk hit: " + k.name + " from " + path);
   } else {
     const auto start = std::chrono::steady_clock::now();
     object = emit_object(k, symbol);
-    if (!path.empty()) write_entry(path, key, *object);
+    if (!path.empty()) {
+      write_entry(path, key, *object);
+      prune_cache(dir);
+    }
     if (log) {
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)

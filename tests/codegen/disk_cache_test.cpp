@@ -25,8 +25,8 @@ std::string fresh_dir() {
   return templ;
 }
 
-FILE* start(const std::string& dir) {
-  const std::string cmd = "EMBER_CACHE_DIR='" + dir + "' '" EMBER_CACHE_PROBE "'";
+FILE* start(const std::string& dir, const std::string& env = "") {
+  const std::string cmd = env + " EMBER_CACHE_DIR='" + dir + "' '" EMBER_CACHE_PROBE "'";
   FILE* p = popen(cmd.c_str(), "r");
   EXPECT_NE(p, nullptr) << cmd;
   return p;
@@ -44,7 +44,7 @@ Probe finish(FILE* p) {
   return r;
 }
 
-Probe run(const std::string& dir) { return finish(start(dir)); }
+Probe run(const std::string& dir, const std::string& env = "") { return finish(start(dir, env)); }
 
 std::vector<fs::path> entries(const std::string& dir) {
   std::vector<fs::path> out;
@@ -88,6 +88,26 @@ TEST(DiskCache, CorruptAndTruncatedEntriesAreRebuilt) {
   const Probe after = run(dir);  // the rebuilt entries were written back
   EXPECT_EQ(after.compiles, 0);
   EXPECT_EQ(after.checksum, first.checksum);
+  fs::remove_all(dir);
+}
+
+// A size limit evicts the least recently used entries; what stays still loads.
+TEST(DiskCache, StaysUnderItsSizeLimit) {
+  const std::string dir = fresh_dir();
+  const Probe first = run(dir);
+  uintmax_t total = 0;
+  for (const auto& f : entries(dir)) total += fs::file_size(f);
+  ASSERT_GE(entries(dir).size(), 3u);
+  // A limit below the three entries: the next process, which compiles again what it evicts,
+  // leaves at most the limit (each write prunes to 80% of it).
+  const double limit_mb = double(total - 1) / (1024 * 1024);
+  fs::remove(entries(dir).front());  // one miss, so the next process writes (and prunes)
+  const Probe limited = run(dir, "EMBER_CACHE_MAX_MB=" + std::to_string(limit_mb));
+  EXPECT_EQ(limited.checksum, first.checksum);
+  uintmax_t after = 0;
+  for (const auto& f : entries(dir)) after += fs::file_size(f);
+  EXPECT_LE(after, uintmax_t(limit_mb * 1024 * 1024));
+  EXPECT_LT(entries(dir).size(), 3u);
   fs::remove_all(dir);
 }
 

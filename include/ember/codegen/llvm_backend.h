@@ -17,7 +17,8 @@ using InnerLoopFn = void (*)(char** buffers, const int64_t* byte_strides, int64_
 // Where compiled kernels are kept besides memory. The key of a kernel is its canonical text, the
 // host target (triple, CPU, features) and the versions of LLVM and of this backend; entries are
 // object files written atomically with a checksum, and one that fails a check is rebuilt.
-// EMBER_LOG=cache reports hits, misses and rejected entries.
+// EMBER_LOG=cache reports hits, misses and rejected entries. The directory is kept under
+// $EMBER_CACHE_MAX_MB (default 1024) by evicting the least recently used entries.
 struct KernelCacheOptions {
   bool disk = true;
   std::string dir;  // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
