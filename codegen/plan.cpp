@@ -342,13 +342,12 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
       }
       case Step::Kind::Rows: {
         const Shape domain = ir::evaluate_shape(s.domain, bindings);
-        std::vector<Array> arrays;
-        arrays.reserve(buffers.size() + s.out.size());
-        for (const Array* a : buffers) arrays.push_back(*a);
-        for (size_t o = 0; o < s.out.size(); ++o)
-          arrays.push_back(slots[s.out[o]] = Array::empty(
-                               ir::evaluate_shape(s.out_shapes[o], bindings), s.out_dtypes[o]));
-        run_rows(s.rows, s.ir, arrays, domain, s.reduced);
+        for (size_t o = 0; o < s.out.size(); ++o) {
+          slots[s.out[o]] =
+              Array::empty(ir::evaluate_shape(s.out_shapes[o], bindings), s.out_dtypes[o]);
+          buffers.push_back(&slots[s.out[o]]);
+        }
+        run_rows(s.rows, s.ir, buffers.data(), buffers.size(), domain, s.reduced);
         break;
       }
       case Step::Kind::BlockedMatmul: {

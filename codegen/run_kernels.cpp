@@ -103,33 +103,40 @@ Array dense_for_rows(const Array& a, bool row_level, IntArrayRef domain, size_t 
 
 void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& buffers,
               IntArrayRef domain, int64_t reduced) {
-  const size_t rank = domain.size(), split = rank - size_t(reduced), nb = buffers.size();
+  SmallVector<const Array*, 16> ptrs;
+  for (const Array& a : buffers) ptrs.push_back(&a);
+  run_rows(fn, kernel, ptrs.data(), ptrs.size(), domain, reduced);
+}
+
+void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffers, size_t nb,
+              IntArrayRef domain, int64_t reduced) {
+  const size_t rank = domain.size(), split = rank - size_t(reduced);
   // Which buffers are per row.
-  std::vector<bool> row_level(nb, false);
+  SmallVector<bool, 16> row_level(nb, false);
   for (const auto& e : kernel.exprs)
     if (e.kind == KernelIR::ExprKind::Load) row_level[size_t(e.buffer)] = e.row_level;
   for (const auto& [b, e] : kernel.stores) row_level[size_t(b)] = kernel.exprs[size_t(e)].row_level;
   int64_t rows = 1, cols = 1;
   for (size_t d = 0; d < rank; ++d) (d < split ? rows : cols) *= domain[d];
   if (rows == 0) return;
-  std::vector<int64_t> pairs(2 * nb);
-  std::vector<Array> dense;  // inputs copied to a layout that folds (kept alive for the run)
-  std::vector<const Array*> bound(nb);
+  SmallVector<int64_t, 32> pairs(2 * nb, 0);
+  // Whether the kernel can read buffer b as laid out: its dims fold into a row and a column
+  // stride, and element-level buffers are contiguous along the columns.
+  auto readable = [&](const Array& a, size_t b) {
+    return row_col_strides(a, row_level[b], domain, split, &pairs[2 * b]) &&
+           (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(a.itemsize()));
+  };
+  std::vector<Array> dense;  // inputs copied to a readable layout (kept alive for the run)
+  SmallVector<const Array*, 16> bound(nb, nullptr);
   for (size_t b = 0; b < nb; ++b) {
-    bound[b] = &buffers[b];
-    // The kernel reads element-level buffers contiguously along the columns.
-    if (row_col_strides(buffers[b], row_level[b], domain, split, &pairs[2 * b]) &&
-        (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(buffers[b].itemsize())))
-      continue;
+    bound[b] = buffers[b];
+    if (readable(*buffers[b], b)) continue;
     EMBER_CHECK(!kernel.buffers[b].output, Error, "run_rows: output buffer ", b,
                 " has a layout whose dims do not fold");
     dense.reserve(nb);
-    dense.push_back(dense_for_rows(buffers[b], row_level[b], domain, split));
+    dense.push_back(dense_for_rows(*buffers[b], row_level[b], domain, split));
     bound[b] = &dense.back();
-    EMBER_INTERNAL_ASSERT(
-        row_col_strides(*bound[b], row_level[b], domain, split, &pairs[2 * b]) &&
-            (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(bound[b]->itemsize())),
-        "a dense row-kernel input must be contiguous along the columns");
+    EMBER_INTERNAL_ASSERT(readable(*bound[b], b), "a dense row-kernel input must be readable");
   }
   size_t scratch_rows = 0;
   for (const auto& e : kernel.exprs) scratch_rows += e.scratch;

@@ -16,6 +16,7 @@
 #include "ember/ir/interpreter.h"
 #include "ember/passes/pipeline.h"
 #include "ember/runtime/log.h"
+#include "ember/runtime/small_vector.h"
 
 namespace ember::detail {
 namespace {
@@ -240,41 +241,14 @@ struct CompiledEngine::Impl {
     return symbolic;
   }
 
-  // The graph inputs for a path: tensor arguments, captured tensors, generator states (fresh
-  // ones, as eager would draw, except the trace's own on its first run and those fixed by a
-  // manual_seed inside fn).
+  // The graph inputs for a path: the tensor arguments, then what its trace bound (captured
+  // tensors, generator states: fresh ones unless this is the trace's own first run).
   static std::vector<Array> graph_inputs(const Path& p, const std::vector<CompileArg>& args,
                                          bool traced_rng) {
-    std::vector<Array> out;
-    out.reserve(p.traced.graph->inputs().size());
-    size_t next_arg = 0, next_param = 0, next_rng = 0;
-    kernels::RngState state{};
-    for (const ir::Value* v : p.traced.graph->inputs()) {
-      switch (v->kind) {
-        case ir::ValueKind::Input:
-          while (!std::holds_alternative<Tensor>(args[next_arg])) ++next_arg;
-          out.push_back(std::get<Tensor>(args[next_arg++]).array());
-          break;
-        case ir::ValueKind::Param:
-          out.push_back(p.traced.params[next_param++].array());
-          break;
-        case ir::ValueKind::Rng: {
-          if (next_rng % 2 == 0) {
-            const size_t k = next_rng / 2;
-            state = traced_rng || p.traced.rng_fixed[k] ? p.traced.rng_states[k]
-                                                        : kernels::next_rng_state();
-          }
-          Array a = Array::empty({}, kInt64);
-          *a.data_as<int64_t>() = int64_t(next_rng % 2 == 0 ? state.seed : state.offset);
-          out.push_back(std::move(a));
-          ++next_rng;
-          break;
-        }
-        case ir::ValueKind::Node:
-          throw InternalError("compile: a graph input of kind Node");
-      }
-    }
-    return out;
+    SmallVector<const Tensor*, 8> tensors;
+    for (const CompileArg& a : args)
+      if (const Tensor* t = std::get_if<Tensor>(&a)) tensors.push_back(t);
+    return p.traced.graph_inputs(tensors.data(), tensors.size(), !traced_rng);
   }
 
   static std::vector<Tensor> to_tensors(std::vector<Array>&& arrays) {
@@ -383,12 +357,14 @@ struct CompiledEngine::Impl {
       if (e) std::rotate(entries.begin(), entries.begin() + long(e), entries.begin() + long(e) + 1);
       const std::shared_ptr<Entry> entry = entries[0];
       if (!entry->eager_reason.empty()) return eager(args, body);
-      // Plans run unlocked, so calls from several threads replay concurrently.
-      const std::vector<std::shared_ptr<Path>> paths = entry->paths;
+      // Plans run unlocked, so calls from several threads replay concurrently. The most
+      // recently used path first; the others (a trace tree's branches) only if its guards fail.
+      std::vector<std::shared_ptr<Path>> paths{entry->paths[0]};
       lock.unlock();
       std::string failure;
       int64_t failures = 0;
-      for (const std::shared_ptr<Path>& path : paths) {
+      for (size_t p = 0; p < paths.size(); ++p) {
+        const std::shared_ptr<Path>& path = paths[p];
         try {
           std::vector<Tensor> out = to_tensors(path->plan->run(graph_inputs(*path, args, false)));
           if (path->traced.final_rng) kernels::set_rng_state(*path->traced.final_rng);
@@ -403,6 +379,12 @@ struct CompiledEngine::Impl {
         } catch (const ir::GuardFailure& g) {
           ++failures;
           if (failure.empty()) failure = g.what();
+          if (p == 0) {
+            lock.lock();
+            for (const auto& other : entry->paths)
+              if (other != paths[0]) paths.push_back(other);
+            lock.unlock();
+          }
         }
       }
       // Every path's guards failed: a new branch of the trace tree.

@@ -5,6 +5,7 @@
 
 #include "ember/ir/interpreter.h"
 #include "ember/passes/decompose.h"
+#include "ember/runtime/small_vector.h"
 
 namespace ember {
 namespace {
@@ -176,21 +177,32 @@ TracedGraph TraceContext::finish(const std::vector<Tensor>& outputs) {
 }
 
 std::vector<Array> TracedGraph::interpreter_inputs(const std::vector<Tensor>& inputs) const {
+  SmallVector<const Tensor*, 8> pointers;
+  for (const Tensor& t : inputs) pointers.push_back(&t);
+  return graph_inputs(pointers.data(), pointers.size(), false);
+}
+
+std::vector<Array> TracedGraph::graph_inputs(const Tensor* const* inputs, size_t n,
+                                             bool fresh_rng) const {
   std::vector<Array> arrays;
+  arrays.reserve(graph->inputs().size());
   size_t next_input = 0, next_param = 0, next_rng = 0;
+  kernels::RngState state{};
   for (const ir::Value* v : graph->inputs()) {
     switch (v->kind) {
       case ir::ValueKind::Input:
-        EMBER_CHECK(next_input < inputs.size(), ValueError, "run: expected more inputs than ",
-                    inputs.size());
-        arrays.push_back(inputs[next_input++].array());
+        EMBER_CHECK(next_input < n, ValueError, "run: expected more inputs than ", n);
+        arrays.push_back(inputs[next_input++]->array());
         break;
       case ir::ValueKind::Param:
         arrays.push_back(params.at(next_param++).array());
         break;
       case ir::ValueKind::Rng: {
-        const kernels::RngState& s = rng_states.at(next_rng / 2);
-        arrays.push_back(int64_scalar(next_rng % 2 == 0 ? s.seed : s.offset));
+        if (next_rng % 2 == 0) {
+          const size_t k = next_rng / 2;
+          state = fresh_rng && !rng_fixed.at(k) ? kernels::next_rng_state() : rng_states.at(k);
+        }
+        arrays.push_back(int64_scalar(next_rng % 2 == 0 ? state.seed : state.offset));
         ++next_rng;
         break;
       }
@@ -198,8 +210,7 @@ std::vector<Array> TracedGraph::interpreter_inputs(const std::vector<Tensor>& in
         throw InternalError("a graph input of kind Node");
     }
   }
-  EMBER_CHECK(next_input == inputs.size(), ValueError, "run: expected ", next_input,
-              " inputs, got ", inputs.size());
+  EMBER_CHECK(next_input == n, ValueError, "run: expected ", next_input, " inputs, got ", n);
   return arrays;
 }
 

@@ -58,5 +58,7 @@ void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t num_buf
 // columns) is first copied densely.
 void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& buffers,
               IntArrayRef domain, int64_t reduced);
+void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffers,
+              size_t num_buffers, IntArrayRef domain, int64_t reduced);
 
 }  // namespace ember::codegen

@@ -20,8 +20,8 @@
 // After `recompile_limit` recompiles, calls that match no entry run eagerly, and a warning listing
 // the reasons is printed once. A call the tracer cannot record (an in-place op in fn) runs
 // eagerly too, with a warning, and so do later calls with its signature; an error fn raises
-// eagerly as well (a shape mismatch) reaches the caller as eager raises it. CompileOptions::check (or EMBER_CHECK=1) runs fn eagerly beside
-// every call and reports the first output that differs.
+// eagerly as well (a shape mismatch) reaches the caller as eager raises it. CompileOptions::check
+// (or EMBER_CHECK=1) runs fn eagerly beside every call and reports the first output that differs.
 #pragma once
 
 #include <cstdint>

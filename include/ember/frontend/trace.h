@@ -34,6 +34,10 @@ struct TracedGraph {
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
   // The full input list the interpreter takes.
   std::vector<Array> interpreter_inputs(const std::vector<Tensor>& inputs) const;
+  // The same from n input tensors, with the generator states the trace drew (a replay of it) or,
+  // with fresh_rng, new ones drawn as eager would draw them (the draws after a manual_seed in fn
+  // stay fixed). What compiled replays take.
+  std::vector<Array> graph_inputs(const Tensor* const* inputs, size_t n, bool fresh_rng) const;
 };
 
 using TraceableFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
