@@ -162,10 +162,10 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
       ++end;
     }
     const int group = first.group;
+    // Lowering failed before any of the group's steps was added: all of it runs node by node.
     auto fall_back = [&](const Error& e) {
       if (log) log_message("kernels", "k" + std::to_string(group) + ": eager, " + e.what());
-      for (size_t j = i; j < end; ++j)
-        if (!library || nodes[j].get() != library) node_step(*nodes[j], "");
+      for (size_t j = i; j < end; ++j) node_step(*nodes[j], "");
     };
     try {
       if (library) {

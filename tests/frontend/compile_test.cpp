@@ -204,6 +204,18 @@ TEST(Compile, LayoutsOutputsAndDtypes) {
   expect_same(g(i), i * 3 + 1, 0);
 }
 
+// pow on int32 is not in the CPU backend: the matmul's epilogue runs node by node, still right.
+TEST(Compile, AnEpilogueTheBackendRefusesRunsNodeByNode) {
+  const Tensor a = from_values({3, 4}, test_values(12, -3, 3, 1, true), kInt32);
+  const Tensor b = from_values({4, 2}, test_values(8, -3, 3, 2, true), kInt32);
+  auto fn = [](const Tensor& x, const Tensor& y) { return matmul(x, y).pow(2) + 1; };
+  auto f = compile(fn);
+  expect_same(f(a, b), fn(a, b), 0);
+  EXPECT_EQ(f.last_plan().kernels, 0);
+  EXPECT_EQ(f.last_plan().library_calls, 1);
+  EXPECT_GE(f.last_plan().eager_nodes, 2);
+}
+
 TEST(Compile, RandomDrawsMatchEagerForTheSameSeed) {
   auto fn = [](const Tensor& x) { return x + rand({4, 5}); };
   auto f = compile(fn);
