@@ -258,10 +258,44 @@ struct CompiledEngine::Impl {
     return out;
   }
 
-  // Traces body on args with the spec's symbolic dims, optimizes and compiles the graph.
+  // Traces body on args with the spec's symbolic dims, optimizes and compiles the graph. A
+  // graph with symbolic dims is traced a second time on probe inputs whose symbolic dims have
+  // other sizes: a graph that depends on a size beyond its shapes (x.sum(0) / x.size(0) bakes the
+  // size in as a number) traces differently, and Error says so instead of a stale replay later.
   std::shared_ptr<Path> trace_path(const std::vector<CompileArg>& args,
                                    const std::vector<ArgSpec>& spec, Body body) {
     const auto start = std::chrono::steady_clock::now();
+    auto path = std::make_shared<Path>();
+    const std::string text = trace_into(args, spec, body, &path->traced);
+    ++stats.traces;
+    bool symbolic = false;
+    for (const ArgSpec& a : spec)
+      for (int sym : a.symbol) symbolic |= sym >= 0;
+    if (symbolic) {
+      const kernels::RngState rng = kernels::rng_state();  // the probe's draws leave no trace
+      std::string probe_text;
+      try {
+        probe_text = trace_into(probe_args(args, spec), spec, body, nullptr);
+      } catch (const Error&) {
+        kernels::set_rng_state(rng);
+        throw;
+      }
+      kernels::set_rng_state(rng);
+      EMBER_CHECK(probe_text == text, Error,
+                  "the traced graph depends on the value of a symbolic size, not only on shapes "
+                  "(a size used as a number, as in x.sum(0) / x.size(0))");
+    }
+    for (const auto& n : path->traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
+    passes::run_pipeline(*path->traced.graph);
+    path->plan = std::make_unique<codegen::ExecutablePlan>(path->traced.graph, cache);
+    stats.compile_ms +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return path;
+  }
+
+  // Traces body on args (the spec's dims symbolic) into *out when given; returns the graph text.
+  std::string trace_into(const std::vector<CompileArg>& args, const std::vector<ArgSpec>& spec,
+                         Body body, TracedGraph* out) {
     TraceContext tc(options.name);
     std::vector<CompileArg> traced_args;
     traced_args.reserve(args.size());
@@ -274,15 +308,34 @@ struct CompiledEngine::Impl {
         traced_args.push_back(args[i]);
       }
     }
-    auto path = std::make_shared<Path>();
-    path->traced = tc.finish(body(traced_args));
-    ++stats.traces;
-    for (const auto& n : path->traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
-    passes::run_pipeline(*path->traced.graph);
-    path->plan = std::make_unique<codegen::ExecutablePlan>(path->traced.graph, cache);
-    stats.compile_ms +=
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    return path;
+    TracedGraph traced = tc.finish(body(traced_args));
+    std::string text = ir::print(*traced.graph);
+    if (out) *out = std::move(traced);
+    return text;
+  }
+
+  // args with every symbolic dim given another size (symbol k: one above every size in args,
+  // plus k, so dims that share a symbol still agree), its data cycled along that dim.
+  static std::vector<CompileArg> probe_args(const std::vector<CompileArg>& args,
+                                            const std::vector<ArgSpec>& spec) {
+    int64_t top = 2;
+    for (const CompileArg& a : args)
+      if (const Tensor* t = std::get_if<Tensor>(&a))
+        for (int64_t size : t->sizes()) top = std::max(top, size);
+    std::vector<CompileArg> probe = args;
+    for (size_t i = 0; i < args.size(); ++i) {
+      Tensor* t = std::get_if<Tensor>(&probe[i]);
+      if (!t) continue;
+      for (size_t d = 0; d < spec[i].symbol.size(); ++d) {
+        if (spec[i].symbol[d] < 0) continue;
+        const int64_t size = t->size(int64_t(d)), want = top + 1 + spec[i].symbol[d];
+        Tensor index = empty({want}, kInt64);
+        int64_t* p = index.data_ptr<int64_t>();
+        for (int64_t k = 0; k < want; ++k) p[k] = k % size;
+        *t = index_select(*t, int64_t(d), index);
+      }
+    }
+    return probe;
   }
 
   void note_recompile(const std::string& reason) {
@@ -392,7 +445,18 @@ struct CompiledEngine::Impl {
       stats.guard_failures += failures;
       if (over_limit()) return eager(args, body);
       note_recompile(failure);
-      auto path = trace_path(args, entry->spec, body);
+      std::shared_ptr<Path> path;
+      try {
+        path = trace_path(args, entry->spec, body);
+      } catch (const InternalError&) {
+        throw;
+      } catch (const Error& e) {
+        // The new branch does not trace shape-generically (or at all): this call runs eagerly.
+        if (log_enabled("recompiles"))
+          log_message("recompiles", options.name + ": the new path cannot join its entry (" +
+                                        e.what() + "); this call runs eagerly");
+        return eager(args, body);
+      }
       entry->paths.insert(entry->paths.begin(), path);
       return run_first(path, args);
     }

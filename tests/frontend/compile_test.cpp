@@ -121,6 +121,29 @@ TEST(Compile, ADimThatCannotBeSymbolicIsSpecialized) {
             "input 0 dim 0: 9 -> 10 (specialized: its symbolic trace failed before)");
 }
 
+// A size used as a number is baked into the graph: a symbolic entry would replay it stale for
+// the next size. The probe trace sees the graph change with the size, and the dim is specialized.
+TEST(Compile, ASizeUsedAsANumberIsNeverReplayedStale) {
+  auto fn = [](const Tensor& x) { return x.sum(0) / double(x.size(0)) + x.mean(1).sum(); };
+  auto f = compile(fn);
+  for (int64_t n : {3, 4, 5, 4, 6}) {
+    const Tensor x = input({n, 3}, uint64_t(n));
+    expect_same(f(x), fn(x), 1e-6, "n " + std::to_string(n));
+  }
+  // 3, 4, 5 and 6 each get an entry; 4's symbolic trace, which the probe refused, counts too.
+  EXPECT_EQ(f.stats().traces, 5);
+  EXPECT_NE(f.recompile_reasons().back().find("specialized: its symbolic trace failed before"),
+            std::string::npos)
+      << f.recompile_reasons().back();
+  // Shapes alone (a mean over a static dim, a reshape with -1) stay symbolic: one recompile.
+  auto g = compile([](const Tensor& x) { return x.mean(1) * x.reshape({-1}).sum(); });
+  for (int64_t n : {3, 4, 5, 6}) {
+    const Tensor x = input({n, 3}, uint64_t(n));
+    expect_same(g(x), x.mean(1) * x.reshape({-1}).sum(), 1e-5, "n " + std::to_string(n));
+  }
+  EXPECT_EQ(g.stats().traces, 2);
+}
+
 TEST(Compile, DynamicNeverCompilesEachSize) {
   CompileOptions o;
   o.dynamic = CompileOptions::Dynamic::Never;
