@@ -9,7 +9,9 @@
 // change is the point:
 //  - a size that differs from the entry's makes that dim symbolic, and fn is compiled once more
 //    with shape-generic kernels (EMBER_LOG=recompiles prints why: "input 0 dim 0: 32 -> 64, now
-//    symbolic"); sizes 0 and 1 stay specialized, as do dims whose symbolic trace fails;
+//    symbolic"); sizes 0 and 1 stay specialized, as do dims whose symbolic trace fails. A
+//    symbolic trace is checked by tracing fn once more at other sizes: a graph that depends on
+//    a size's value (a size used as a number) differs, and its dims are specialized instead;
 //  - data-dependent control flow records guards: comparing `x.sum().item<float>()` with a number
 //    guards the outcome, converting it to a number guards the value. A replay whose guard fails
 //    traces fn again and keeps the new path beside the old one (a trace tree);
