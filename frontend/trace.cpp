@@ -46,11 +46,14 @@ Tensor TraceContext::add_input(const Tensor& t, const std::vector<bool>& symboli
   EMBER_CHECK(!t.is_traced(), Error, "trace: an example input is itself a traced tensor");
   ir::SymShape shape = ir::sym_shape(t.sizes());
   for (size_t d = 0; d < symbolic.size() && d < shape.size(); ++d) {
-    if (!symbolic[d]) continue;
     const int64_t size = t.sizes()[d];
-    auto it = std::find(symbol_sizes_.begin(), symbol_sizes_.end(), size);
-    if (it == symbol_sizes_.end()) it = symbol_sizes_.insert(symbol_sizes_.end(), size);
-    shape[d] = ir::SymInt::symbol(int(it - symbol_sizes_.begin()));
+    if (!symbolic[d] || size < 2) continue;  // 0 and 1 mean too much to stand for a symbol
+    int sym = symbol_of(size);
+    if (sym < 0) {
+      sym = int(symbol_sizes_.size());
+      symbol_sizes_.push_back(size);
+    }
+    shape[d] = ir::SymInt::symbol(sym);
   }
   ir::Value* v = graph_->add_input(t.dtype(), std::move(shape), ir::ValueKind::Input,
                                    "x" + std::to_string(inputs_.size()));
@@ -77,13 +80,16 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
   return v;
 }
 
+int TraceContext::symbol_of(int64_t size) const {
+  const auto it = std::find(symbol_sizes_.begin(), symbol_sizes_.end(), size);
+  return it == symbol_sizes_.end() ? -1 : int(it - symbol_sizes_.begin());
+}
+
 std::vector<ir::SymInt> TraceContext::symbolic_sizes(IntArrayRef sizes, const Tensor* reshaped) {
   std::vector<ir::SymInt> out = ir::sym_shape(sizes);
   if (symbol_sizes_.empty()) return out;
-  for (ir::SymInt& d : out) {
-    const auto it = std::find(symbol_sizes_.begin(), symbol_sizes_.end(), d.value());
-    if (it != symbol_sizes_.end()) d = ir::SymInt::symbol(int(it - symbol_sizes_.begin()));
-  }
+  for (ir::SymInt& d : out)
+    if (const int sym = symbol_of(d.value()); sym >= 0) d = ir::SymInt::symbol(sym);
   if (!reshaped) return out;
   const ir::SymInt numel = ir::sym_numel(value_of(*reshaped)->shape);
   if (ir::sym_numel(out) == numel) return out;

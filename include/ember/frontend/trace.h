@@ -58,7 +58,7 @@ class TraceContext {
 
   // A graph input standing for t; returns the tracer tensor that fn sees. Dims marked in
   // `symbolic` get a symbol instead of their size (dims of equal size share one symbol), so the
-  // graph is shape-generic in them; fn still sees the real sizes.
+  // graph is shape-generic in them (sizes 0 and 1 stay static); fn still sees the real sizes.
   Tensor add_input(const Tensor& t, const std::vector<bool>& symbolic = {});
   // The IR form of sizes fn computed (for full, rand, expand, reshape): a size equal to a
   // symbol's value is that symbol. For a reshape of `reshaped`, when the sizes do not cover its
@@ -93,6 +93,8 @@ class TraceContext {
 
  private:
   Tensor make_tracer(ir::Value* v);
+  // The symbol standing for a size in this trace, or -1.
+  int symbol_of(int64_t size) const;
   Tensor record(ir::Op op, const Tensor* inputs, size_t n, ir::Attrs attrs);
 
   std::shared_ptr<ir::Graph> graph_;
