@@ -412,12 +412,12 @@ struct CompiledEngine::Impl {
       if (!entry->eager_reason.empty()) return eager(args, body);
       // Plans run unlocked, so calls from several threads replay concurrently. The most
       // recently used path first; the others (a trace tree's branches) only if its guards fail.
-      std::vector<std::shared_ptr<Path>> paths{entry->paths[0]};
+      std::shared_ptr<Path> path = entry->paths[0];
       lock.unlock();
+      std::vector<std::shared_ptr<Path>> others;
       std::string failure;
       int64_t failures = 0;
-      for (size_t p = 0; p < paths.size(); ++p) {
-        const std::shared_ptr<Path>& path = paths[p];
+      for (size_t next = 0;; ++next) {
         try {
           std::vector<Tensor> out = to_tensors(path->plan->run(graph_inputs(*path, args, false)));
           if (path->traced.final_rng) kernels::set_rng_state(*path->traced.final_rng);
@@ -432,12 +432,14 @@ struct CompiledEngine::Impl {
         } catch (const ir::GuardFailure& g) {
           ++failures;
           if (failure.empty()) failure = g.what();
-          if (p == 0) {
+          if (next == 0) {
             lock.lock();
             for (const auto& other : entry->paths)
-              if (other != paths[0]) paths.push_back(other);
+              if (other != path) others.push_back(other);
             lock.unlock();
           }
+          if (next >= others.size()) break;
+          path = others[next];
         }
       }
       // Every path's guards failed: a new branch of the trace tree.
@@ -445,7 +447,6 @@ struct CompiledEngine::Impl {
       stats.guard_failures += failures;
       if (over_limit()) return eager(args, body);
       note_recompile(failure);
-      std::shared_ptr<Path> path;
       try {
         path = trace_path(args, entry->spec, body);
       } catch (const InternalError&) {
