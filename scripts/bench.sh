@@ -8,4 +8,5 @@ bash scripts/setup.sh
 build=${EMBER_BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j"${EMBER_JOBS:-2}" --target ember-bench
-"$build/tools/ember-bench" --threads "${EMBER_NUM_THREADS:-2}" --json "$build/ember-bench.json" "$@"
+# Threads: $EMBER_NUM_THREADS, else every core (the pool's default).
+"$build/tools/ember-bench" --json "$build/ember-bench.json" "$@"
