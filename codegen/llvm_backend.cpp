@@ -26,12 +26,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -56,8 +58,16 @@ class Jit {
     return jit;
   }
 
-  llvm::orc::ExecutorAddr compile(const KernelIR& k, const KernelCacheOptions& options);
+  // quick: LLVM O1 and fast instruction selection, kept in memory only (the first tier).
+  llvm::orc::ExecutorAddr compile(const KernelIR& k, const KernelCacheOptions& options,
+                                  bool quick = false);
+  // Whether the optimized kernel is in memory or (as a file, not yet checked) on disk.
+  bool has_optimized(const KernelIR& k, const KernelCacheOptions& options);
+  // Runs task on the background compile thread.
+  void background(std::function<void()> task);
+  void wait_for_background();
   int64_t compiles() const { return compiles_.load(); }
+  int64_t quick_compiles() const { return quick_compiles_.load(); }
   int64_t disk_hits() const { return disk_hits_.load(); }
 
  private:
@@ -92,23 +102,43 @@ class Jit {
                  " codegen built " __DATE__ " " __TIME__ "\n";
   }
 
+  ~Jit() { stop_background(); }
+  // Stops the background thread: what is queued is dropped, the task running finishes.
+  void stop_background() {
+    {
+      std::lock_guard<std::mutex> lock(background_mutex_);
+      stop_ = true;
+      tasks_.clear();
+    }
+    background_cv_.notify_all();
+    if (background_thread_.joinable()) background_thread_.join();
+  }
+
   // LLVM IR -> optimized -> object code.
-  std::string emit_object(const KernelIR& k, const std::string& symbol);
+  std::string emit_object(const KernelIR& k, const std::string& symbol, bool quick);
+  std::string key_of(const KernelIR& k, bool quick) const {
+    return k.text() + target_id_ + (quick ? "tier quick\n" : "");
+  }
+  std::string disk_path(const std::string& key, const KernelCacheOptions& options) const;
 
   // A target machine for this thread: kernels compile concurrently, and a TargetMachine is not
   // safe to share between threads that emit code.
-  llvm::TargetMachine& thread_target_machine() {
-    thread_local std::unique_ptr<llvm::TargetMachine> tm;
-    if (!tm) {
+  // The quick tier's selects instructions without optimizing (-O0 code generation).
+  llvm::TargetMachine& thread_target_machine(bool quick) {
+    thread_local std::unique_ptr<llvm::TargetMachine> tm[2];
+    std::unique_ptr<llvm::TargetMachine>& t = tm[quick];
+    if (!t) {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto made = jtmb_->createTargetMachine();
+      llvm::orc::JITTargetMachineBuilder builder = *jtmb_;
+      if (quick) builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::None);
+      auto made = builder.createTargetMachine();
       if (!made) throw Error("llvm: " + error_text(made.takeError()));
-      tm = std::move(*made);
+      t = std::move(*made);
     }
-    return *tm;
+    return *t;
   }
 
-  void optimize(llvm::Module& m, llvm::TargetMachine& target) {
+  void optimize(llvm::Module& m, llvm::TargetMachine& target, bool quick) {
     llvm::LoopAnalysisManager lam;
     llvm::FunctionAnalysisManager fam;
     llvm::CGSCCAnalysisManager cgam;
@@ -125,7 +155,9 @@ class Jit {
     pb.registerFunctionAnalyses(fam);
     pb.registerLoopAnalyses(lam);
     pb.crossRegisterProxies(lam, fam, cgam, mam);
-    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2).run(m, mam);
+    pb.buildPerModuleDefaultPipeline(quick ? llvm::OptimizationLevel::O1
+                                           : llvm::OptimizationLevel::O2)
+        .run(m, mam);
   }
 
   std::mutex mutex_;
@@ -136,9 +168,15 @@ class Jit {
   std::unordered_map<std::string, std::string> key_of_symbol_;
   std::unordered_set<std::string> in_flight_;  // being compiled by some thread
   std::condition_variable compiled_cv_;
-  std::atomic<int64_t> compiles_{0}, disk_hits_{0};
+  std::atomic<int64_t> compiles_{0}, disk_hits_{0}, quick_compiles_{0};
   bool have_libmvec_ = false;
   std::string target_id_;
+  // The background compile thread (second tiers); declared last, so joined first on exit.
+  std::mutex background_mutex_;
+  std::condition_variable background_cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stop_ = false, busy_ = false;
+  std::thread background_thread_;
 };
 
 // How each dtype is stored in memory, and the type its values have inside a kernel: 16-bit
@@ -1015,11 +1053,11 @@ void prune_cache(const std::string& dir) {
   }
 }
 
-std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
+std::string Jit::emit_object(const KernelIR& k, const std::string& symbol, bool quick) {
   llvm::LLVMContext context;
   llvm::Module module("ember", context);
   module.setDataLayout(jit_->getDataLayout());
-  llvm::TargetMachine& target = thread_target_machine();
+  llvm::TargetMachine& target = thread_target_machine(quick);
   module.setTargetTriple(target.getTargetTriple().str());
   KernelIR named = k;
   named.name = symbol;
@@ -1032,7 +1070,7 @@ std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
   if (llvm::verifyModule(module, &os))
     throw InternalError("codegen produced invalid LLVM IR for " + k.name + ": " + os.str());
   const auto start = std::chrono::steady_clock::now();
-  optimize(module, target);
+  optimize(module, target, quick);
   const auto optimized = std::chrono::steady_clock::now();
   if (log_enabled("llvm")) {
     std::string text;
@@ -1046,19 +1084,88 @@ std::string Jit::emit_object(const KernelIR& k, const std::string& symbol) {
   if (target.addPassesToEmitFile(pm, object_os, nullptr, llvm::CodeGenFileType::ObjectFile))
     throw Error("llvm: the target cannot emit object files");
   pm.run(module);
-  ++compiles_;
+  ++(quick ? quick_compiles_ : compiles_);
   if (log_enabled("cache")) {
     using ms = std::chrono::duration<double, std::milli>;
     std::ostringstream msg;
-    msg << k.name << ": optimized in " << ms(optimized - start).count() << " ms, machine code in "
+    msg << k.name << (quick ? " (quick tier)" : "") << ": optimized in "
+        << ms(optimized - start).count() << " ms, machine code in "
         << ms(std::chrono::steady_clock::now() - optimized).count() << " ms";
     log_message("cache", msg.str());
   }
   return std::string(object.begin(), object.end());
 }
 
-llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions& options) {
-  const std::string key = k.text() + target_id_;
+std::string Jit::disk_path(const std::string& key, const KernelCacheOptions& options) const {
+  const std::string dir = options.disk ? cache_directory(options) : std::string();
+  return dir.empty() ? std::string() : dir + "/cpu-" + hex64(fnv1a64(key)) + ".o";
+}
+
+bool Jit::has_optimized(const KernelIR& k, const KernelCacheOptions& options) {
+  const std::string key = key_of(k, false);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cache_.count(key)) return true;
+  }
+  const std::string path = disk_path(key, options);
+  std::error_code ec;
+  return !path.empty() && std::filesystem::exists(path, ec);
+}
+
+void Jit::background(std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(background_mutex_);
+  if (!background_thread_.joinable()) {
+    // At exit the thread must stop before static objects it may be using are destroyed:
+    // LLVM keeps some in function-local statics (SelectionDAG's extended value types) that
+    // exist only once code has been generated. An optimized compile of a small vector kernel
+    // here creates them, and the exit hook registered after it runs before their destructors.
+    KernelIR warm;
+    warm.name = "ember_warm_up";
+    warm.buffers = {{DType::Float32, false}, {DType::Float32, true}};
+    KernelIR::Expr load{};
+    load.kind = KernelIR::ExprKind::Load;
+    load.dtype = DType::Float32;
+    load.buffer = 0;
+    KernelIR::Expr e = load;
+    e.kind = KernelIR::ExprKind::Op;
+    e.op = ir::Op::Exp;
+    e.buffer = -1;
+    e.args = {0};
+    warm.exprs = {load, e};
+    warm.stores = {{1, 1}};
+    KernelCacheOptions no_disk;
+    no_disk.disk = false;
+    compile(warm, no_disk);
+    --compiles_;  // not a kernel of the program: the counts stay the program's
+    std::atexit([] { Jit::instance().stop_background(); });
+    background_thread_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(background_mutex_);
+      for (;;) {
+        background_cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
+        if (stop_) return;
+        std::function<void()> next = std::move(tasks_.front());
+        tasks_.pop_front();
+        busy_ = true;
+        lock.unlock();
+        next();
+        lock.lock();
+        busy_ = false;
+        background_cv_.notify_all();
+      }
+    });
+  }
+  tasks_.push_back(std::move(task));
+  background_cv_.notify_all();
+}
+
+void Jit::wait_for_background() {
+  std::unique_lock<std::mutex> lock(background_mutex_);
+  background_cv_.wait(lock, [this] { return stop_ || (tasks_.empty() && !busy_); });
+}
+
+llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions& options,
+                                     bool quick) {
+  const std::string key = key_of(k, quick);
   const bool log = log_enabled("cache");
   const uint64_t hash = fnv1a64(key);
   const std::string symbol = "ember_kernel_" + hex64(hash);
@@ -1088,8 +1195,10 @@ llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions
     }
   } done{*this, key};
   // Reading the disk cache, optimizing and emitting run unlocked: kernels compile in parallel.
-  const std::string dir = options.disk ? cache_directory(options) : std::string();
-  const std::string path = dir.empty() ? std::string() : dir + "/cpu-" + hex64(hash) + ".o";
+  // The quick tier stays in memory.
+  const std::string path = quick ? std::string() : disk_path(key, options);
+  const std::string dir =
+      path.empty() ? std::string() : std::filesystem::path(path).parent_path().string();
   std::optional<std::string> object;
   if (!path.empty()) object = read_entry(path, key);
   if (object) {
@@ -1099,7 +1208,7 @@ llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions
     if (log) log_message("cache", "disk hit: " + k.name + " from " + path);
   } else {
     const auto start = std::chrono::steady_clock::now();
-    object = emit_object(k, symbol);
+    object = emit_object(k, symbol, quick);
     if (!path.empty()) {
       write_entry(path, key, *object);
       prune_cache(dir);
@@ -1134,6 +1243,29 @@ RowKernelFn compile_rows(const KernelIR& kernel, const KernelCacheOptions& optio
   EMBER_CHECK(kernel.rows, Error, "compile_rows: ", kernel.name, " is not a row kernel");
   return Jit::instance().compile(kernel, options).toPtr<RowKernelFn>();
 }
+std::shared_ptr<TieredKernel> compile_tiered(const KernelIR& kernel,
+                                             const KernelCacheOptions& options) {
+  Jit& jit = Jit::instance();
+  auto handle = std::make_shared<TieredKernel>();
+  if (!options.tiered || jit.has_optimized(kernel, options)) {
+    handle->set(jit.compile(kernel, options).getValue(), true);
+    return handle;
+  }
+  handle->set(jit.compile(kernel, options, true).getValue(), false);
+  jit.background([handle, kernel, options] {
+    try {
+      handle->set(Jit::instance().compile(kernel, options).getValue(), true);
+      if (log_enabled("cache")) log_message("cache", kernel.name + ": optimized tier in place");
+    } catch (const Error& e) {  // the quick tier stays
+      if (log_enabled("cache"))
+        log_message("cache", kernel.name + ": no optimized tier: " + std::string(e.what()));
+    }
+  });
+  return handle;
+}
+
+void wait_for_background_compiles() { Jit::instance().wait_for_background(); }
+int64_t cpu_quick_compile_count() { return Jit::instance().quick_compiles(); }
 int64_t cpu_compile_count() { return Jit::instance().compiles(); }
 int64_t cpu_disk_cache_hits() { return Jit::instance().disk_hits(); }
 

@@ -20,8 +20,8 @@ struct ExecutablePlan::Step {
   enum class Kind { Elementwise, Rows, Node, BlockedMatmul };
   Kind kind = Kind::Node;
   const ir::Node* node = nullptr;  // Node; BlockedMatmul: the matmul
-  InnerLoopFn loop = nullptr;      // Elementwise; BlockedMatmul: the epilogue
-  RowKernelFn rows = nullptr;
+  // Elementwise (an InnerLoopFn), Rows (a RowKernelFn), BlockedMatmul (the epilogue's loop).
+  std::shared_ptr<TieredKernel> kernel;
   KernelIR ir;          // Rows: which buffers are per row
   ir::SymShape domain;  // Elementwise, Rows
   int64_t reduced = 0;
@@ -236,10 +236,7 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
     for (size_t k = next++; k < to_compile.size(); k = next++) {
       Step& s = *to_compile[k];
       try {
-        if (s.kind == Step::Kind::Rows)
-          s.rows = compile_rows(s.ir, cache);
-        else
-          s.loop = compile_cpu(s.ir, cache);
+        s.kernel = compile_tiered(s.ir, cache);
       } catch (const InternalError&) {
         throw;
       } catch (const Error& e) {
@@ -337,7 +334,7 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
           slots[s.out[o]] = Array::empty(domain, s.out_dtypes[o]);
           buffers.push_back(&slots[s.out[o]]);
         }
-        run_elementwise(s.loop, buffers.data(), buffers.size(), domain);
+        run_elementwise(s.kernel->entry<InnerLoopFn>(), buffers.data(), buffers.size(), domain);
         break;
       }
       case Step::Kind::Rows: {
@@ -347,7 +344,8 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
               Array::empty(ir::evaluate_shape(s.out_shapes[o], bindings), s.out_dtypes[o]);
           buffers.push_back(&slots[s.out[o]]);
         }
-        run_rows(s.rows, s.ir, buffers.data(), buffers.size(), domain, s.reduced);
+        run_rows(s.kernel->entry<RowKernelFn>(), s.ir, buffers.data(), buffers.size(), domain,
+                 s.reduced);
         break;
       }
       case Step::Kind::BlockedMatmul: {
@@ -373,7 +371,7 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
                                 ? kernels::matmul(kernels::narrow(a, 0, r0, rows), b)
                                 : kernels::narrow(epilogue_inputs[e], 0, r0, rows));
           for (const Array& out : outputs) block.push_back(kernels::narrow(out, 0, r0, rows));
-          run_elementwise(s.loop, block, {rows, n});
+          run_elementwise(s.kernel->entry<InnerLoopFn>(), block, {rows, n});
         }
         break;
       }

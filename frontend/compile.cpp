@@ -89,6 +89,7 @@ struct CompiledEngine::Impl {
   explicit Impl(CompileOptions o) : options(std::move(o)) {
     cache.disk = options.disk_cache;
     cache.dir = options.cache_dir;
+    cache.tiered = options.tiered;
     const char* env = std::getenv("EMBER_CHECK");
     check = options.check || (env && std::strcmp(env, "0") != 0 && *env);
   }

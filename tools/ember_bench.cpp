@@ -224,6 +224,7 @@ int compile_child(const std::string& name, double scale, const std::string& cach
   warm_options.cache_dir = cache_dir;
   auto warm_jit = compile([](const Tensor& x) { return x * 3 - 1; }, warm_options);
   warm_jit(ones({8}));
+  codegen::wait_for_background_compiles();
   const int64_t compiled = codegen::cpu_compile_count(), loaded = codegen::cpu_disk_cache_hits();
   for (const Workload& w : workloads(scale)) {
     if (w.name != name || !w.fn) continue;
@@ -233,6 +234,7 @@ int compile_child(const std::string& name, double scale, const std::string& cach
     options.name = w.name;
     auto f = compiled_of(w, options);
     call_unpacked<Inputs>(f, in);
+    codegen::wait_for_background_compiles();  // the optimized tiers, counted and cached
     std::printf("%.3f %lld %lld\n", f.stats().compile_ms,
                 static_cast<long long>(codegen::cpu_compile_count() - compiled),
                 static_cast<long long>(codegen::cpu_disk_cache_hits() - loaded));
@@ -357,8 +359,10 @@ void print_table(const std::vector<Result>& results, const std::vector<const Wor
   std::printf(
       "\nthroughput: bytes each workload must move (inputs once, outputs once) per second, and "
       "its share of the measured triad bandwidth (%.1f GB/s); GFLOP/s for matmul-bound work. "
-      "kernels: compiled kernels + library calls (L). cold: trace + passes + LLVM in a fresh "
-      "process; warm: the same with the kernels in the disk cache.\n",
+      "kernels: compiled kernels + library calls (L). cold: trace + passes + LLVM until the "
+      "first call can run, in a fresh process (kernels in no cache start as a quick tier; the "
+      "optimized one follows in the background); warm: the same with the kernels in the disk "
+      "cache.\n",
       bandwidth);
   std::printf("%s\n", torch ? ("LibTorch: " + ember_bench::libtorch_description() +
                                " eager, same shapes and threads; 'vs compiled' is LibTorch's "
@@ -558,6 +562,9 @@ int main(int argc, char** argv) {
     options.name = w.name;
     auto f = compiled_of(w, options);
     Inputs eager_out, compiled_out;
+    // The first call compiles (a quick tier first); timings start once the optimized tier is in.
+    call_unpacked<Inputs>(f, in);
+    codegen::wait_for_background_compiles();
     // Eager and compiled repetitions alternate, so a slow spell of the machine hits both.
     for (int k = 0; k < o.warmup; ++k) {
       eager_out = w.fn(in);

@@ -315,6 +315,28 @@ TEST(Compile, ErrorsInTheFunctionReachTheCaller) {
   EXPECT_THROW(f(input({2, 3}, 1), input({4, 5}, 2)), ShapeError);
 }
 
+// A kernel in no cache answers the first call with the quick tier; the optimized tier replaces
+// it in the background, and both give eager's values.
+TEST(Compile, TheQuickTierAnswersFirstAndTheOptimizedOneTakesOver) {
+  CompileOptions o;
+  o.disk_cache = false;
+  auto fn = [](const Tensor& x) { return tanh(x * 1.0625) * sigmoid(x) + 0.1875; };
+  auto f = compile(fn, o);
+  const Tensor x = input({300, 70}, 3);
+  const int64_t quick = codegen::cpu_quick_compile_count();
+  const int64_t optimized = codegen::cpu_compile_count();
+  expect_same(f(x), fn(x), 1e-6, "quick tier");
+  EXPECT_EQ(codegen::cpu_quick_compile_count(), quick + 1);
+  codegen::wait_for_background_compiles();
+  EXPECT_GE(codegen::cpu_compile_count(), optimized + 1);
+  expect_same(f(x), fn(x), 1e-6, "optimized tier");
+  // With tiering off, nothing quick is compiled.
+  o.tiered = false;
+  auto g = compile([](const Tensor& t) { return tanh(t * 1.125) + 1.25; }, o);
+  expect_same(g(x), tanh(x * 1.125) + 1.25, 1e-6);
+  EXPECT_EQ(codegen::cpu_quick_compile_count(), quick + 1);
+}
+
 // Several threads calling one compiled function: replays run concurrently, traces one at a time,
 // and every result is right.
 TEST(Compile, CallsFromSeveralThreads) {
@@ -344,9 +366,14 @@ TEST(Compile, CallsFromSeveralThreads) {
 TEST(Compile, NothingCompilesTwiceInOneProcess) {
   auto fn = [](const Tensor& x) { return tanh(x) * 1.5 - x; };
   compile(fn)(input({10}, 1));
-  const int64_t before = codegen::cpu_compile_count() + codegen::cpu_disk_cache_hits();
+  codegen::wait_for_background_compiles();
+  const int64_t before = codegen::cpu_compile_count() + codegen::cpu_disk_cache_hits() +
+                         codegen::cpu_quick_compile_count();
   compile(fn)(input({10}, 2));  // a second compiled function: the kernel comes from memory
-  EXPECT_EQ(codegen::cpu_compile_count() + codegen::cpu_disk_cache_hits(), before);
+  codegen::wait_for_background_compiles();
+  EXPECT_EQ(codegen::cpu_compile_count() + codegen::cpu_disk_cache_hits() +
+                codegen::cpu_quick_compile_count(),
+            before);
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 // run whose buffers are all contiguous takes a loop LLVM vectorizes; any other takes a strided one.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "ember/codegen/kernel_ir.h"
@@ -21,7 +23,8 @@ using InnerLoopFn = void (*)(char** buffers, const int64_t* byte_strides, int64_
 // $EMBER_CACHE_MAX_MB (default 1024) by evicting the least recently used entries.
 struct KernelCacheOptions {
   bool disk = true;
-  std::string dir;  // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
+  std::string dir;     // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
+  bool tiered = true;  // compile_tiered: a quick first tier while the optimized one compiles
 };
 
 // Compiles (once per distinct kernel per process: later calls hit an in-memory cache; a kernel
@@ -35,9 +38,38 @@ using RowKernelFn = void (*)(char** buffers, const int64_t* byte_strides, int64_
                              int64_t row_end, int64_t cols);
 RowKernelFn compile_rows(const KernelIR& kernel, const KernelCacheOptions& options = {});
 
-// How many kernels LLVM has compiled in this process (misses of both caches), and how many were
-// loaded from the disk cache instead.
+// A kernel whose entry point may be replaced by faster code (compile_tiered).
+class TieredKernel {
+ public:
+  template <class Fn>
+  Fn entry() const {
+    return reinterpret_cast<Fn>(entry_.load(std::memory_order_acquire));
+  }
+  bool optimized() const { return optimized_.load(std::memory_order_acquire); }
+  void set(uint64_t address, bool optimized) {
+    entry_.store(uintptr_t(address), std::memory_order_release);
+    optimized_.store(optimized, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<uintptr_t> entry_{0};
+  std::atomic<bool> optimized_{false};
+};
+
+// The optimized kernel when the memory or disk cache has it (or options.tiered is off);
+// otherwise, at once, code compiled quickly (LLVM O1, -O0 instruction selection: a fraction of
+// the compile time, slower code), while the optimized version compiles on a background thread
+// and replaces it when ready (and goes to the disk cache). The first call of a compiled function
+// pays the quick tier only.
+std::shared_ptr<TieredKernel> compile_tiered(const KernelIR& kernel,
+                                             const KernelCacheOptions& options = {});
+// Blocks until the background thread has compiled everything queued.
+void wait_for_background_compiles();
+
+// How many kernels LLVM has compiled in this process (optimized: misses of both caches; quick
+// tiers counted apart), and how many were loaded from the disk cache instead.
 int64_t cpu_compile_count();
+int64_t cpu_quick_compile_count();
 int64_t cpu_disk_cache_hits();
 
 }  // namespace ember::codegen

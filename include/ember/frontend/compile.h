@@ -46,7 +46,11 @@ struct CompileOptions {
   Dynamic dynamic = Dynamic::Auto;
   bool check = false;      // shadow eager on every call, report the first difference
   bool disk_cache = true;  // keep compiled kernels under cache_dir too
-  std::string cache_dir;   // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
+  // A kernel in neither cache first runs as code compiled quickly (LLVM O1), while the
+  // optimized version compiles on a background thread and takes over when ready: the first
+  // call waits for the quick tier only. Off: every kernel is optimized before the first call.
+  bool tiered = true;
+  std::string cache_dir;  // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
   int recompile_limit = 8;
   std::string name = "fn";  // in logs and warnings
 };
