@@ -622,35 +622,38 @@ class ExprEmitter {
   const KernelIR& k_;
 };
 
-// Marks the loop whose back edge is `latch` as one to keep scalar: strided versions run for
-// transposed and broadcast layouts, where AVX2 gathers gain little, and vectorizing them would
-// double each kernel's compile time.
-void keep_scalar(llvm::BranchInst* latch) {
+// Sets the loop hints of the loop whose back edge is `latch`: each hint a (name, value) pair,
+// or a name alone (value null). LLVM's loop metadata is a distinct node that lists itself first.
+void set_loop_hints(llvm::BranchInst* latch,
+                    std::initializer_list<std::pair<const char*, llvm::Constant*>> hints) {
   llvm::LLVMContext& c = latch->getContext();
-  llvm::Metadata* no_vectorize[] = {llvm::MDString::get(c, "llvm.loop.vectorize.enable"),
-                                    llvm::ConstantAsMetadata::get(llvm::ConstantInt::getFalse(c))};
-  llvm::Metadata* no_unroll[] = {llvm::MDString::get(c, "llvm.loop.unroll.disable")};
-  llvm::Metadata* items[] = {nullptr, llvm::MDNode::get(c, no_vectorize),
-                             llvm::MDNode::get(c, no_unroll)};
+  std::vector<llvm::Metadata*> items{nullptr};
+  for (const auto& [name, value] : hints) {
+    std::vector<llvm::Metadata*> hint{llvm::MDString::get(c, name)};
+    if (value) hint.push_back(llvm::ConstantAsMetadata::get(value));
+    items.push_back(llvm::MDNode::get(c, hint));
+  }
   llvm::MDNode* loop = llvm::MDNode::getDistinct(c, items);
   loop->replaceOperandWith(0, loop);
   latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
 }
 
-// Asks the vectorizer for `width` lanes on the loop whose back edge is `latch`. A reduction pass
-// accumulates float32 values in float64: left alone, the cost model picks the accumulator's 4
-// lanes and computes the float32 work (exp, ...) at half width.
+// Keeps the loop scalar: strided versions run for transposed and broadcast layouts, where AVX2
+// gathers gain little, and vectorizing them would double each kernel's compile time.
+void keep_scalar(llvm::BranchInst* latch) {
+  set_loop_hints(latch,
+                 {{"llvm.loop.vectorize.enable", llvm::ConstantInt::getFalse(latch->getContext())},
+                  {"llvm.loop.unroll.disable", nullptr}});
+}
+
+// Asks the vectorizer for `width` lanes. A reduction pass accumulates float32 values in float64:
+// left alone, the cost model picks the accumulator's 4 lanes and computes the float32 work (exp,
+// ...) at half width.
 void vectorize_with(llvm::BranchInst* latch, unsigned width) {
   llvm::LLVMContext& c = latch->getContext();
-  llvm::Metadata* enable[] = {llvm::MDString::get(c, "llvm.loop.vectorize.enable"),
-                              llvm::ConstantAsMetadata::get(llvm::ConstantInt::getTrue(c))};
-  llvm::Metadata* lanes[] = {
-      llvm::MDString::get(c, "llvm.loop.vectorize.width"),
-      llvm::ConstantAsMetadata::get(llvm::ConstantInt::get(llvm::Type::getInt32Ty(c), width))};
-  llvm::Metadata* items[] = {nullptr, llvm::MDNode::get(c, enable), llvm::MDNode::get(c, lanes)};
-  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, items);
-  loop->replaceOperandWith(0, loop);
-  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+  set_loop_hints(latch, {{"llvm.loop.vectorize.enable", llvm::ConstantInt::getTrue(c)},
+                         {"llvm.loop.vectorize.width",
+                          llvm::ConstantInt::get(llvm::Type::getInt32Ty(c), width)}});
 }
 
 // void name(i8** buffers, i64* strides, i64 row_begin, i64 row_end, i64 cols) for a row kernel:
