@@ -60,17 +60,19 @@ using Rule = Rewrite (*)(Graph&, Node&, size_t index);
 Rewrite mul_by_one(Graph&, Node& n, size_t) {
   return {n.op == Op::Mul ? identity_operand(n, 1.0, true) : nullptr};
 }
-// x - 0 is x; x + 0 is x for integers, but for floats only x + (-0.0) is (-0.0 + 0.0 is +0.0).
+// x + 0 and x - 0 are x for integers. For floats the zero's sign matters, because -0.0 + 0.0
+// and -0.0 - (-0.0) are +0.0: x + (-0.0) is x (either order), and x - (+0.0) is x.
 Rewrite add_zero(Graph&, Node& n, size_t) {
-  if (n.op == Op::Sub) return {identity_operand(n, 0.0, false)};
-  if (n.op != Op::Add) return {};
-  if (!is_floating(n.output->dtype)) return {identity_operand(n, 0.0, true)};
-  auto negative_zero = [](const Value* v) {
+  if (n.op != Op::Add && n.op != Op::Sub) return {};
+  if (!is_floating(n.output->dtype)) return {identity_operand(n, 0.0, n.op == Op::Add)};
+  const bool want_negative = n.op == Op::Add;
+  auto identity_zero = [&](const Value* v) {
     const auto c = constant_value(v);
-    return c && *c == 0.0 && std::signbit(*c);
+    return c && *c == 0.0 && std::signbit(*c) == want_negative;
   };
-  if (negative_zero(n.inputs[1]) && same_type(n.inputs[0], n.output)) return {n.inputs[0]};
-  if (negative_zero(n.inputs[0]) && same_type(n.inputs[1], n.output)) return {n.inputs[1]};
+  if (identity_zero(n.inputs[1]) && same_type(n.inputs[0], n.output)) return {n.inputs[0]};
+  if (n.op == Op::Add && identity_zero(n.inputs[0]) && same_type(n.inputs[1], n.output))
+    return {n.inputs[1]};
   return {};
 }
 Rewrite div_by_one(Graph&, Node& n, size_t) {

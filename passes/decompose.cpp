@@ -1,6 +1,7 @@
 #include "ember/passes/decompose.h"
 
 #include <cmath>
+#include <optional>
 
 #include "ember/passes/dead_code_elimination.h"
 
@@ -30,17 +31,29 @@ struct Emitter {
   Value* reduce(Op o, Value* x, const std::vector<ir::SymInt>& dims, bool keepdim) {
     return op(o, {x}, {{"dims", dims}, {"keepdim", keepdim}});
   }
-  // sum / count over dims; count must be static.
-  Value* mean(Value* x, const std::vector<int64_t>& dims, bool keepdim) {
-    int64_t count = 1;
+  // How many elements of x a reduction over dims combines, when those dims are static.
+  static std::optional<int64_t> static_count(const Value* x, const std::vector<int64_t>& dims) {
+    int64_t n = 1;
     for (int64_t d : dims) {
       const ir::SymInt& s = x->shape[size_t(d)];
-      EMBER_CHECK(s.is_constant(), Error, "decompose: mean over the symbolic dim ", s.str(),
-                  " needs a run-time count");
-      count *= s.value();
+      if (!s.is_constant()) return std::nullopt;
+      n *= s.value();
     }
-    return op(Op::Div, {reduce(Op::ReduceSum, x, ir::sym_shape(dims), keepdim),
-                        scalar(double(count), x->dtype)});
+    return n;
+  }
+  // The same as a 0-dim value of dtype: a constant when the dims are static, else computed when
+  // the graph runs (a sum of ones over x's reduced dims), so a symbolic batch size needs no
+  // recompile.
+  Value* count(Value* x, const std::vector<int64_t>& dims, DType dtype) {
+    if (const auto n = static_count(x, dims)) return scalar(double(*n), dtype);
+    std::vector<ir::SymInt> ones_shape(x->shape.size(), ir::SymInt(1));
+    for (int64_t d : dims) ones_shape[size_t(d)] = x->shape[size_t(d)];
+    Value* ones = op(Op::Expand, {scalar(1.0, dtype)}, {{"shape", ones_shape}});
+    return reduce(Op::ReduceSum, ones, {}, false);
+  }
+  Value* mean(Value* x, const std::vector<int64_t>& dims, bool keepdim) {
+    return op(Op::Div,
+              {reduce(Op::ReduceSum, x, ir::sym_shape(dims), keepdim), count(x, dims, x->dtype)});
   }
 };
 
@@ -99,13 +112,18 @@ Value* decompose_node(ir::Graph& graph, size_t index) {
       break;
     case Op::Var: {
       const std::vector<int64_t> dims = ir::reduced_axes(n);
-      int64_t count = 1;
-      for (int64_t d : dims) count *= x->shape[size_t(d)].value();
       Value* diff = e.op(Op::Sub, {v, e.mean(v, dims, true)});
       Value* sum = e.reduce(Op::ReduceSum, e.op(Op::Mul, {diff, diff}), ir::sym_shape(dims),
                             n.attrs.get_bool("keepdim"));
-      const double denom = std::max(0.0, double(count) - n.attrs.get_float("correction"));
-      r = e.op(Op::Div, {sum, e.scalar(denom, compute)});
+      // PyTorch's divisor: max(0, count - correction).
+      const double correction = n.attrs.get_float("correction");
+      Value* denom = nullptr;
+      if (const auto count = Emitter::static_count(v, dims))
+        denom = e.scalar(std::max(0.0, double(*count) - correction), compute);
+      else
+        denom = e.op(Op::Maximum,
+                     {e.add(e.count(v, dims, compute), -correction), e.scalar(0.0, compute)});
+      r = e.op(Op::Div, {sum, denom});
       break;
     }
     default:

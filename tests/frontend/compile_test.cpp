@@ -144,6 +144,26 @@ TEST(Compile, ASizeUsedAsANumberIsNeverReplayedStale) {
   EXPECT_EQ(g.stats().traces, 2);
 }
 
+// mean and var over a symbolic dim divide by a count computed at run time: a changing batch
+// size is one symbolic recompile, not an error or a compile per size.
+TEST(Compile, MeanAndVarOverASymbolicDimStaySymbolic) {
+  auto fn = [](const Tensor& x) {
+    return std::make_tuple(x.var(), x.mean(), x.var({0}, false), x.mean({0}, true));
+  };
+  auto f = compile(fn);
+  for (int64_t n : {3, 4, 5, 7}) {
+    const Tensor x = input({n, 6}, uint64_t(n));
+    const auto [v, m, v0, m0] = f(x);
+    const auto [ev, em, ev0, em0] = fn(x);
+    const std::string at = "n " + std::to_string(n);
+    expect_same(v, ev, 1e-5, "var " + at);
+    expect_same(m, em, 1e-5, "mean " + at);
+    expect_same(v0, ev0, 1e-5, "var(0, unbiased=false) " + at);
+    expect_same(m0, em0, 1e-5, "mean(0, keepdim) " + at);
+  }
+  EXPECT_EQ(f.stats().traces, 2);
+}
+
 TEST(Compile, DynamicNeverCompilesEachSize) {
   CompileOptions o;
   o.dynamic = CompileOptions::Dynamic::Never;
