@@ -217,8 +217,6 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
         s.text = "kernel k" + std::to_string(group);
         kernel_step(std::move(s), k.inputs, k.outputs);
       }
-    } catch (const InternalError&) {
-      throw;
     } catch (const Error& e) {
       fall_back(e);
     }
@@ -237,9 +235,7 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
       Step& s = *to_compile[k];
       try {
         s.kernel = compile_tiered(s.ir, cache);
-      } catch (const InternalError&) {
-        throw;
-      } catch (const Error& e) {
+      } catch (const BackendError& e) {
         refused[k] = e.what();
       }
     }

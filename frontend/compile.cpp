@@ -450,8 +450,6 @@ struct CompiledEngine::Impl {
       note_recompile(failure);
       try {
         path = trace_path(args, entry->spec, body);
-      } catch (const InternalError&) {
-        throw;
       } catch (const Error& e) {
         // The new branch does not trace shape-generically (or at all): this call runs eagerly.
         if (log_enabled("recompiles"))
@@ -472,8 +470,6 @@ struct CompiledEngine::Impl {
     std::shared_ptr<Path> path;
     try {
       path = trace_new_entry(args, symbolic, *entry, body);
-    } catch (const InternalError&) {
-      throw;
     } catch (const Error& e) {
       // If fn fails eagerly too, that is its own error, raised as eager raises it. If it runs,
       // tracing cannot express it (an in-place op, say): this signature runs eagerly, and
@@ -504,8 +500,6 @@ struct CompiledEngine::Impl {
     if (!any) return trace_path(args, entry.spec, body);
     try {
       return trace_path(args, entry.spec, body);
-    } catch (const InternalError&) {
-      throw;
     } catch (const Error& e) {
       if (log_enabled("recompiles"))
         log_message("recompiles", options.name + ": tracing with symbolic sizes failed (" +

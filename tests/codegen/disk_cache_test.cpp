@@ -3,11 +3,14 @@
 // the same function at once both get the right result. The processes are tests/tools/cache_probe.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "ember/codegen/disk_cache.h"
 
 namespace {
 
@@ -129,6 +132,45 @@ TEST(DiskCache, TwoProcessesCompilingAtOnceAreBothRight) {
     fs::remove_all(dir);
   }
   fs::remove_all(reference_dir);
+}
+
+// Entries planted by something else are rejected (a miss), never read blindly: a directory, a
+// FIFO (which would block a plain open), a link to an endless device, a header whose lengths
+// would wrap a bounds check. Storing over them replaces what can be replaced.
+TEST(DiskCache, HostileEntriesAreMissesNotCrashesOrHangs) {
+  using ember::codegen::DiskCache;
+  const std::string dir = fresh_dir();
+  ember::codegen::KernelCacheOptions options;
+  options.dir = dir;
+  const DiskCache cache("cpu", "o", options);
+  cache.store("key-ok", "binary");
+  EXPECT_EQ(cache.load("key-ok"), std::optional<std::string>("binary"));
+  EXPECT_EQ(cache.load("key-missing"), std::nullopt);
+
+  fs::create_directory(cache.path_of("key-dir"));
+  EXPECT_EQ(cache.load("key-dir"), std::nullopt);
+  cache.store("key-dir", "x");  // cannot rename over a directory: still a miss, no temp left
+  EXPECT_EQ(cache.load("key-dir"), std::nullopt);
+
+  ASSERT_EQ(mkfifo(cache.path_of("key-fifo").c_str(), 0600), 0);
+  EXPECT_EQ(cache.load("key-fifo"), std::nullopt);
+  cache.store("key-fifo", "fifo replaced");
+  EXPECT_EQ(cache.load("key-fifo"), std::optional<std::string>("fifo replaced"));
+
+  fs::create_symlink("/dev/zero", cache.path_of("key-zero"));
+  EXPECT_EQ(cache.load("key-zero"), std::nullopt);
+
+  {  // magic, then checksum 0, key length 2^63, binary length 2^63 + 1
+    std::ofstream f(cache.path_of("key-wrap"), std::ios::binary);
+    const uint64_t fields[3] = {0, uint64_t(1) << 63, (uint64_t(1) << 63) + 1};
+    f.write("EMBRKC01", 8);
+    f.write(reinterpret_cast<const char*>(fields), sizeof fields);
+    f.write("key-wrap", 8);
+  }
+  EXPECT_EQ(cache.load("key-wrap"), std::nullopt);
+  for (const auto& f : entries(dir))
+    EXPECT_EQ(f.string().find(".tmp."), std::string::npos) << f << " left behind";
+  fs::remove_all(dir);
 }
 
 }  // namespace

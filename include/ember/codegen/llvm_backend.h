@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "ember/codegen/disk_cache.h"
 #include "ember/codegen/kernel_ir.h"
 #include "ember/runtime/array.h"
 
@@ -16,20 +17,13 @@ namespace ember::codegen {
 
 using InnerLoopFn = void (*)(char** buffers, const int64_t* byte_strides, int64_t n);
 
-// Where compiled kernels are kept besides memory. The key of a kernel is its canonical text, the
-// host target (triple, CPU, features) and the versions of LLVM and of this backend; entries are
-// object files written atomically with a checksum, and one that fails a check is rebuilt.
-// EMBER_LOG=cache reports hits, misses and rejected entries. The directory is kept under
-// $EMBER_CACHE_MAX_MB (default 1024) by evicting the least recently used entries.
-struct KernelCacheOptions {
-  bool disk = true;
-  std::string dir;     // empty: $EMBER_CACHE_DIR, else ~/.cache/ember
-  bool tiered = true;  // compile_tiered: a quick first tier while the optimized one compiles
-};
+// The key of a kernel in the caches (memory, and disk_cache.h's files cpu-<hash>.o) is its
+// canonical text, the host target (triple, CPU, features) and the versions of LLVM and of this
+// backend.
 
 // Compiles (once per distinct kernel per process: later calls hit an in-memory cache; a kernel
 // another process compiled loads from the disk cache) and returns the kernel's entry point.
-// Throws Error with LLVM's message on failure.
+// Throws BackendError with LLVM's message and the kernel's name when LLVM refuses the kernel.
 InnerLoopFn compile_cpu(const KernelIR& kernel, const KernelCacheOptions& options = {});
 
 // A row kernel: rows [row_begin, row_end) of its [rows, cols] domain; byte_strides holds (row,

@@ -1,7 +1,10 @@
 // Ember's three kinds of error (STYLE.md):
 //  - user errors throw ember::Error or a subclass, with the op, the shapes and the dimension named;
-//  - broken internal invariants use EMBER_INTERNAL_ASSERT, which names the invariant and the site;
-//  - runtime failures (allocation, libraries) throw with the library's own message.
+//  - runtime failures of a backend or library (LLVM, NVRTC, CUDA) throw BackendError, an
+//    ember::Error that carries the library's own message and the kernel's name;
+//  - broken internal invariants throw InternalError (through EMBER_INTERNAL_ASSERT, which names
+//    the invariant and the site). It is deliberately not an ember::Error: a `catch (const
+//    Error&)` that handles bad input or falls back to eager never swallows a bug of ours.
 #pragma once
 
 #include <cstdint>
@@ -42,10 +45,25 @@ class OutOfMemoryError : public Error {
  public:
   using Error::Error;
 };
-// A broken invariant inside Ember: a bug of ours, never of the caller.
-class InternalError : public Error {
+// A backend or library refused or failed a kernel: the library's message and the kernel's name.
+// Callers that can run the kernel's nodes another way (eagerly) do so and log the reason.
+class BackendError : public Error {
  public:
-  using Error::Error;
+  BackendError(std::string backend, std::string kernel, const std::string& message)
+      : Error(backend + ": " + (kernel.empty() ? "" : kernel + ": ") + message),
+        backend_(std::move(backend)),
+        kernel_(std::move(kernel)) {}
+  const std::string& backend() const { return backend_; }
+  const std::string& kernel() const { return kernel_; }
+
+ private:
+  std::string backend_, kernel_;
+};
+// A broken invariant inside Ember: a bug of ours, never of the caller. Not an ember::Error (see
+// the top of this file).
+class InternalError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
 };
 
 namespace detail {
