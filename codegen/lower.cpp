@@ -114,16 +114,9 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
   const ir::SymShape& domain = nodes.back()->output->shape;
   for (const ir::Node* n : nodes) {
     if (lower.is_view(*n)) continue;
-    switch (ir::op_category(n->op)) {
-      case ir::OpCategory::Unary:
-      case ir::OpCategory::Binary:
-      case ir::OpCategory::Ternary:
-      case ir::OpCategory::Cast:
-        break;
-      default:
-        throw Error("lower: " + std::string(ir::op_name(n->op)) +
-                    " is not an elementwise op; this kernel form covers elementwise kernels only");
-    }
+    if (!ir::is_elementwise(n->op))
+      throw Error("lower: " + std::string(ir::op_name(n->op)) +
+                  " is not an elementwise op; this kernel form covers elementwise kernels only");
     KernelIR::Expr e{};
     e.kind = KernelIR::ExprKind::Op;
     e.op = n->op;
@@ -153,7 +146,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
   // The one reduction signature: its input shape and trailing reduced dims.
   const ir::Node* first = nullptr;
   for (const ir::Node* n : nodes)
-    if (ir::op_category(n->op) == ir::OpCategory::Reduce) {
+    if (ir::is_reduction(n->op)) {
       first = n;
       break;
     }
@@ -181,8 +174,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
     KernelIR::Expr e{};
     e.dtype = n->output->dtype;
     e.op = n->op;
-    const ir::OpCategory c = ir::op_category(n->op);
-    if (c == ir::OpCategory::Reduce) {
+    if (ir::is_reduction(n->op)) {
       EMBER_CHECK(n->op != ir::Op::ArgMax && n->op != ir::Op::ArgMin, Error,
                   "lower_rows: ", ir::op_name(n->op), " is not supported yet");
       EMBER_CHECK(n->inputs[0]->shape == shape && ir::reduced_axes(*n) == axes, Error,
@@ -193,8 +185,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
       EMBER_CHECK(!k.ir.exprs[size_t(arg)].row_level, Error,
                   "lower_rows: a reduction over a row-level value");
       e.args.push_back(arg);
-    } else if (c == ir::OpCategory::Unary || c == ir::OpCategory::Binary ||
-               c == ir::OpCategory::Ternary || c == ir::OpCategory::Cast) {
+    } else if (ir::is_elementwise(n->op)) {
       e.kind = KernelIR::ExprKind::Op;
       e.row_level = true;
       for (const ir::Value* in : n->inputs) {

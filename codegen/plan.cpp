@@ -38,7 +38,7 @@ namespace {
 
 using Step = ExecutablePlan::Step;
 
-bool is_library(const ir::Node& n) { return n.op == ir::Op::Matmul || n.op == ir::Op::Conv2d; }
+bool is_library(const ir::Node& n) { return ir::is_library_call(n.op); }
 
 std::string node_text(const ir::Node& n) {
   return std::string(ir::op_name(n.op)) + (n.output ? " -> %" + n.output->name : std::string());
@@ -157,7 +157,7 @@ ExecutablePlan::ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
     bool reduces = false;
     const ir::Node* library = nullptr;
     while (end < nodes.size() && nodes[end]->group == first.group) {
-      reduces |= ir::op_category(nodes[end]->op) == ir::OpCategory::Reduce;
+      reduces |= ir::is_reduction(nodes[end]->op);
       if (is_library(*nodes[end])) library = nodes[end].get();
       ++end;
     }

@@ -59,9 +59,9 @@ TraceContext* tracing() { return TraceContext::active(); }
 
 ir::Op ir_op(UnaryOp op) {
   switch (op) {
-#define EMBER_OP(name, text, category, arity)
-#define EMBER_UNARY_OP(name, text) \
-  case UnaryOp::name:              \
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_UNARY_OP(name, text, props) \
+  case UnaryOp::name:                     \
     return ir::Op::name;
 #include "ember/ir/ops.def"
 #undef EMBER_OP
@@ -71,9 +71,9 @@ ir::Op ir_op(UnaryOp op) {
 }
 ir::Op ir_op(BinaryOp op) {
   switch (op) {
-#define EMBER_OP(name, text, category, arity)
-#define EMBER_BINARY_OP(name, text) \
-  case BinaryOp::name:              \
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_BINARY_OP(name, text, props) \
+  case BinaryOp::name:                     \
     return ir::Op::name;
 #include "ember/ir/ops.def"
 #undef EMBER_OP

@@ -280,6 +280,41 @@ ValueType composite_rule(Op op, const Inputs& in, const Attrs& attrs) {
   }
 }
 
+// attrs holds exactly the attributes ops.def declares for op, each of its declared type (a
+// float attribute takes an int too).
+void check_attributes(Op op, const Attrs& attrs) {
+  const auto specs = op_attributes(op);
+  for (const auto& [key, value] : attrs.items()) {
+    const auto spec =
+        std::find_if(specs.begin(), specs.end(), [&](const AttrSpec& s) { return s.name == key; });
+    EMBER_CHECK(spec != specs.end(), ValueError, op_name(op), ": unknown attribute '", key, "'");
+    bool ok = false;
+    switch (spec->type) {
+      case AttrType::Int:
+        ok = std::holds_alternative<int64_t>(value);
+        break;
+      case AttrType::Float:
+        ok = std::holds_alternative<double>(value) || std::holds_alternative<int64_t>(value);
+        break;
+      case AttrType::Bool:
+        ok = std::holds_alternative<bool>(value);
+        break;
+      case AttrType::DType:
+        ok = std::holds_alternative<DType>(value);
+        break;
+      case AttrType::List:
+        ok = std::holds_alternative<std::vector<SymInt>>(value);
+        break;
+    }
+    EMBER_CHECK(ok, ValueError, op_name(op), ": attribute '", key, "' must be ",
+                spec->type == AttrType::Int ? "an " : "a ", attr_type_name(spec->type));
+  }
+  if (attrs.items().size() == specs.size()) return;
+  for (const AttrSpec& s : specs)
+    EMBER_CHECK(attrs.has(std::string(s.name)), ValueError, op_name(op), ": missing attribute '",
+                s.name, "'");
+}
+
 }  // namespace
 
 std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs) {
@@ -287,6 +322,8 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
   const int arity = op_arity(op);
   EMBER_CHECK(arity < 0 || int(in.size()) == arity, ValueError, name, ": expected ", arity,
               " operand", arity == 1 ? "" : "s", ", got ", in.size());
+  EMBER_CHECK(arity >= 0 || !in.empty(), ValueError, name, ": expected at least one operand");
+  check_attributes(op, attrs);
   switch (op_category(op)) {
     case OpCategory::Unary:
       return ValueType{kernels::unary_result_type(kernel_unary(op), in[0]->dtype), in[0]->shape};

@@ -9,9 +9,9 @@ namespace ember::ir {
 
 inline kernels::UnaryOp kernel_unary(Op op) {
   switch (op) {
-#define EMBER_OP(name, text, category, arity)
-#define EMBER_UNARY_OP(name, text) \
-  case Op::name:                   \
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_UNARY_OP(name, text, props) \
+  case Op::name:                          \
     return kernels::UnaryOp::name;
 #include "ember/ir/ops.def"
 #undef EMBER_OP
@@ -22,9 +22,9 @@ inline kernels::UnaryOp kernel_unary(Op op) {
 
 inline kernels::BinaryOp kernel_binary(Op op) {
   switch (op) {
-#define EMBER_OP(name, text, category, arity)
-#define EMBER_BINARY_OP(name, text) \
-  case Op::name:                    \
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_BINARY_OP(name, text, props) \
+  case Op::name:                           \
     return kernels::BinaryOp::name;
 #include "ember/ir/ops.def"
 #undef EMBER_OP

@@ -29,11 +29,13 @@ bool same_type(const Value* a, const Value* b) {
   return a->dtype == b->dtype && a->shape == b->shape;
 }
 
-// x op c where c is the constant `identity` and the result is x itself (same type).
-Value* identity_operand(const Node& n, double identity, bool commutative) {
+// x op c (or c op x, when op commutes) where c is the constant `identity` and the result is x
+// itself (same type).
+Value* identity_operand(const Node& n, double identity) {
   const Value *a = n.inputs[0], *b = n.inputs[1];
   if (constant_value(b) == identity && same_type(a, n.output)) return n.inputs[0];
-  if (commutative && constant_value(a) == identity && same_type(b, n.output)) return n.inputs[1];
+  if (ir::is_commutative(n.op) && constant_value(a) == identity && same_type(b, n.output))
+    return n.inputs[1];
   return nullptr;
 }
 
@@ -58,13 +60,13 @@ bool widens_losslessly(DType from, DType to) {
 using Rule = Rewrite (*)(Graph&, Node&, size_t index);
 
 Rewrite mul_by_one(Graph&, Node& n, size_t) {
-  return {n.op == Op::Mul ? identity_operand(n, 1.0, true) : nullptr};
+  return {n.op == Op::Mul ? identity_operand(n, 1.0) : nullptr};
 }
 // x + 0 and x - 0 are x for integers. For floats the zero's sign matters, because -0.0 + 0.0
 // and -0.0 - (-0.0) are +0.0: x + (-0.0) is x (either order), and x - (+0.0) is x.
 Rewrite add_zero(Graph&, Node& n, size_t) {
   if (n.op != Op::Add && n.op != Op::Sub) return {};
-  if (!is_floating(n.output->dtype)) return {identity_operand(n, 0.0, n.op == Op::Add)};
+  if (!is_floating(n.output->dtype)) return {identity_operand(n, 0.0)};
   const bool want_negative = n.op == Op::Add;
   auto identity_zero = [&](const Value* v) {
     const auto c = constant_value(v);
@@ -76,7 +78,7 @@ Rewrite add_zero(Graph&, Node& n, size_t) {
   return {};
 }
 Rewrite div_by_one(Graph&, Node& n, size_t) {
-  return {n.op == Op::Div ? identity_operand(n, 1.0, false) : nullptr};
+  return {n.op == Op::Div ? identity_operand(n, 1.0) : nullptr};
 }
 Rewrite double_negation(Graph&, Node& n, size_t) {
   if (n.op != Op::Neg) return {};

@@ -20,40 +20,14 @@ using ir::Value;
 
 enum class Kind { Elementwise, Reduction, Library, Opaque };
 
-bool is_library(const Node& n) { return n.op == Op::Matmul || n.op == Op::Conv2d; }
-bool is_movement(const Node& n) { return ir::op_category(n.op) == OpCategory::Movement; }
+bool is_library(const Node& n) { return ir::is_library_call(n.op); }
+bool is_movement(const Node& n) { return ir::is_movement(n.op); }
+// Random draws join kernels as elementwise generators (each element its own counter).
 bool is_elementwise(const Node& n) {
-  switch (ir::op_category(n.op)) {
-    case OpCategory::Unary:
-    case OpCategory::Binary:
-    case OpCategory::Ternary:
-    case OpCategory::Cast:
-    case OpCategory::Random:
-      return true;
-    default:
-      return false;
-  }
+  return ir::is_elementwise(n.op) || ir::op_category(n.op) == OpCategory::Random;
 }
 bool is_constant(const Node& n) { return ir::op_category(n.op) == OpCategory::Constant; }
-bool is_transcendental(Op op) {
-  switch (op) {
-    case Op::Exp:
-    case Op::Log:
-    case Op::Sin:
-    case Op::Cos:
-    case Op::Tanh:
-    case Op::Sigmoid:
-    case Op::Erf:
-    case Op::Log1p:
-    case Op::Expm1:
-    case Op::Pow:
-    case Op::Sqrt:
-    case Op::Rsqrt:
-      return true;
-    default:
-      return false;
-  }
-}
+using ir::is_transcendental;
 
 // A reduction level: its input shape and reduced axes.
 struct Signature {
@@ -169,7 +143,7 @@ class Fuser {
         if (!(out == G.domain)) return "the epilogue must keep the library output's shape";
         return "";
       case Kind::Reduction:
-        if (ir::op_category(n.op) == OpCategory::Reduce) {
+        if (ir::is_reduction(n.op)) {
           if (signature_of(n) == *G.reduction) return "";
           return "a reduction over other axes or another shape would recompute the first";
         }
@@ -177,7 +151,7 @@ class Fuser {
         return "shape " + ir::shape_text(out) + " is outside the reduction's row domain";
       case Kind::Elementwise:
         if (is_movement(n)) return "";  // index arithmetic over its own output domain
-        if (ir::op_category(n.op) == OpCategory::Reduce) {
+        if (ir::is_reduction(n.op)) {
           for (const Node* m : G.nodes)
             if (m->output && !broadcasts_to(m->output->shape, n.inputs[0]->shape))
               return "the prologue does not live in the reduction's input shape";
@@ -192,7 +166,7 @@ class Fuser {
 
   void join(Node& n, int gi) {
     Group& G = groups_[size_t(gi)];
-    if (ir::op_category(n.op) == OpCategory::Reduce && G.kind == Kind::Elementwise) {
+    if (ir::is_reduction(n.op) && G.kind == Kind::Elementwise) {
       G.kind = Kind::Reduction;
       G.reduction = signature_of(n);
       G.domain = n.inputs[0]->shape;

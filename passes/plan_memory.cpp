@@ -13,21 +13,12 @@ using ir::Value;
 bool is_input(const Value* v) { return v->kind != ir::ValueKind::Node; }
 
 // A kernel may write over an operand only when every output element depends on the same element
-// of the operand: elementwise ops alone (no reduction, library call or movement).
+// of the operand: elementwise ops and constants (which read nothing) alone, no reduction, library
+// call or movement.
 bool in_place_safe(const std::vector<const Node*>& kernel) {
-  for (const Node* n : kernel) {
-    switch (ir::op_category(n->op)) {
-      case ir::OpCategory::Unary:
-      case ir::OpCategory::Binary:
-      case ir::OpCategory::Ternary:
-      case ir::OpCategory::Cast:
-      case ir::OpCategory::Constant:
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
+  return std::all_of(kernel.begin(), kernel.end(), [](const Node* n) {
+    return ir::is_elementwise(n->op) || ir::op_category(n->op) == ir::OpCategory::Constant;
+  });
 }
 
 }  // namespace
@@ -52,8 +43,7 @@ MemoryPlan plan_memory(const ir::Graph& g) {
   }
   // Views alias their operand: a read of the view is a read of the operand.
   auto source = [](const Value* v) {
-    while (v->producer && v->producer->group < 0 &&
-           ir::op_category(v->producer->op) == ir::OpCategory::Movement)
+    while (v->producer && v->producer->group < 0 && ir::is_movement(v->producer->op))
       v = v->producer->inputs[0];
     return v;
   };

@@ -5,6 +5,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "ember/ir/op_properties.h"
 #include "ember/runtime/kernels.h"
 #include "runtime/kernels/loops.h"
 #include "runtime/kernels/scalar_ops.h"
@@ -189,78 +190,64 @@ void binary_run(char** p, const int64_t* s, int64_t n, const F& f) {
   }
 }
 
+// The kernels' names and properties, from ops.def.
+namespace table {
+using namespace ir::prop;
+struct KernelInfo {
+  const char* name;
+  uint32_t properties;
+};
+constexpr KernelInfo kUnary[] = {
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_UNARY_OP(name, text, props) {text, (props) | Elementwise},
+#define EMBER_EAGER_UNARY_OP(name, text, props) {text, (props) | Elementwise},
+#include "ember/ir/ops.def"
+#undef EMBER_OP
+};
+constexpr KernelInfo kBinary[] = {
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_BINARY_OP(name, text, props) {text, (props) | Elementwise},
+#include "ember/ir/ops.def"
+#undef EMBER_OP
+};
+}  // namespace table
+
+bool has(UnaryOp op, uint32_t flag) { return table::kUnary[size_t(op)].properties & flag; }
+bool has(BinaryOp op, uint32_t flag) { return table::kBinary[size_t(op)].properties & flag; }
+
 // Runs fn.template operator()<Op>() with the op as a compile-time constant.
 template <class F>
 void dispatch_unary_op(UnaryOp op, F&& fn) {
   switch (op) {
-#define EMBER_CASE(name) \
-  case UnaryOp::name:    \
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_UNARY_OP(name, text, props) \
+  case UnaryOp::name:                     \
     return fn.template operator()<UnaryOp::name>();
-    EMBER_CASE(Neg)
-    EMBER_CASE(Abs)
-    EMBER_CASE(Exp)
-    EMBER_CASE(Log)
-    EMBER_CASE(Sqrt)
-    EMBER_CASE(Rsqrt)
-    EMBER_CASE(Sin) EMBER_CASE(Cos) EMBER_CASE(Tanh) EMBER_CASE(Sigmoid) EMBER_CASE(Relu)
-        EMBER_CASE(Gelu) EMBER_CASE(GeluTanh) EMBER_CASE(Silu) EMBER_CASE(Erf)
-            EMBER_CASE(Reciprocal) EMBER_CASE(Floor) EMBER_CASE(Ceil) EMBER_CASE(Round)
-                EMBER_CASE(Sign) EMBER_CASE(Log1p) EMBER_CASE(Expm1) EMBER_CASE(LogicalNot)
-#undef EMBER_CASE
+#define EMBER_EAGER_UNARY_OP(name, text, props) EMBER_UNARY_OP(name, text, props)
+#include "ember/ir/ops.def"
+#undef EMBER_OP
   }
 }
 template <class F>
 void dispatch_binary_op(BinaryOp op, F&& fn) {
   switch (op) {
-#define EMBER_CASE(name) \
-  case BinaryOp::name:   \
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_BINARY_OP(name, text, props) \
+  case BinaryOp::name:                     \
     return fn.template operator()<BinaryOp::name>();
-    EMBER_CASE(Add)
-    EMBER_CASE(Sub)
-    EMBER_CASE(Mul)
-    EMBER_CASE(Div)
-    EMBER_CASE(Pow)
-    EMBER_CASE(Maximum)
-    EMBER_CASE(Minimum) EMBER_CASE(Eq) EMBER_CASE(Ne) EMBER_CASE(Lt) EMBER_CASE(Le) EMBER_CASE(Gt)
-        EMBER_CASE(Ge) EMBER_CASE(LogicalAnd) EMBER_CASE(LogicalOr)
-#undef EMBER_CASE
+#include "ember/ir/ops.def"
+#undef EMBER_OP
   }
 }
 
-bool is_float_unary(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg:
-    case UnaryOp::Abs:
-    case UnaryOp::Relu:
-    case UnaryOp::Floor:
-    case UnaryOp::Ceil:
-    case UnaryOp::Round:
-    case UnaryOp::Sign:
-    case UnaryOp::LogicalNot:
-      return false;
-    default:
-      return true;
-  }
-}
-
-bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+// Integer and bool inputs compute in float32 (exp of an int64 tensor).
+bool is_float_unary(UnaryOp op) { return has(op, ir::prop::FloatResult); }
+bool is_comparison(BinaryOp op) { return has(op, ir::prop::Predicate); }
 
 }  // namespace
 
-const char* op_name(UnaryOp op) {
-  static constexpr const char* names[] = {
-      "neg",   "abs",     "exp",   "log",  "sqrt",      "rsqrt", "sin",        "cos",
-      "tanh",  "sigmoid", "relu",  "gelu", "gelu_tanh", "silu",  "erf",        "reciprocal",
-      "floor", "ceil",    "round", "sign", "log1p",     "expm1", "logical_not"};
-  return names[static_cast<int>(op)];
-}
-
-const char* op_name(BinaryOp op) {
-  static constexpr const char* names[] = {"add",     "sub",     "mul", "div",         "pow",
-                                          "maximum", "minimum", "eq",  "ne",          "lt",
-                                          "le",      "gt",      "ge",  "logical_and", "logical_or"};
-  return names[static_cast<int>(op)];
-}
+const char* op_name(UnaryOp op) { return table::kUnary[size_t(op)].name; }
+const char* op_name(BinaryOp op) { return table::kBinary[size_t(op)].name; }
 
 DType unary_result_type(UnaryOp op, DType input) {
   if (op == UnaryOp::LogicalNot) return DType::Bool;
@@ -273,7 +260,7 @@ DType unary_result_type(UnaryOp op, DType input) {
 }
 
 DType binary_compute_type(BinaryOp op, DType common) {
-  if (op == BinaryOp::Div && !is_floating(common)) return DType::Float32;
+  if (has(op, ir::prop::FloatResult) && !is_floating(common)) return DType::Float32;
   return common;
 }
 

@@ -168,11 +168,46 @@ TEST(Rules, MatmulConvPool) {
                    {"dilation", std::vector<SymInt>{1, 1}},
                    {"ceil_mode", false}};
   EXPECT_EQ(result(Op::MaxPool2d, {{kFloat32, {s0, 3, 9, 9}}}, pool), "f32[s0, 3, 4, 4]");
-  Attrs avg = pool;
-  avg.set("count_include_pad", true);
+  const Attrs avg{{"kernel", std::vector<SymInt>{2, 2}},
+                  {"stride", std::vector<SymInt>{2, 2}},
+                  {"padding", std::vector<SymInt>{0, 0}},
+                  {"ceil_mode", false},
+                  {"count_include_pad", true}};
   EXPECT_EQ(result(Op::AvgPool2d, {{kFloat64, {1, 1, 4, 6}}}, avg), "f64[1, 1, 2, 3]");
   EXPECT_THROW(result(Op::MaxPool2d, {{kFloat32, {3, 9, 9}}}, pool), ShapeError);
   EXPECT_THROW(result(Op::MaxPool2d, {{kInt32, {1, 3, 9, 9}}}, pool), DTypeError);
+}
+
+// ops.def declares each op's attributes with their types: a node gets exactly those.
+TEST(Rules, AttributesAreThoseTheOpTableDeclares) {
+  auto message = [](Op op, std::vector<std::pair<DType, SymShape>> inputs, const Attrs& attrs) {
+    try {
+      result(op, std::move(inputs), attrs);
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::vector<std::pair<DType, SymShape>> x{{kFloat32, {2, 3}}};
+  EXPECT_EQ(message(Op::ReduceSum, x, {{"dims", std::vector<SymInt>{1}}}),
+            "reduce_sum: missing attribute 'keepdim'");
+  EXPECT_EQ(message(Op::ReduceSum, x,
+                    {{"dims", std::vector<SymInt>{1}}, {"keepdim", false}, {"axis", int64_t(1)}}),
+            "reduce_sum: unknown attribute 'axis'");
+  EXPECT_EQ(message(Op::ReduceSum, x, {{"dims", int64_t(1)}, {"keepdim", false}}),
+            "reduce_sum: attribute 'dims' must be a list");
+  EXPECT_EQ(message(Op::Exp, x, {{"dim", int64_t(0)}}), "exp: unknown attribute 'dim'");
+  EXPECT_EQ(message(Op::Concat, {}, {{"dim", int64_t(0)}}),
+            "concat: expected at least one operand");
+  // A float attribute takes an int.
+  EXPECT_EQ(message(Op::Guard, {{kFloat32, {}}}, {{"value", int64_t(3)}}), "no error");
+  EXPECT_EQ(ir::op_attributes(Op::Slice).size(), 4u);
+  EXPECT_TRUE(ir::is_commutative(Op::Add));
+  EXPECT_FALSE(ir::is_commutative(Op::Sub));
+  EXPECT_TRUE(ir::is_transcendental(Op::Exp));
+  EXPECT_TRUE(ir::is_library_call(Op::Conv2d));
+  EXPECT_FALSE(ir::is_elementwise(Op::ReduceSum));
+  EXPECT_FALSE(ir::is_differentiable(Op::ArgMax));
 }
 
 TEST(Rules, IndexRandomConstantGuard) {

@@ -16,47 +16,20 @@ namespace ember::kernels {
 
 // ---- elementwise ---------------------------------------------------------------------------
 
+// The elementwise kernels: ops.def's unary and binary ops (same names), and the unary kernels
+// only the runtime has (the fused eager gelu and silu).
 enum class UnaryOp : uint8_t {
-  Neg,
-  Abs,
-  Exp,
-  Log,
-  Sqrt,
-  Rsqrt,
-  Sin,
-  Cos,
-  Tanh,
-  Sigmoid,
-  Relu,
-  Gelu,
-  GeluTanh,
-  Silu,
-  Erf,
-  Reciprocal,
-  Floor,
-  Ceil,
-  Round,
-  Sign,
-  Log1p,
-  Expm1,
-  LogicalNot,
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_UNARY_OP(name, text, props) name,
+#define EMBER_EAGER_UNARY_OP(name, text, props) name,
+#include "ember/ir/ops.def"
+#undef EMBER_OP
 };
 enum class BinaryOp : uint8_t {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Pow,
-  Maximum,
-  Minimum,
-  Eq,
-  Ne,
-  Lt,
-  Le,
-  Gt,
-  Ge,
-  LogicalAnd,
-  LogicalOr,
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_BINARY_OP(name, text, props) name,
+#include "ember/ir/ops.def"
+#undef EMBER_OP
 };
 const char* op_name(UnaryOp op);
 const char* op_name(BinaryOp op);
