@@ -1,18 +1,16 @@
-// The free-function ops: PyTorch's argument conventions and type promotion on top of the runtime
-// kernels. Each op is one call into kernels:: after its Tensor-level checks, or, while tracing,
-// records its primitive (composites record their decomposition, written with these same ops).
+// The free-function ops: PyTorch's argument conventions and type promotion. Each op checks its
+// arguments, then states its IR op, operands and attributes once and hands them to
+// detail::dispatch (frontend/dispatch.h), which runs the eager kernel or records the node.
 #include "ember/frontend/ops.h"
 
 #include <cmath>
 
 #include "ember/frontend/trace.h"
+#include "ember/runtime/kernels.h"
+#include "frontend/dispatch.h"
 
 namespace ember {
 namespace {
-
-using kernels::BinaryOp;
-using kernels::ReduceOp;
-using kernels::UnaryOp;
 
 enum Category { kBoolCat = 0, kIntCat = 1, kFloatCat = 2 };
 Category category(Scalar::Kind k) {
@@ -48,104 +46,32 @@ struct PromotionState {
   DType result() const { return *combine(dim, combine(zero, wrapped)); }
 };
 
-// t's array in dtype: t's own when it already is (no copy), else a converted one kept in `holder`.
-const Array& as_dtype(const Tensor& t, DType dtype, Array& holder) {
-  if (t.dtype() == dtype) return t.array();
-  holder = kernels::cast(t.array(), dtype);
-  return holder;
-}
+using detail::dispatch;
+using ir::Op;
 
-TraceContext* tracing() { return TraceContext::active(); }
-
-ir::Op ir_op(UnaryOp op) {
-  switch (op) {
-#define EMBER_OP(name, text, category, arity, props, attrs)
-#define EMBER_UNARY_OP(name, text, props) \
-  case UnaryOp::name:                     \
-    return ir::Op::name;
-#include "ember/ir/ops.def"
-#undef EMBER_OP
-    default:
-      throw InternalError("ir_op: a composite unary op reached the recorder");
-  }
-}
-ir::Op ir_op(BinaryOp op) {
-  switch (op) {
-#define EMBER_OP(name, text, category, arity, props, attrs)
-#define EMBER_BINARY_OP(name, text, props) \
-  case BinaryOp::name:                     \
-    return ir::Op::name;
-#include "ember/ir/ops.def"
-#undef EMBER_OP
-  }
-  throw InternalError("ir_op: unknown binary op");
-}
-ir::Op ir_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum:
-      return ir::Op::ReduceSum;
-    case ReduceOp::Prod:
-      return ir::Op::ReduceProd;
-    case ReduceOp::Max:
-      return ir::Op::ReduceMax;
-    case ReduceOp::Min:
-      return ir::Op::ReduceMin;
-    default:
-      throw InternalError("ir_op: mean is a composite");
-  }
-}
 std::vector<ir::SymInt> sym_list(IntArrayRef v) { return ir::sym_shape(v); }
 
-Tensor unary(UnaryOp op, const Tensor& x) {
-  if (TraceContext* tc = tracing()) {
-    switch (op) {  // the composites, recorded as their decomposition
-      case UnaryOp::Gelu:
-      case UnaryOp::GeluTanh:
-        return tc->record_composite(ir::Op::Gelu, {x}, {{"approximate", op == UnaryOp::GeluTanh}});
-      case UnaryOp::Silu:
-        return tc->record_composite(ir::Op::Silu, {x}, {});
-      default:
-        return tc->record(ir_op(op), {x});
-    }
-  }
-  return Tensor(kernels::unary(op, x.array()));
+Tensor unary(Op op, const Tensor& x, ir::Attrs attrs = {}) {
+  return dispatch(op, {x}, std::move(attrs));
 }
 
-Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+// Binary ops compute in PyTorch's promoted dtype; a Scalar operand is a 0-dim tensor of it.
+Tensor binary(Op op, const Tensor& a, const Tensor& b) {
   const DType dtype = result_type(a, b);
-  if (TraceContext* tc = tracing()) return tc->record(ir_op(op), {a.to(dtype), b.to(dtype)});
-  Array ha, hb;
-  return Tensor(kernels::binary(op, as_dtype(a, dtype, ha), as_dtype(b, dtype, hb)));
+  return dispatch(op, {a.to(dtype), b.to(dtype)});
 }
-Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b) {
+Tensor binary(Op op, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
-  if (TraceContext* tc = tracing())
-    return tc->record(ir_op(op), {a.to(dtype), tc->scalar(b.to_double(), dtype)});
-  Array ha;
-  return Tensor(kernels::binary(op, as_dtype(a, dtype, ha), Array::scalar(b.to_double(), dtype)));
+  return dispatch(op, {a.to(dtype), detail::scalar_tensor(b.to_double(), dtype)});
 }
-Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b) {
+Tensor binary(Op op, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
-  if (TraceContext* tc = tracing())
-    return tc->record(ir_op(op), {tc->scalar(a.to_double(), dtype), b.to(dtype)});
-  Array hb;
-  return Tensor(kernels::binary(op, Array::scalar(a.to_double(), dtype), as_dtype(b, dtype, hb)));
+  return dispatch(op, {detail::scalar_tensor(a.to_double(), dtype), b.to(dtype)});
 }
 
-Tensor reduce(ReduceOp op, const Tensor& x, IntArrayRef dims, bool keepdim) {
-  if (TraceContext* tc = tracing()) {
-    const std::vector<int64_t> wrapped = wrap_dims(dims, x.dim(), kernels::op_name(op));
-    if (op == ReduceOp::Mean) {
-      EMBER_CHECK(is_floating(x.dtype()), DTypeError,
-                  "mean: could not infer output dtype. Input dtype must be a floating point "
-                  "dtype, but got ",
-                  x.dtype());
-      return tc->record_composite(ir::Op::Mean, {x},
-                                  {{"dims", sym_list(wrapped)}, {"keepdim", keepdim}});
-    }
-    return tc->record(ir_op(op), {x}, {{"dims", sym_list(wrapped)}, {"keepdim", keepdim}});
-  }
-  return Tensor(kernels::reduce(op, x.array(), dims, keepdim));
+Tensor reduce(Op op, const Tensor& x, IntArrayRef dims, bool keepdim) {
+  const std::vector<int64_t> wrapped = wrap_dims(dims, x.dim(), ir::op_name(op).data());
+  return dispatch(op, {x}, {{"dims", sym_list(wrapped)}, {"keepdim", keepdim}});
 }
 
 // A 1- or 2-element size argument as two values (conv2d(x, w, b, 2) means stride {2, 2}).
@@ -155,22 +81,19 @@ std::array<int64_t, 2> pair_of(IntArrayRef v, const char* op, const char* what) 
   return v.size() == 1 ? std::array<int64_t, 2>{v[0], v[0]} : std::array<int64_t, 2>{v[0], v[1]};
 }
 
-std::vector<Array> arrays_of(const std::vector<Tensor>& tensors) {
-  std::vector<Array> out;
-  out.reserve(tensors.size());
-  for (const Tensor& t : tensors) out.push_back(t.array());
-  return out;
-}
-
 void check_cpu(const TensorOptions& options, const char* op) {
   EMBER_CHECK(options.device_.is_cpu(), Error, op, ": device ", options.device_,
               " is not available yet (only cpu tensors exist before the GPU milestone)");
 }
 
-Tensor make(Array a, const TensorOptions& options) {
-  Tensor t(std::move(a));
+Tensor make(Tensor t, const TensorOptions& options) {
   if (options.requires_grad_) t.set_requires_grad(true);
   return t;
+}
+
+void check_float(const Tensor& x, const char* op) {
+  EMBER_CHECK(is_floating(x.dtype()), DTypeError, op, ": expected a floating point input, but got ",
+              x.dtype());
 }
 
 }  // namespace
@@ -192,8 +115,7 @@ DType result_type(const Tensor& a, const Scalar& b) {
 
 Tensor empty(IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "empty");
-  if (tracing()) return zeros(sizes, options);  // a graph has no uninitialized memory
-  return make(Array::empty(sizes, options.dtype_or(kFloat32)), options);
+  return make(detail::empty(sizes, options.dtype_or(kFloat32)), options);
 }
 Tensor zeros(IntArrayRef sizes, TensorOptions options) {
   return full(sizes, 0.0, options.dtype(options.dtype_or(kFloat32)));
@@ -204,14 +126,13 @@ Tensor ones(IntArrayRef sizes, TensorOptions options) {
 // Like torch.full, the dtype follows the fill value when none is given (full({2}, 7) is int64).
 Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions options) {
   check_cpu(options, "full");
+  check_sizes(sizes, "full");
   const DType dtype = options.dtype_or(default_dtype(value.kind()));
-  if (TraceContext* tc = tracing()) {
-    check_sizes(sizes, "full");
-    return tc->record(
-        ir::Op::Constant, {},
-        {{"value", value.to_double()}, {"shape", tc->symbolic_sizes(sizes)}, {"dtype", dtype}});
-  }
-  return make(kernels::full(sizes, value.to_double(), dtype), options);
+  return make(
+      dispatch(
+          Op::Constant, {},
+          {{"value", value.to_double()}, {"shape", detail::size_list(sizes)}, {"dtype", dtype}}),
+      options);
 }
 Tensor empty_like(const Tensor& t) { return empty(t.sizes(), t.dtype()); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), t.dtype()); }
@@ -224,31 +145,27 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
   const bool any_float = start.kind() == Scalar::Kind::Float || end.kind() == Scalar::Kind::Float ||
                          step.kind() == Scalar::Kind::Float;
   const DType dtype = options.dtype_or(any_float ? kFloat32 : kInt64);
-  Array values = kernels::arange(start.to_double(), end.to_double(), step.to_double(), dtype);
-  if (TraceContext* tc = tracing())
-    return tc->record(ir::Op::Arange, {},
-                      {{"start", start.to_double()},
-                       {"step", step.to_double()},
-                       {"shape", sym_list({values.numel()})},
-                       {"dtype", dtype}});
-  return make(std::move(values), options);
+  const int64_t n = kernels::arange_length(start.to_double(), end.to_double(), step.to_double());
+  return make(dispatch(Op::Arange, {},
+                       {{"start", start.to_double()},
+                        {"step", step.to_double()},
+                        {"shape", sym_list({n})},
+                        {"dtype", dtype}}),
+              options);
 }
 Tensor rand(IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "rand");
-  if (TraceContext* tc = tracing())
-    return tc->random(ir::Op::RandUniform, sizes, options.dtype_or(kFloat32));
-  return make(kernels::rand(sizes, options.dtype_or(kFloat32)), options);
+  return make(detail::random(Op::RandUniform, sizes, options.dtype_or(kFloat32)), options);
 }
 Tensor randn(IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "randn");
-  if (TraceContext* tc = tracing())
-    return tc->random(ir::Op::RandNormal, sizes, options.dtype_or(kFloat32));
-  return make(kernels::randn(sizes, options.dtype_or(kFloat32)), options);
+  return make(detail::random(Op::RandNormal, sizes, options.dtype_or(kFloat32)), options);
 }
 Tensor randint(int64_t low, int64_t high, IntArrayRef sizes, TensorOptions options) {
   check_cpu(options, "randint");
-  EMBER_CHECK(!tracing(), Error, "randint: not supported inside a traced function yet");
-  return make(kernels::randint(low, high, sizes, options.dtype_or(kInt64)), options);
+  EMBER_CHECK(!TraceContext::active(), Error,
+              "randint: not supported inside a traced function yet");
+  return make(Tensor(kernels::randint(low, high, sizes, options.dtype_or(kInt64))), options);
 }
 Tensor randint(int64_t high, IntArrayRef sizes, TensorOptions options) {
   return randint(0, high, sizes, options);
@@ -256,7 +173,7 @@ Tensor randint(int64_t high, IntArrayRef sizes, TensorOptions options) {
 Tensor rand_like(const Tensor& t) { return rand(t.sizes(), t.dtype()); }
 Tensor randn_like(const Tensor& t) { return randn(t.sizes(), t.dtype()); }
 void manual_seed(uint64_t seed) {
-  if (TraceContext* tc = tracing()) tc->note_manual_seed();
+  if (TraceContext* tc = TraceContext::active()) tc->note_manual_seed();
   kernels::manual_seed(seed);
 }
 
@@ -275,7 +192,7 @@ Tensor from_blob(void* data, IntArrayRef sizes, IntArrayRef strides, TensorOptio
   for (size_t i = 0; i < sizes.size(); ++i)
     if (sizes[i] > 0) extent += (sizes[i] - 1) * strides[i];
   auto storage = Storage::wrap(data, size_t(extent) * itemsize(dtype), Device());
-  return make(Array(std::move(storage), dtype, sizes.vec(), strides.vec(), 0), options);
+  return make(Tensor(Array(std::move(storage), dtype, sizes.vec(), strides.vec(), 0)), options);
 }
 
 namespace {
@@ -330,94 +247,76 @@ Tensor tensor(const NestedList& data, TensorOptions options) {
         dst[i] = T(compute_t<T>(values[i].to_double()));
     }
   });
-  return make(std::move(out), options);
+  return make(Tensor(std::move(out)), options);
 }
 
 // ---- elementwise ----
 
-Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
-Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
-Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
-Tensor rsqrt(const Tensor& x) { return unary(UnaryOp::Rsqrt, x); }
-Tensor abs(const Tensor& x) { return unary(UnaryOp::Abs, x); }
-Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
-Tensor sin(const Tensor& x) { return unary(UnaryOp::Sin, x); }
-Tensor cos(const Tensor& x) { return unary(UnaryOp::Cos, x); }
-Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, x); }
-Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, x); }
-Tensor relu(const Tensor& x) { return unary(UnaryOp::Relu, x); }
+Tensor exp(const Tensor& x) { return unary(Op::Exp, x); }
+Tensor log(const Tensor& x) { return unary(Op::Log, x); }
+Tensor sqrt(const Tensor& x) { return unary(Op::Sqrt, x); }
+Tensor rsqrt(const Tensor& x) { return unary(Op::Rsqrt, x); }
+Tensor abs(const Tensor& x) { return unary(Op::Abs, x); }
+Tensor neg(const Tensor& x) { return unary(Op::Neg, x); }
+Tensor sin(const Tensor& x) { return unary(Op::Sin, x); }
+Tensor cos(const Tensor& x) { return unary(Op::Cos, x); }
+Tensor tanh(const Tensor& x) { return unary(Op::Tanh, x); }
+Tensor sigmoid(const Tensor& x) { return unary(Op::Sigmoid, x); }
+Tensor relu(const Tensor& x) { return unary(Op::Relu, x); }
 Tensor gelu(const Tensor& x, std::string_view approximate) {
   EMBER_CHECK(approximate == "none" || approximate == "tanh", ValueError,
               "gelu: approximate must be \"none\" or \"tanh\", but got \"", approximate, "\"");
-  return unary(approximate == "tanh" ? UnaryOp::GeluTanh : UnaryOp::Gelu, x);
+  return unary(Op::Gelu, x, {{"approximate", approximate == "tanh"}});
 }
-Tensor silu(const Tensor& x) { return unary(UnaryOp::Silu, x); }
-Tensor erf(const Tensor& x) { return unary(UnaryOp::Erf, x); }
-Tensor reciprocal(const Tensor& x) { return unary(UnaryOp::Reciprocal, x); }
-Tensor floor(const Tensor& x) { return unary(UnaryOp::Floor, x); }
-Tensor ceil(const Tensor& x) { return unary(UnaryOp::Ceil, x); }
-Tensor round(const Tensor& x) { return unary(UnaryOp::Round, x); }
-Tensor sign(const Tensor& x) { return unary(UnaryOp::Sign, x); }
-Tensor log1p(const Tensor& x) { return unary(UnaryOp::Log1p, x); }
-Tensor expm1(const Tensor& x) { return unary(UnaryOp::Expm1, x); }
-Tensor logical_not(const Tensor& x) { return unary(UnaryOp::LogicalNot, x); }
+Tensor silu(const Tensor& x) { return unary(Op::Silu, x); }
+Tensor erf(const Tensor& x) { return unary(Op::Erf, x); }
+Tensor reciprocal(const Tensor& x) { return unary(Op::Reciprocal, x); }
+Tensor floor(const Tensor& x) { return unary(Op::Floor, x); }
+Tensor ceil(const Tensor& x) { return unary(Op::Ceil, x); }
+Tensor round(const Tensor& x) { return unary(Op::Round, x); }
+Tensor sign(const Tensor& x) { return unary(Op::Sign, x); }
+Tensor log1p(const Tensor& x) { return unary(Op::Log1p, x); }
+Tensor expm1(const Tensor& x) { return unary(Op::Expm1, x); }
+Tensor logical_not(const Tensor& x) { return unary(Op::LogicalNot, x); }
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
-Tensor pow(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Pow, a, b); }
-Tensor pow(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Pow, a, b); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minimum, a, b); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return binary(BinaryOp::LogicalAnd, a, b); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return binary(BinaryOp::LogicalOr, a, b); }
-Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Eq, a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ne, a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Lt, a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Le, a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Gt, a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ge, a, b); }
+Tensor add(const Tensor& a, const Tensor& b) { return binary(Op::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(Op::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(Op::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(Op::Div, a, b); }
+Tensor pow(const Tensor& a, const Tensor& b) { return binary(Op::Pow, a, b); }
+Tensor pow(const Tensor& a, const Scalar& b) { return binary(Op::Pow, a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary(Op::Maximum, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary(Op::Minimum, a, b); }
+Tensor logical_and(const Tensor& a, const Tensor& b) { return binary(Op::LogicalAnd, a, b); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return binary(Op::LogicalOr, a, b); }
+Tensor eq(const Tensor& a, const Tensor& b) { return binary(Op::Eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return binary(Op::Ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return binary(Op::Lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return binary(Op::Le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return binary(Op::Gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return binary(Op::Ge, a, b); }
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  EMBER_CHECK(condition.dtype() == kBool, DTypeError,
+              "where: expected condition to be a bool tensor, but got ", condition.dtype());
   const DType dtype = result_type(a, b);
-  if (TraceContext* tc = tracing()) {
-    EMBER_CHECK(condition.dtype() == kBool, DTypeError,
-                "where: expected condition to be a bool tensor, but got ", condition.dtype());
-    return tc->record(ir::Op::Where, {condition, a.to(dtype), b.to(dtype)});
-  }
-  Array ha, hb;
-  return Tensor(kernels::where(condition.array(), as_dtype(a, dtype, ha), as_dtype(b, dtype, hb)));
+  return dispatch(Op::Where, {condition, a.to(dtype), b.to(dtype)});
 }
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
-  if (TraceContext* tc = tracing())
-    return where(condition, a.to(dtype), tc->scalar(b.to_double(), dtype));
-  Array ha;
-  return Tensor(kernels::where(condition.array(), as_dtype(a, dtype, ha),
-                               Array::scalar(b.to_double(), dtype)));
+  return where(condition, a.to(dtype), detail::scalar_tensor(b.to_double(), dtype));
 }
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
-  if (TraceContext* tc = tracing())
-    return where(condition, tc->scalar(a.to_double(), dtype), b.to(dtype));
-  Array hb;
-  return Tensor(kernels::where(condition.array(), Array::scalar(a.to_double(), dtype),
-                               as_dtype(b, dtype, hb)));
+  return where(condition, detail::scalar_tensor(a.to_double(), dtype), b.to(dtype));
 }
+// A missing bound is an infinite one (the composite's form); the bounds take x's dtype.
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
-  if (TraceContext* tc = tracing()) {
-    EMBER_CHECK(min || max, ValueError, "clamp: at least one of min or max must be given");
-    EMBER_CHECK(x.dtype() != kBool, DTypeError, "clamp: not supported for bool tensors");
-    Tensor y = x;
-    if (min) y = maximum(y, tc->scalar(min->to_double(), x.dtype()));
-    if (max) y = minimum(y, tc->scalar(max->to_double(), x.dtype()));
-    return y;
-  }
-  std::optional<double> lo, hi;
-  if (min) lo = min->to_double();
-  if (max) hi = max->to_double();
-  return Tensor(kernels::clamp(x.array(), lo, hi));
+  EMBER_CHECK(min || max, ValueError, "clamp: at least one of min or max must be given");
+  EMBER_CHECK(x.dtype() != kBool, DTypeError, "clamp: not supported for bool tensors");
+  return dispatch(
+      Op::Clamp, {x},
+      {{"min", min ? min->to_double() : -INFINITY}, {"max", max ? max->to_double() : INFINITY}});
 }
 
 Tensor operator-(const Tensor& x) { return neg(x); }
@@ -425,82 +324,79 @@ Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Add, a, b); }
-Tensor operator-(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Sub, a, b); }
-Tensor operator*(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Mul, a, b); }
-Tensor operator/(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Div, a, b); }
-Tensor operator+(const Scalar& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
-Tensor operator-(const Scalar& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
-Tensor operator*(const Scalar& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
-Tensor operator/(const Scalar& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
+Tensor operator+(const Tensor& a, const Scalar& b) { return binary(Op::Add, a, b); }
+Tensor operator-(const Tensor& a, const Scalar& b) { return binary(Op::Sub, a, b); }
+Tensor operator*(const Tensor& a, const Scalar& b) { return binary(Op::Mul, a, b); }
+Tensor operator/(const Tensor& a, const Scalar& b) { return binary(Op::Div, a, b); }
+Tensor operator+(const Scalar& a, const Tensor& b) { return binary(Op::Add, a, b); }
+Tensor operator-(const Scalar& a, const Tensor& b) { return binary(Op::Sub, a, b); }
+Tensor operator*(const Scalar& a, const Tensor& b) { return binary(Op::Mul, a, b); }
+Tensor operator/(const Scalar& a, const Tensor& b) { return binary(Op::Div, a, b); }
 Tensor operator==(const Tensor& a, const Tensor& b) { return eq(a, b); }
 Tensor operator!=(const Tensor& a, const Tensor& b) { return ne(a, b); }
 Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
 Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
-Tensor operator==(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Eq, a, b); }
-Tensor operator!=(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Ne, a, b); }
-Tensor operator<(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Lt, a, b); }
-Tensor operator<=(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Le, a, b); }
-Tensor operator>(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Gt, a, b); }
-Tensor operator>=(const Tensor& a, const Scalar& b) { return binary(BinaryOp::Ge, a, b); }
+Tensor operator==(const Tensor& a, const Scalar& b) { return binary(Op::Eq, a, b); }
+Tensor operator!=(const Tensor& a, const Scalar& b) { return binary(Op::Ne, a, b); }
+Tensor operator<(const Tensor& a, const Scalar& b) { return binary(Op::Lt, a, b); }
+Tensor operator<=(const Tensor& a, const Scalar& b) { return binary(Op::Le, a, b); }
+Tensor operator>(const Tensor& a, const Scalar& b) { return binary(Op::Gt, a, b); }
+Tensor operator>=(const Tensor& a, const Scalar& b) { return binary(Op::Ge, a, b); }
 
 // ---- reductions ----
 
 Tensor sum(const Tensor& x, IntArrayRef dims, bool keepdim) {
-  return reduce(ReduceOp::Sum, x, dims, keepdim);
+  return reduce(Op::ReduceSum, x, dims, keepdim);
 }
 Tensor mean(const Tensor& x, IntArrayRef dims, bool keepdim) {
-  return reduce(ReduceOp::Mean, x, dims, keepdim);
+  EMBER_CHECK(is_floating(x.dtype()), DTypeError,
+              "mean: could not infer output dtype. Input dtype must be a floating point dtype, "
+              "but got ",
+              x.dtype());
+  return reduce(Op::Mean, x, dims, keepdim);
 }
 Tensor prod(const Tensor& x, IntArrayRef dims, bool keepdim) {
-  return reduce(ReduceOp::Prod, x, dims, keepdim);
+  return reduce(Op::ReduceProd, x, dims, keepdim);
 }
-Tensor max(const Tensor& x) { return reduce(ReduceOp::Max, x, {}, false); }
-Tensor min(const Tensor& x) { return reduce(ReduceOp::Min, x, {}, false); }
+Tensor max(const Tensor& x) { return reduce(Op::ReduceMax, x, {}, false); }
+Tensor min(const Tensor& x) { return reduce(Op::ReduceMin, x, {}, false); }
+// Values and indices as two reductions (the IR's nodes have one result each).
 std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
-  if (tracing()) return {amax(x, dim, keepdim), argmax(x, dim, keepdim)};
-  auto [values, indices] = kernels::max_min_dim(true, x.array(), dim, keepdim);
-  return {Tensor(std::move(values)), Tensor(std::move(indices))};
+  return {amax(x, dim, keepdim), argmax(x, dim, keepdim)};
 }
 std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
-  if (tracing()) return {amin(x, dim, keepdim), argmin(x, dim, keepdim)};
-  auto [values, indices] = kernels::max_min_dim(false, x.array(), dim, keepdim);
-  return {Tensor(std::move(values)), Tensor(std::move(indices))};
+  return {amin(x, dim, keepdim), argmin(x, dim, keepdim)};
 }
 Tensor amax(const Tensor& x, IntArrayRef dims, bool keepdim) {
-  return reduce(ReduceOp::Max, x, dims, keepdim);
+  return reduce(Op::ReduceMax, x, dims, keepdim);
 }
 Tensor amin(const Tensor& x, IntArrayRef dims, bool keepdim) {
-  return reduce(ReduceOp::Min, x, dims, keepdim);
+  return reduce(Op::ReduceMin, x, dims, keepdim);
 }
 namespace {
-Tensor arg_reduce(ir::Op op, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+// Over one dim, or (no dim) over the flattened tensor.
+Tensor arg_reduce(Op op, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   std::vector<ir::SymInt> dims;
-  if (dim) dims.push_back(wrap_dim(*dim, x.dim(), std::string(ir::op_name(op)).c_str()));
-  return tracing()->record(op, {x}, {{"dims", dims}, {"keepdim", keepdim}});
+  if (dim) dims.push_back(wrap_dim(*dim, x.dim(), ir::op_name(op).data()));
+  return dispatch(op, {x}, {{"dims", dims}, {"keepdim", keepdim}});
 }
 }  // namespace
 
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  if (tracing()) return arg_reduce(ir::Op::ArgMax, x, dim, keepdim);
-  return Tensor(kernels::arg_reduce(true, x.array(), dim, keepdim));
+  return arg_reduce(Op::ArgMax, x, dim, keepdim);
 }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  if (tracing()) return arg_reduce(ir::Op::ArgMin, x, dim, keepdim);
-  return Tensor(kernels::arg_reduce(false, x.array(), dim, keepdim));
+  return arg_reduce(Op::ArgMin, x, dim, keepdim);
 }
 Tensor var(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
-  if (tracing()) {
-    EMBER_CHECK(is_floating(x.dtype()), DTypeError,
-                "var: only floating point dtypes are supported, but got ", x.dtype());
-    return tracing()->record_composite(ir::Op::Var, {x},
-                                       {{"dims", sym_list(wrap_dims(dims, x.dim(), "var"))},
-                                        {"correction", unbiased ? 1.0 : 0.0},
-                                        {"keepdim", keepdim}});
-  }
-  return Tensor(kernels::var(x.array(), dims, unbiased ? 1.0 : 0.0, keepdim));
+  EMBER_CHECK(is_floating(x.dtype()), DTypeError,
+              "var: only floating point dtypes are supported, but got ", x.dtype());
+  return dispatch(Op::Var, {x},
+                  {{"dims", sym_list(wrap_dims(dims, x.dim(), "var"))},
+                   {"correction", unbiased ? 1.0 : 0.0},
+                   {"keepdim", keepdim}});
 }
 Tensor std(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
   return sqrt(var(x, dims, unbiased, keepdim));
@@ -508,10 +404,8 @@ Tensor std(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
 
 // ---- linear algebra and neural-network ops ----
 
+// torch.matmul: a 1-D operand is a row (left) or column (right) vector, dropped from the result.
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  TraceContext* tc = tracing();
-  if (!tc) return Tensor(kernels::matmul(a.array(), b.array()));
-  // The eager op's checks and messages; the IR's rule covers the batch dims.
   EMBER_CHECK(a.dim() >= 1 && b.dim() >= 1, ShapeError,
               "matmul: both arguments need to be at least 1-D, but they are ", a.dim(), "-D and ",
               b.dim(), "-D");
@@ -523,7 +417,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const int64_t k = a2.size(-1), k2 = b2.size(-2);
   EMBER_CHECK(k == k2, ShapeError, "matmul: shapes ", shape_str(a.sizes()), " and ",
               shape_str(b.sizes()), " cannot be multiplied (", k, " != ", k2, ")");
-  Tensor y = tc->record(ir::Op::Matmul, {a2, b2});
+  Tensor y = dispatch(Op::Matmul, {a2, b2});
   if (a.dim() == 1 || b.dim() == 1) {
     Shape shape(y.sizes().begin(), y.sizes().end() - 2);
     if (a.dim() > 1) shape.push_back(y.size(-2));
@@ -533,109 +427,70 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return y;
 }
 Tensor mm(const Tensor& a, const Tensor& b) {
-  if (!tracing()) return Tensor(kernels::mm(a.array(), b.array()));
   EMBER_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expected 2-D tensors, but got ",
               shape_str(a.sizes()), " and ", shape_str(b.sizes()));
   return matmul(a, b);
 }
 Tensor bmm(const Tensor& a, const Tensor& b) {
-  if (!tracing()) return Tensor(kernels::bmm(a.array(), b.array()));
   EMBER_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0), ShapeError,
               "bmm: expected 3-D tensors with equal batch, but got ", shape_str(a.sizes()), " and ",
               shape_str(b.sizes()));
   return matmul(a, b);
 }
 
-namespace {
-
-void check_float(const Tensor& x, const char* op) {
-  EMBER_CHECK(is_floating(x.dtype()), DTypeError, op, ": expected a floating point input, but got ",
-              x.dtype());
-}
-
-}  // namespace
-
-// The composites: one fused kernel eagerly; traced, their decomposition (passes/decompose.cpp).
+// The composites: their IR op, which runs as one fused kernel eagerly and is recorded as its
+// decomposition (passes/decompose.cpp) while tracing.
 Tensor softmax(const Tensor& x, int64_t dim) {
-  if (!tracing()) return Tensor(kernels::softmax(x.array(), dim));
   check_float(x, "softmax");
-  return tracing()->record_composite(ir::Op::Softmax, {x},
-                                     {{"dim", wrap_dim(dim, x.dim(), "softmax")}});
+  return dispatch(Op::Softmax, {x}, {{"dim", wrap_dim(dim, x.dim(), "softmax")}});
 }
 Tensor log_softmax(const Tensor& x, int64_t dim) {
-  if (!tracing()) return Tensor(kernels::log_softmax(x.array(), dim));
   check_float(x, "log_softmax");
-  return tracing()->record_composite(ir::Op::LogSoftmax, {x},
-                                     {{"dim", wrap_dim(dim, x.dim(), "log_softmax")}});
+  return dispatch(Op::LogSoftmax, {x}, {{"dim", wrap_dim(dim, x.dim(), "log_softmax")}});
 }
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
-  if (!tracing())
-    return Tensor(kernels::layer_norm(x.array(), normalized_shape,
-                                      weight.defined() ? &weight.array() : nullptr,
-                                      bias.defined() ? &bias.array() : nullptr, eps));
   kernels::check_layer_norm_input(x.sizes(), x.dtype(), normalized_shape);
   const ir::Attrs attrs{{"ndims", int64_t(normalized_shape.size())}, {"eps", eps}};
-  TraceContext* tc = tracing();
   if (weight.defined() && bias.defined())
-    return tc->record_composite(ir::Op::LayerNorm, {x, weight.to(x.dtype()), bias.to(x.dtype())},
-                                attrs);
-  if (weight.defined())
-    return tc->record_composite(ir::Op::LayerNorm, {x, weight.to(x.dtype())}, attrs);
+    return dispatch(Op::LayerNorm, {x, weight.to(x.dtype()), bias.to(x.dtype())}, attrs);
+  if (weight.defined()) return dispatch(Op::LayerNorm, {x, weight.to(x.dtype())}, attrs);
   // A bias alone: normalize, then add it (the IR's layer_norm takes a weight before a bias).
-  const Tensor y = tc->record_composite(ir::Op::LayerNorm, {x}, attrs);
+  const Tensor y = dispatch(Op::LayerNorm, {x}, attrs);
   return bias.defined() ? y + bias.to(x.dtype()) : y;
 }
 Tensor dropout(const Tensor& x, double p, bool train) {
-  if (!tracing()) return Tensor(kernels::dropout(x.array(), p, train));
   EMBER_CHECK(p >= 0 && p <= 1, ValueError,
               "dropout: probability has to be between 0 and 1, but got ", p);
   if (!train || p == 0) return x;
   check_float(x, "dropout");
   if (p == 1) return zeros_like(x);
-  const Tensor keep = rand(x.sizes(), kFloat32) >= p;  // the draw eager dropout makes
+  const Tensor keep = rand(x.sizes(), kFloat32) >= p;
   return where(keep, x * (1.0 / (1.0 - p)), 0.0);
 }
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntArrayRef stride,
               IntArrayRef padding, IntArrayRef dilation, int64_t groups) {
-  kernels::Conv2dParams p;
-  p.stride = pair_of(stride, "conv2d", "stride");
-  p.padding = pair_of(padding, "conv2d", "padding");
-  p.dilation = pair_of(dilation, "conv2d", "dilation");
-  p.groups = groups;
-  TraceContext* tc = tracing();
-  if (!tc)
-    return Tensor(kernels::conv2d(input.array(), weight.array(),
-                                  bias.defined() ? &bias.array() : nullptr, p));
+  const ir::Attrs attrs{{"stride", sym_list(pair_of(stride, "conv2d", "stride"))},
+                        {"padding", sym_list(pair_of(padding, "conv2d", "padding"))},
+                        {"dilation", sym_list(pair_of(dilation, "conv2d", "dilation"))},
+                        {"groups", groups}};
   EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError,
               "conv2d: expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
               shape_str(input.sizes()));
   const Tensor x = input.dim() == 3 ? input.unsqueeze(0) : input;
-  Tensor y = tc->record(ir::Op::Conv2d, {x, weight},
-                        {{"stride", sym_list(p.stride)},
-                         {"padding", sym_list(p.padding)},
-                         {"dilation", sym_list(p.dilation)},
-                         {"groups", groups}});
-  if (bias.defined()) y = y + bias.reshape({1, bias.numel(), 1, 1});
+  const Tensor y = bias.defined() ? dispatch(Op::Conv2d, {x, weight, bias}, attrs)
+                                  : dispatch(Op::Conv2d, {x, weight}, attrs);
   return input.dim() == 3 ? y.squeeze(0) : y;
 }
 
 namespace {
 
-Tensor traced_pool(ir::Op op, const Tensor& input, const kernels::Pool2dParams& p) {
+Tensor pool(Op op, const Tensor& input, ir::Attrs attrs) {
   EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError, ir::op_name(op),
               ": expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
               shape_str(input.sizes()));
   const Tensor x = input.dim() == 3 ? input.unsqueeze(0) : input;
-  ir::Attrs attrs{{"kernel", sym_list(p.kernel)},
-                  {"stride", sym_list(p.stride)},
-                  {"padding", sym_list(p.padding)},
-                  {"ceil_mode", p.ceil_mode}};
-  if (op == ir::Op::MaxPool2d)
-    attrs.set("dilation", sym_list(p.dilation));
-  else
-    attrs.set("count_include_pad", p.count_include_pad);
-  const Tensor y = tracing()->record(op, {x}, std::move(attrs));
+  const Tensor y = dispatch(op, {x}, std::move(attrs));
   return input.dim() == 3 ? y.squeeze(0) : y;
 }
 
@@ -643,32 +498,31 @@ Tensor traced_pool(ir::Op op, const Tensor& input, const kernels::Pool2dParams& 
 
 Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
-  kernels::Pool2dParams p;
-  p.kernel = pair_of(kernel_size, "max_pool2d", "kernel_size");
-  p.stride = stride.empty() ? p.kernel : pair_of(stride, "max_pool2d", "stride");
-  p.padding = pair_of(padding, "max_pool2d", "padding");
-  p.dilation = pair_of(dilation, "max_pool2d", "dilation");
-  p.ceil_mode = ceil_mode;
-  if (tracing()) return traced_pool(ir::Op::MaxPool2d, input, p);
-  return Tensor(kernels::max_pool2d(input.array(), p));
+  const auto kernel = pair_of(kernel_size, "max_pool2d", "kernel_size");
+  return pool(
+      Op::MaxPool2d, input,
+      {{"kernel", sym_list(kernel)},
+       {"stride", sym_list(stride.empty() ? kernel : pair_of(stride, "max_pool2d", "stride"))},
+       {"padding", sym_list(pair_of(padding, "max_pool2d", "padding"))},
+       {"dilation", sym_list(pair_of(dilation, "max_pool2d", "dilation"))},
+       {"ceil_mode", ceil_mode}});
 }
 Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, bool ceil_mode, bool count_include_pad) {
-  kernels::Pool2dParams p;
-  p.kernel = pair_of(kernel_size, "avg_pool2d", "kernel_size");
-  p.stride = stride.empty() ? p.kernel : pair_of(stride, "avg_pool2d", "stride");
-  p.padding = pair_of(padding, "avg_pool2d", "padding");
-  p.ceil_mode = ceil_mode;
-  p.count_include_pad = count_include_pad;
-  if (tracing()) return traced_pool(ir::Op::AvgPool2d, input, p);
-  return Tensor(kernels::avg_pool2d(input.array(), p));
+  const auto kernel = pair_of(kernel_size, "avg_pool2d", "kernel_size");
+  return pool(
+      Op::AvgPool2d, input,
+      {{"kernel", sym_list(kernel)},
+       {"stride", sym_list(stride.empty() ? kernel : pair_of(stride, "avg_pool2d", "stride"))},
+       {"padding", sym_list(pair_of(padding, "avg_pool2d", "padding"))},
+       {"ceil_mode", ceil_mode},
+       {"count_include_pad", count_include_pad}});
 }
 
 // ---- joining and indexing ----
 
+// PyTorch's cat: the dtypes promote; 1-D empty tensors (the legacy placeholder) are skipped.
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  TraceContext* tc = tracing();
-  if (!tc) return Tensor(kernels::cat(arrays_of(tensors), dim));
   EMBER_CHECK(!tensors.empty(), ValueError, "cat: expected a non-empty list of tensors");
   DType dtype = tensors[0].dtype();
   for (const Tensor& t : tensors) dtype = promote_types(dtype, t.dtype());
@@ -678,10 +532,9 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   if (parts.empty()) return zeros({0}, dtype);
   EMBER_CHECK(parts[0].dim() > 0, ShapeError,
               "cat: zero-dimensional tensor (at position 0) cannot be concatenated");
-  return tc->record(ir::Op::Concat, parts, {{"dim", wrap_dim(dim, parts[0].dim(), "cat")}});
+  return dispatch(Op::Concat, parts, {{"dim", wrap_dim(dim, parts[0].dim(), "cat")}});
 }
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  if (!tracing()) return Tensor(kernels::stack(arrays_of(tensors), dim));
   EMBER_CHECK(!tensors.empty(), ValueError, "stack: expected a non-empty list of tensors");
   const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
   std::vector<Tensor> parts;
@@ -694,19 +547,13 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   return cat(parts, d);
 }
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  TraceContext* tc = tracing();
-  if (!tc) return Tensor(kernels::index_select(x.array(), dim, index.array()));
   const Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
-  return tc->record(ir::Op::IndexSelect, {x, flat},
-                    {{"dim", wrap_dim(dim, x.dim(), "index_select")}});
+  return dispatch(Op::IndexSelect, {x, flat}, {{"dim", wrap_dim(dim, x.dim(), "index_select")}});
 }
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  TraceContext* tc = tracing();
-  if (!tc) return Tensor(kernels::gather(x.array(), dim, index.array()));
-  return tc->record(ir::Op::Gather, {x, index}, {{"dim", wrap_dim(dim, x.dim(), "gather")}});
+  return dispatch(Op::Gather, {x, index}, {{"dim", wrap_dim(dim, x.dim(), "gather")}});
 }
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
-  if (!tracing()) return Tensor(kernels::embedding(weight.array(), indices.array()));
   EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: expected a 2-D weight, but got shape ",
               shape_str(weight.sizes()));
   Shape shape = indices.sizes().vec();

@@ -6,6 +6,7 @@
 
 #include "ember/frontend/ops.h"
 #include "ember/frontend/trace.h"
+#include "frontend/dispatch.h"
 
 namespace ember {
 
@@ -132,21 +133,15 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
 
 namespace {
 
-// While tracing, a view op computes its result's metadata with the eager kernel on the input's
-// meta array (so sizes, strides and errors are exactly eager's) and records the IR op that
-// expresses it. Out of tracing it is the eager view.
-Tensor view_op(const Tensor& x, Array meta, ir::Op op, ir::Attrs attrs) {
-  TraceContext* tc = TraceContext::active();
-  if (!tc) return Tensor(std::move(meta));
-  const Tensor r = tc->record(op, {x}, std::move(attrs));
-  return Tensor::traced(tc, r.traced_value(), std::move(meta));
-}
-
 // The shape attribute of a reshape (or, with reshape false, an expand) of x to sizes.
 ir::Attrs shape_attr(const Tensor& x, IntArrayRef sizes, bool reshape = true) {
-  TraceContext* tc = TraceContext::active();
-  if (!tc) return {};
-  return {{"shape", tc->symbolic_sizes(sizes, reshape ? &x : nullptr)}};
+  return {{"shape", detail::size_list(sizes, reshape ? &x : nullptr)}};
+}
+
+// A view whose IR form is a reshape to meta's sizes (view, squeeze, unsqueeze, ...).
+Tensor reshape_view(const Tensor& x, Array meta) {
+  const Shape shape = meta.sizes();
+  return detail::view(x, std::move(meta), ir::Op::Reshape, [&] { return shape_attr(x, shape); });
 }
 
 // Where x's data stops being usable: in-place updates are not recorded by the tracer (a graph is a
@@ -160,9 +155,7 @@ void check_not_tracing(const char* op) {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == this->dtype()) return *this;
-  if (TraceContext* tc = TraceContext::active())
-    return tc->record(ir::Op::Cast, {*this}, {{"dtype", dtype}});
-  return Tensor(kernels::cast(array(), dtype));
+  return detail::dispatch(ir::Op::Cast, {*this}, {{"dtype", dtype}});
 }
 Tensor Tensor::to(Device device) const {
   EMBER_CHECK(device.is_cpu(), Error, "to: device ", device,
@@ -197,31 +190,24 @@ Tensor& Tensor::fill_(const Scalar& value) {
 Tensor& Tensor::zero_() { return fill_(0); }
 
 Tensor Tensor::view(IntArrayRef sizes) const {
-  Array meta = kernels::view(array(), sizes);
-  const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
+  return reshape_view(*this, kernels::view(array(), sizes));
 }
+// A view where the strides allow one, else a view of a contiguous copy (a traced value has no
+// layout: contiguous() is the same value there).
 Tensor Tensor::reshape(IntArrayRef sizes) const {
-  if (!TraceContext::active()) return Tensor(kernels::reshape(array(), sizes));
-  // The target shape as view would infer it; the strides as eager reshape would give them.
-  const Array dense = array().as_strided(this->sizes().vec(), contiguous_strides(this->sizes()), 0);
-  Array meta = kernels::view(dense, sizes);
-  try {
-    meta = kernels::view(array(), sizes);
-  } catch (const ShapeError&) {  // eager would copy: contiguous strides
-  }
-  const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
+  const Tensor source = kernels::is_viewable(array(), sizes) ? *this : contiguous();
+  return reshape_view(source, kernels::view(source.array(), sizes));
 }
 Tensor Tensor::permute(IntArrayRef dims) const {
   Array meta = kernels::permute(array(), dims);
-  std::vector<ir::SymInt> wrapped;
-  for (int64_t d : dims) wrapped.push_back(wrap_dim(d, dim(), "permute"));
-  return view_op(*this, std::move(meta), ir::Op::Permute, {{"dims", wrapped}});
+  return detail::view(*this, std::move(meta), ir::Op::Permute, [&] {
+    std::vector<ir::SymInt> wrapped;
+    for (int64_t d : dims) wrapped.push_back(wrap_dim(d, dim(), "permute"));
+    return ir::Attrs{{"dims", wrapped}};
+  });
 }
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
-  if (!TraceContext::active()) return Tensor(kernels::transpose(array(), dim0, dim1));
-  if (dim() == 0) return Tensor(kernels::transpose(array(), dim0, dim1)).clone();
+  if (dim() == 0) return reshape_view(*this, kernels::transpose(array(), dim0, dim1));
   std::vector<int64_t> perm;
   for (int64_t d = 0; d < dim(); ++d) perm.push_back(d);
   std::swap(perm[size_t(wrap_dim(dim0, dim(), "transpose"))],
@@ -236,35 +222,30 @@ Tensor Tensor::t() const {
 Tensor Tensor::expand(IntArrayRef sizes) const {
   Array meta = kernels::expand(array(), sizes);
   const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Expand, shape_attr(*this, shape, false));
+  return detail::view(*this, std::move(meta), ir::Op::Expand,
+                      [&] { return shape_attr(*this, shape, false); });
 }
 Tensor Tensor::expand_as(const Tensor& other) const { return expand(other.sizes()); }
 Tensor Tensor::squeeze() const {
-  Array meta = kernels::squeeze(array(), std::nullopt);
-  const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
+  return reshape_view(*this, kernels::squeeze(array(), std::nullopt));
 }
 Tensor Tensor::squeeze(int64_t dim) const {
-  Array meta = kernels::squeeze(array(), dim);
-  const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
+  return reshape_view(*this, kernels::squeeze(array(), dim));
 }
 Tensor Tensor::unsqueeze(int64_t dim) const {
-  Array meta = kernels::unsqueeze(array(), dim);
-  const Shape shape = meta.sizes();
-  return view_op(*this, std::move(meta), ir::Op::Reshape, shape_attr(*this, shape));
+  return reshape_view(*this, kernels::unsqueeze(array(), dim));
 }
 Tensor Tensor::slice(int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end,
                      int64_t step) const {
   Array meta = kernels::slice(array(), dim, start, end, step);
-  if (!TraceContext::active()) return Tensor(std::move(meta));
-  // The bounds normalized as kernels::slice normalizes them.
-  const int64_t d = wrap_dim(dim, this->dim(), "slice"), size = this->size(d);
-  auto clip = [size](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
-  const int64_t first = start ? clip(*start) : 0;
-  const int64_t stop = std::max(first, end ? clip(*end) : size);
-  return view_op(*this, std::move(meta), ir::Op::Slice,
-                 {{"dim", d}, {"start", first}, {"end", stop}, {"step", step}});
+  return detail::view(*this, std::move(meta), ir::Op::Slice, [&] {
+    // The bounds normalized as kernels::slice normalizes them.
+    const int64_t d = wrap_dim(dim, this->dim(), "slice"), size = this->size(d);
+    auto clip = [size](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
+    const int64_t first = start ? clip(*start) : 0;
+    const int64_t stop = std::max(first, end ? clip(*end) : size);
+    return ir::Attrs{{"dim", d}, {"start", first}, {"end", stop}, {"step", step}};
+  });
 }
 Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {
   kernels::narrow(array(), dim, start, length);  // its checks and messages
@@ -272,17 +253,14 @@ Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {
   const int64_t first = start < 0 ? start + size(d) : start;
   return slice(d, first, first + length);
 }
+// The IR form: a one-element slice, reshaped without the dim.
 Tensor Tensor::select(int64_t dim, int64_t index) const {
   Array meta = kernels::select(array(), dim, index);
-  if (!TraceContext::active()) return Tensor(std::move(meta));
   const int64_t d = wrap_dim(dim, this->dim(), "select");
   const int64_t i = index < 0 ? index + size(d) : index;
-  const Tensor row = slice(d, i, i + 1, 1);
-  const Shape shape = meta.sizes();
-  return view_op(row, std::move(meta), ir::Op::Reshape, shape_attr(row, shape));
+  return reshape_view(slice(d, i, i + 1, 1), std::move(meta));
 }
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
-  if (!TraceContext::active()) return Tensor(kernels::flatten(array(), start_dim, end_dim));
   if (dim() == 0) return reshape({1});
   const int64_t s = wrap_dim(start_dim, dim(), "flatten"), e = wrap_dim(end_dim, dim(), "flatten");
   EMBER_CHECK(s <= e, IndexError, "flatten: start_dim (", s, ") cannot come after end_dim (", e,

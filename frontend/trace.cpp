@@ -106,27 +106,19 @@ std::vector<ir::SymInt> TraceContext::symbolic_sizes(IntArrayRef sizes, const Te
   return out;
 }
 
-Tensor TraceContext::record(ir::Op op, const Tensor* inputs, size_t n, ir::Attrs attrs) {
-  std::vector<ir::Value*> values(n);
-  for (size_t i = 0; i < n; ++i) values[i] = value_of(inputs[i]);
-  return make_tracer(graph_->add(op, std::move(values), std::move(attrs)));
+Tensor TraceContext::record(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs) {
+  std::vector<ir::Value*> values(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) values[i] = value_of(inputs[i]);
+  ir::Value* result = graph_->add(op, std::move(values), std::move(attrs));
+  if (ir::op_category(op) == ir::OpCategory::Composite) {
+    const ir::Node* composite = graph_->nodes().back().get();
+    result = passes::decompose_node(*graph_, graph_->nodes().size() - 1);
+    graph_->erase_nodes_if([composite](const ir::Node& n) { return &n == composite; });
+  }
+  return make_tracer(result);
 }
 Tensor TraceContext::record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs) {
-  return record(op, inputs.begin(), inputs.size(), std::move(attrs));
-}
-Tensor TraceContext::record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs) {
-  return record(op, inputs.data(), inputs.size(), std::move(attrs));
-}
-
-Tensor TraceContext::record_composite(ir::Op op, std::initializer_list<Tensor> inputs,
-                                      ir::Attrs attrs) {
-  std::vector<ir::Value*> values;
-  for (const Tensor& t : inputs) values.push_back(value_of(t));
-  graph_->add(op, std::move(values), std::move(attrs));
-  const ir::Node* composite = graph_->nodes().back().get();
-  ir::Value* result = passes::decompose_node(*graph_, graph_->nodes().size() - 1);
-  graph_->erase_nodes_if([composite](const ir::Node& n) { return &n == composite; });
-  return make_tracer(result);
+  return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(attrs));
 }
 
 Tensor TraceContext::scalar(double value, DType dtype) {

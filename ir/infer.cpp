@@ -195,6 +195,8 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
                 ValueError, name, ": invalid stride, padding or dilation in dimension ", k);
   SymShape shape = x->shape;
   if (op == Op::Conv2d) {
+    EMBER_CHECK(in.size() == 2 || in.size() == 3, ValueError, name,
+                ": expected (input, weight[, bias]), got ", in.size(), " operands");
     const Value* w = in[1];
     check_same_dtype(in, name);
     EMBER_CHECK(w->rank() == 4, ShapeError, name, ": expected a 4-D weight, got ", text(w));
@@ -210,6 +212,9 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
                                                    stride[1], padding[1], dilation[1], false);
     EMBER_CHECK(ho > 0 && wo > 0, ShapeError, name, ": output size [", ho, ", ", wo,
                 "] is too small for input ", text(x), " and weight ", text(w));
+    if (in.size() == 3)
+      EMBER_CHECK(in[2]->rank() == 1 && in[2]->shape[0] == SymInt(o), ShapeError, name,
+                  ": expected a bias of shape [", o, "], got ", text(in[2]));
     shape[1] = o;
     shape[2] = ho;
     shape[3] = wo;
@@ -275,6 +280,11 @@ ValueType composite_rule(Op op, const Inputs& in, const Attrs& attrs) {
       t.dtype = x->dtype;
       return t;
     }
+    case Op::Clamp:
+      EMBER_CHECK(x->dtype != DType::Bool, DTypeError, name, ": not supported for bool tensors");
+      attrs.get_float("min");
+      attrs.get_float("max");
+      return {x->dtype, x->shape};
     default:
       throw InternalError("composite_rule: not a composite");
   }

@@ -11,36 +11,45 @@ namespace {
 
 using kernels::ReduceOp;
 
-// Evaluates one node on its operands' values with the eager kernels.
-class NodeEvaluator {
- public:
-  NodeEvaluator(const Array* const* operands, const std::vector<int64_t>& bindings)
-      : operands_(operands), bindings_(bindings) {}
+// A guard holds when the one element of `value` is the value it recorded (NaN matching NaN).
+void check_guard(const Array& value, const Attrs& a, const std::string& what) {
+  const double seen = value.element_as_double(0), expected = a.get_float("value");
+  const bool same = seen == expected || (std::isnan(seen) && std::isnan(expected));
+  EMBER_CHECK(same, GuardFailure, "guard on ", what, ": traced with value ", expected, ", now ",
+              seen);
+}
 
-  Array eval(const Node& n) {
-    const Attrs& a = n.attrs;
+// Evaluates one op on its operands' values with the eager kernels: what the interpreter runs per
+// node, and what eager Tensor ops run (frontend/dispatch.cpp), so the two cannot differ.
+class OpEvaluator {
+ public:
+  OpEvaluator(const Array* const* operands, size_t num_operands,
+              const std::vector<int64_t>& bindings)
+      : operands_(operands), num_operands_(num_operands), bindings_(bindings) {}
+
+  Array eval(Op op, const Attrs& a) {
     Array r;
-    switch (op_category(n.op)) {
+    switch (op_category(op)) {
       case OpCategory::Unary:
-        r = kernels::unary(kernel_unary(n.op), in(n, 0));
+        r = kernels::unary(kernel_unary(op), in(0));
         break;
       case OpCategory::Binary:
-        r = kernels::binary(kernel_binary(n.op), in(n, 0), in(n, 1));
+        r = kernels::binary(kernel_binary(op), in(0), in(1));
         break;
       case OpCategory::Ternary:
-        r = kernels::where(in(n, 0), in(n, 1), in(n, 2));
+        r = kernels::where(in(0), in(1), in(2));
         break;
       case OpCategory::Cast:
-        r = kernels::cast(in(n, 0), a.get_dtype("dtype"));
+        r = kernels::cast(in(0), a.get_dtype("dtype"));
         break;
       case OpCategory::Reduce:
-        r = reduce(n);
+        r = reduce(op, a);
         break;
       case OpCategory::Movement:
-        r = movement(n);
+        r = movement(op, a);
         break;
       case OpCategory::Matmul:
-        r = kernels::matmul(in(n, 0), in(n, 1));
+        r = kernels::matmul(in(0), in(1));
         break;
       case OpCategory::Conv: {
         kernels::Conv2dParams p;
@@ -48,7 +57,7 @@ class NodeEvaluator {
         p.padding = pair(a.get_ints("padding"));
         p.dilation = pair(a.get_ints("dilation"));
         p.groups = a.get_int("groups");
-        r = kernels::conv2d(in(n, 0), in(n, 1), nullptr, p);
+        r = kernels::conv2d(in(0), in(1), num_operands_ > 2 ? &in(2) : nullptr, p);
         break;
       }
       case OpCategory::Pool: {
@@ -57,40 +66,36 @@ class NodeEvaluator {
         p.stride = pair(a.get_ints("stride"));
         p.padding = pair(a.get_ints("padding"));
         p.ceil_mode = a.get_bool("ceil_mode");
-        if (n.op == Op::MaxPool2d) {
+        if (op == Op::MaxPool2d) {
           p.dilation = pair(a.get_ints("dilation"));
-          r = kernels::max_pool2d(in(n, 0), p);
+          r = kernels::max_pool2d(in(0), p);
         } else {
           p.count_include_pad = a.get_bool("count_include_pad");
-          r = kernels::avg_pool2d(in(n, 0), p);
+          r = kernels::avg_pool2d(in(0), p);
         }
         break;
       }
       case OpCategory::Index:
-        r = n.op == Op::Gather ? kernels::gather(in(n, 0), a.get_int("dim"), in(n, 1))
-                               : kernels::index_select(in(n, 0), a.get_int("dim"), in(n, 1));
+        r = op == Op::Gather ? kernels::gather(in(0), a.get_int("dim"), in(1))
+                             : kernels::index_select(in(0), a.get_int("dim"), in(1));
         break;
       case OpCategory::Random: {
-        const kernels::RngState state{uint64_t(*in(n, 0).data_as<int64_t>()),
-                                      uint64_t(*in(n, 1).data_as<int64_t>())};
+        const kernels::RngState state{uint64_t(*in(0).data_as<int64_t>()),
+                                      uint64_t(*in(1).data_as<int64_t>())};
         const Shape shape = concrete(a.get_list("shape"));
-        r = n.op == Op::RandUniform ? kernels::rand_uniform(state, shape, a.get_dtype("dtype"))
-                                    : kernels::rand_normal(state, shape, a.get_dtype("dtype"));
+        r = op == Op::RandUniform ? kernels::rand_uniform(state, shape, a.get_dtype("dtype"))
+                                  : kernels::rand_normal(state, shape, a.get_dtype("dtype"));
         break;
       }
       case OpCategory::Constant:
-        r = constant(n);
+        r = constant(op, a);
         break;
       case OpCategory::Composite:
-        r = composite(n);
+        r = composite(op, a);
         break;
-      case OpCategory::Guard: {
-        const double seen = in(n, 0).element_as_double(0), expected = a.get_float("value");
-        const bool same = seen == expected || (std::isnan(seen) && std::isnan(expected));
-        EMBER_CHECK(same, GuardFailure, "guard on %", n.inputs[0]->name, ": traced with value ",
-                    expected, ", now ", seen);
+      case OpCategory::Guard:
+        check_guard(in(0), a, "its operand");
         break;
-      }
     }
     return r;
   }
@@ -101,15 +106,15 @@ class NodeEvaluator {
     for (const SymInt& d : dims) out.push_back(d.evaluate(bindings_));
     return out;
   }
-  const Array& in(const Node&, size_t i) const { return *operands_[i]; }
+  const Array& in(size_t i) const { return *operands_[i]; }
 
   static std::array<int64_t, 2> pair(const std::vector<int64_t>& v) { return {v.at(0), v.at(1)}; }
 
-  Array reduce(const Node& n) {
-    const Array& x = in(n, 0);
-    const auto dims = n.attrs.get_ints("dims");
-    const bool keepdim = n.attrs.get_bool("keepdim");
-    switch (n.op) {
+  Array reduce(Op op, const Attrs& a) {
+    const Array& x = in(0);
+    const auto dims = a.get_ints("dims");
+    const bool keepdim = a.get_bool("keepdim");
+    switch (op) {
       case Op::ReduceSum:
         return kernels::reduce(ReduceOp::Sum, x, dims, keepdim);
       case Op::ReduceProd:
@@ -121,15 +126,14 @@ class NodeEvaluator {
       default: {
         std::optional<int64_t> dim;
         if (!dims.empty()) dim = dims[0];
-        return kernels::arg_reduce(n.op == Op::ArgMax, x, dim, keepdim);
+        return kernels::arg_reduce(op == Op::ArgMax, x, dim, keepdim);
       }
     }
   }
 
-  Array movement(const Node& n) {
-    const Array& x = in(n, 0);
-    const Attrs& a = n.attrs;
-    switch (n.op) {
+  Array movement(Op op, const Attrs& a) {
+    const Array& x = in(0);
+    switch (op) {
       case Op::Reshape:
         return kernels::reshape(x, concrete(a.get_list("shape")));
       case Op::Permute:
@@ -141,7 +145,9 @@ class NodeEvaluator {
                               a.get_int("step"));
       case Op::Pad: {
         const auto pads = a.get_ints("pads");
-        const Shape shape = concrete(n.output->shape);
+        Shape shape = x.sizes();
+        for (size_t p = 0; p < pads.size() / 2; ++p)
+          shape[size_t(x.dim() - 1 - int64_t(p))] += pads[2 * p] + pads[2 * p + 1];
         Array out = kernels::full(shape, a.get_float("value"), x.dtype());
         Array interior = out;
         for (size_t p = 0; p < pads.size() / 2; ++p) {
@@ -153,7 +159,7 @@ class NodeEvaluator {
       }
       case Op::Concat: {
         std::vector<Array> parts;
-        for (size_t i = 0; i < n.inputs.size(); ++i) parts.push_back(in(n, i));
+        for (size_t i = 0; i < num_operands_; ++i) parts.push_back(in(i));
         return kernels::cat(parts, a.get_int("dim"));
       }
       default:
@@ -162,10 +168,9 @@ class NodeEvaluator {
   }
 
   // Composites run the eager fused kernels.
-  Array composite(const Node& n) {
-    const Array& x = in(n, 0);
-    const Attrs& a = n.attrs;
-    switch (n.op) {
+  Array composite(Op op, const Attrs& a) {
+    const Array& x = in(0);
+    switch (op) {
       case Op::Gelu:
         return kernels::unary(
             a.get_bool("approximate") ? kernels::UnaryOp::GeluTanh : kernels::UnaryOp::Gelu, x);
@@ -178,8 +183,8 @@ class NodeEvaluator {
       case Op::LayerNorm: {
         const int64_t nd = a.get_int("ndims");
         const Shape trailing(x.sizes().end() - nd, x.sizes().end());
-        const Array* w = n.inputs.size() > 1 ? &in(n, 1) : nullptr;
-        const Array* b = n.inputs.size() > 2 ? &in(n, 2) : nullptr;
+        const Array* w = num_operands_ > 1 ? &in(1) : nullptr;
+        const Array* b = num_operands_ > 2 ? &in(2) : nullptr;
         return kernels::layer_norm(x, trailing, w, b, a.get_float("eps"));
       }
       case Op::Mean:
@@ -187,26 +192,25 @@ class NodeEvaluator {
       case Op::Var:
         return kernels::var(x, a.get_ints("dims"), a.get_float("correction"),
                             a.get_bool("keepdim"));
+      case Op::Clamp: {
+        const double lo = a.get_float("min"), hi = a.get_float("max");
+        return kernels::clamp(x, lo == -INFINITY ? std::nullopt : std::optional<double>(lo),
+                              hi == INFINITY ? std::nullopt : std::optional<double>(hi));
+      }
       default:
         throw InternalError("interpret: unknown composite");
     }
   }
 
-  Array constant(const Node& n) {
-    const Attrs& a = n.attrs;
+  Array constant(Op op, const Attrs& a) {
     const Shape shape = concrete(a.get_list("shape"));
     const DType dtype = a.get_dtype("dtype");
-    if (n.op == Op::Constant) return kernels::full(shape, a.get_float("value"), dtype);
-    Array out = Array::empty(shape, dtype);
-    const double start = a.get_float("start"), step = a.get_float("step");
-    dispatch_dtype(dtype, [&]<class T>() {
-      for (int64_t i = 0; i < out.numel(); ++i)
-        out.data_as<T>()[i] = T(compute_t<T>(start + double(i) * step));
-    });
-    return out;
+    if (op == Op::Constant) return kernels::full(shape, a.get_float("value"), dtype);
+    return kernels::arange_n(a.get_float("start"), a.get_float("step"), shape[0], dtype);
   }
 
   const Array* const* operands_;
+  size_t num_operands_;
   const std::vector<int64_t>& bindings_;
 };
 
@@ -242,7 +246,7 @@ class Interpreter {
   void eval(const Node& n) {
     operands_.clear();
     for (const Value* v : n.inputs) operands_.push_back(&values_.at(v));
-    Array r = NodeEvaluator(operands_.data(), bindings_).eval(n);
+    Array r = evaluate_node(n, operands_.data(), bindings_);
     if (n.output) values_[n.output] = std::move(r);
   }
 
@@ -283,9 +287,18 @@ std::vector<int64_t> bind_symbols(const Graph& g, const std::vector<Array>& inpu
   return bindings;
 }
 
+Array evaluate(Op op, const Attrs& attrs, const Array* const* operands, size_t num_operands,
+               const std::vector<int64_t>& bindings) {
+  return OpEvaluator(operands, num_operands, bindings).eval(op, attrs);
+}
+
 Array evaluate_node(const Node& node, const Array* const* operands,
                     const std::vector<int64_t>& bindings) {
-  return NodeEvaluator(operands, bindings).eval(node);
+  if (node.op == Op::Guard) {
+    check_guard(*operands[0], node.attrs, "%" + node.inputs[0]->name);
+    return {};
+  }
+  return evaluate(node.op, node.attrs, operands, node.inputs.size(), bindings);
 }
 
 std::vector<Array> interpret(const Graph& graph, const std::vector<Array>& inputs,

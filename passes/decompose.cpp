@@ -67,6 +67,13 @@ Value* decompose_node(ir::Graph& graph, size_t index) {
   Emitter e{graph, index};
   Value* x = n.inputs[0];
   const DType out = n.output->dtype;
+  if (n.op == Op::Clamp) {  // in x's own dtype; an infinite bound is none
+    const double lo = n.attrs.get_float("min"), hi = n.attrs.get_float("max");
+    Value* r = x;
+    if (lo != -INFINITY) r = e.op(Op::Maximum, {r, e.scalar(lo, out)});
+    if (hi != INFINITY) r = e.op(Op::Minimum, {r, e.scalar(hi, out)});
+    return r;
+  }
   // Compute in float32 for 16-bit floats (and integers, which these ops promote), then round.
   const DType compute = is_16bit(out) || !is_floating(out) ? DType::Float32 : out;
   Value* v = e.cast(x, compute);

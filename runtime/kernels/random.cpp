@@ -75,20 +75,27 @@ Array full(IntArrayRef sizes, double value, DType dtype) {
   return out;
 }
 
-Array arange(double start, double end, double step, DType dtype) {
+int64_t arange_length(double start, double end, double step) {
   EMBER_CHECK(step != 0, ValueError, "arange: step must be nonzero");
   EMBER_CHECK(std::isfinite(start) && std::isfinite(end), ValueError,
               "arange: unsupported range: ", start, " -> ", end);
   EMBER_CHECK((step > 0 && end >= start) || (step < 0 && end <= start), ValueError,
               "arange: upper bound and larger bound inconsistent with step sign (start ", start,
               ", end ", end, ", step ", step, ")");
-  const int64_t n = int64_t(std::ceil((end - start) / step));
+  return int64_t(std::ceil((end - start) / step));
+}
+
+Array arange_n(double start, double step, int64_t n, DType dtype) {
   Array out = Array::empty({n}, dtype);
   dispatch_dtype(dtype, [&]<class T>() {
     T* dst = out.data_as<T>();
     for (int64_t i = 0; i < n; ++i) dst[i] = T(compute_t<T>(start + double(i) * step));
   });
   return out;
+}
+
+Array arange(double start, double end, double step, DType dtype) {
+  return arange_n(start, step, arange_length(start, end, step), dtype);
 }
 
 RngState next_rng_state() {

@@ -84,6 +84,11 @@ Array view(const Array& a, IntArrayRef sizes) {
   return a.as_strided(std::move(shape), std::move(*strides), a.offset());
 }
 
+bool is_viewable(const Array& a, IntArrayRef sizes) {
+  const Shape shape = infer_size(sizes, a.numel(), "reshape");
+  return view_strides(a.sizes(), a.strides(), shape).has_value();
+}
+
 Array reshape(const Array& a, IntArrayRef sizes) {
   Shape shape = infer_size(sizes, a.numel(), "reshape");
   if (auto strides = view_strides(a.sizes(), a.strides(), shape))

@@ -21,6 +21,34 @@ TEST(Trace, CapturedTensorsAreParamsReadByReference) {
   expect_values(run1(g, x)[0], {1, 2}, {30, 70}, 0);
 }
 
+// Eager ops run the IR node they record (one dispatch point), so the two agree: clamp once ran a
+// kernel of its own eagerly and maximum/minimum when traced. Integer bounds truncate, NaN stays.
+TEST(Trace, EagerAndTracedOpsAreTheSameNodes) {
+  const TraceableFn fn = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {in[0].clamp(-0.5, 1.5), in[0].clamp(std::nullopt, 0.25), in[1].clamp(1.7, 4.2),
+            conv2d(in[2], in[3], in[4], 1, 1), std::get<1>(in[0].max(0, true))};
+  };
+  const Tensor x = from_values({4}, {-1.0, NAN, 0.75, 3.0}, kFloat32);
+  const Tensor i = from_values({4}, {0, 1, 2, 9}, kInt64);
+  manual_seed(3);
+  const Tensor image = randn({1, 2, 4, 4}), weight = randn({3, 2, 3, 3}), bias = randn({3});
+  const std::vector<Tensor> inputs{x, i, image, weight, bias};
+  const std::vector<Tensor> eager = fn(inputs);
+  expect_values(eager[0], {4}, {-0.5, NAN, 0.75, 1.5}, 0);
+  expect_values(eager[1], {4}, {-1.0, NAN, 0.25, 0.25}, 0);
+  expect_values(eager[2], {4}, {1, 1, 2, 4}, 0);
+  expect_values(eager[4], {1}, {1}, 0);  // NaN wins max, as in PyTorch
+  const TracedGraph g = trace(fn, inputs);
+  const std::vector<Tensor> traced = g.run(inputs);
+  for (size_t k = 0; k < eager.size(); ++k)
+    expect_values(traced[k], eager[k].sizes().vec(), values_of(eager[k]), 1e-6, 1e-6,
+                  "output " + std::to_string(k));
+  const std::string text = ir::print(*g.graph);
+  EXPECT_NE(text.find("maximum("), std::string::npos) << text;
+  EXPECT_EQ(text.find("clamp("), std::string::npos) << text;
+  EXPECT_NE(text.find("conv2d(%x2, %x3, %x4)"), std::string::npos) << text;  // bias inside
+}
+
 TEST(Trace, ViewOpsKeepEagerMetadataAndErrors) {
   const TraceableFn transposed_view = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
     return {in[0].t().view({6})};

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -66,12 +67,11 @@ class TraceContext {
   // [s0, 10] gives [s0*10]). Plain integers when the trace has no symbols.
   std::vector<ir::SymInt> symbolic_sizes(IntArrayRef sizes, const Tensor* reshaped = nullptr);
   // Records op on the tensors (tracer tensors of this trace, or eager tensors that become
-  // params) and returns the tracer tensor of its result.
+  // params) and returns the tracer tensor of its result. A composite (gelu, softmax,
+  // layer_norm, ...) is recorded as its decomposition into primitives, through the
+  // decomposition pass's code.
+  Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs = {});
   Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
-  Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::Attrs attrs = {});
-  // Records a composite (gelu, softmax, layer_norm, ...) as its decomposition into primitives,
-  // through the decomposition pass's code.
-  Tensor record_composite(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs);
   // A 0-dim constant of dtype.
   Tensor scalar(double value, DType dtype);
   // A random node drawing the next generator state (as eager would), recorded as rng inputs.
@@ -95,7 +95,6 @@ class TraceContext {
   Tensor make_tracer(ir::Value* v);
   // The symbol standing for a size in this trace, or -1.
   int symbol_of(int64_t size) const;
-  Tensor record(ir::Op op, const Tensor* inputs, size_t n, ir::Attrs attrs);
 
   std::shared_ptr<ir::Graph> graph_;
   std::vector<Array> input_arrays_;  // every graph input's current value, in order

@@ -26,6 +26,11 @@ std::vector<Array> interpret(const Graph& graph, const std::vector<Array>& input
 // input's dtype, rank and dims against the graph (ValueError naming the input otherwise).
 std::vector<int64_t> bind_symbols(const Graph& graph, const std::vector<Array>& inputs);
 
+// One op applied to operand values with the eager kernels (the interpreter's semantics of a node
+// with this op and these attributes), its symbols bound to `bindings`. What eager Tensor ops run.
+Array evaluate(Op op, const Attrs& attrs, const Array* const* operands, size_t num_operands,
+               const std::vector<int64_t>& bindings = {});
+
 // One node evaluated with the eager kernels on its operands' values (operands[i] for input i),
 // its symbols bound to `bindings`; a guard node returns an empty Array or throws GuardFailure.
 // What the interpreter runs per node, and what compiled plans run for nodes no kernel covers.

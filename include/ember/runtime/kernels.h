@@ -57,6 +57,10 @@ Array contiguous(const Array& a);
 
 Array full(IntArrayRef sizes, double value, DType dtype);
 Array arange(double start, double end, double step, DType dtype);
+// arange's length (ValueError for a zero step or bounds that disagree with its sign), and the
+// values start + i * step for i < n.
+int64_t arange_length(double start, double end, double step);
+Array arange_n(double start, double step, int64_t n, DType dtype);
 // Counter-based Philox4x32-10 streams: each call takes a fresh range of the global counter, so a
 // given seed reproduces the same sequence of calls' values, on any number of threads.
 void manual_seed(uint64_t seed);
@@ -81,6 +85,8 @@ Array randint(int64_t low, int64_t high, IntArrayRef sizes, DType dtype);  // [l
 
 Array view(const Array& a, IntArrayRef sizes);  // ShapeError when strides cannot express it
 Array reshape(const Array& a, IntArrayRef sizes);
+// Whether a.view(sizes) exists (reshape's ShapeError when sizes do not fit a's elements).
+bool is_viewable(const Array& a, IntArrayRef sizes);
 Array permute(const Array& a, IntArrayRef dims);
 Array transpose(const Array& a, int64_t dim0, int64_t dim1);
 Array expand(const Array& a, IntArrayRef sizes);

@@ -1,0 +1,47 @@
+#include "frontend/dispatch.h"
+
+#include "ember/frontend/trace.h"
+#include "ember/ir/interpreter.h"
+#include "ember/runtime/kernels.h"
+#include "ember/runtime/small_vector.h"
+
+namespace ember::detail {
+
+Tensor dispatch(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs) {
+  // Autograd's edge will be recorded here, for inputs that require grad (the autograd issue).
+  if (TraceContext* tc = TraceContext::active()) return tc->record(op, inputs, std::move(attrs));
+  SmallVector<const Array*, 4> operands;
+  for (const Tensor& t : inputs) operands.push_back(&t.array());
+  return Tensor(ir::evaluate(op, attrs, operands.data(), operands.size()));
+}
+
+Tensor dispatch(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs) {
+  return dispatch(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(attrs));
+}
+
+Tensor scalar_tensor(double value, DType dtype) {
+  // Eagerly a plain 0-dim array, without building the constant's attributes.
+  if (TraceContext* tc = TraceContext::active()) return tc->scalar(value, dtype);
+  return Tensor(Array::scalar(value, dtype));
+}
+
+Tensor empty(IntArrayRef sizes, DType dtype) {
+  if (TraceContext::active())
+    return dispatch(ir::Op::Constant, {},
+                    {{"value", 0.0}, {"shape", size_list(sizes)}, {"dtype", dtype}});
+  return Tensor(Array::empty(sizes, dtype));
+}
+
+std::vector<ir::SymInt> size_list(IntArrayRef sizes, const Tensor* reshaped) {
+  if (TraceContext* tc = TraceContext::active()) return tc->symbolic_sizes(sizes, reshaped);
+  return ir::sym_shape(sizes);
+}
+
+Tensor random(ir::Op op, IntArrayRef sizes, DType dtype) {
+  if (TraceContext* tc = TraceContext::active()) return tc->random(op, sizes, dtype);
+  const kernels::RngState state = kernels::next_rng_state();
+  return Tensor(op == ir::Op::RandUniform ? kernels::rand_uniform(state, sizes, dtype)
+                                          : kernels::rand_normal(state, sizes, dtype));
+}
+
+}  // namespace ember::detail

@@ -1,0 +1,46 @@
+// The one dispatch point of every Tensor op. An op function checks its arguments, states its IR
+// op, operands and attributes once, and calls dispatch(): under a TraceContext the op is recorded
+// (a composite as its decomposition); otherwise it runs eagerly through ir::evaluate, the
+// reference interpreter's own evaluation of that node, so an eager result and the traced graph's
+// cannot drift apart. Autograd records its edge here; the GPU backend picks its kernels here.
+#pragma once
+
+#include <initializer_list>
+#include <span>
+
+#include "ember/frontend/tensor.h"
+#include "ember/frontend/trace.h"
+#include "ember/ir/graph.h"
+
+namespace ember::detail {
+
+Tensor dispatch(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs = {});
+Tensor dispatch(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
+
+// A view op: `meta` is its eager result, computed by the eager view kernel (so sizes, strides and
+// errors are eager's in both modes), which shares x's storage. While tracing, the IR op that
+// expresses it is recorded on x with the attributes make_attrs() builds (only then), and the
+// result keeps meta's sizes and strides.
+template <class MakeAttrs>
+Tensor view(const Tensor& x, Array meta, ir::Op op, MakeAttrs&& make_attrs) {
+  TraceContext* tc = TraceContext::active();
+  if (!tc) return Tensor(std::move(meta));
+  return Tensor::traced(tc, tc->record(op, {x}, make_attrs()).traced_value(), std::move(meta));
+}
+
+// A 0-dim tensor holding value in dtype: a constant node while tracing. What Scalar operands
+// become.
+Tensor scalar_tensor(double value, DType dtype);
+
+// An uninitialized tensor eagerly; zeros while tracing (a graph has no uninitialized memory).
+Tensor empty(IntArrayRef sizes, DType dtype);
+
+// Sizes as an IR attribute: while tracing, a size equal to a symbol's value is that symbol (see
+// TraceContext::symbolic_sizes, and `reshaped` there); plain integers eagerly.
+std::vector<ir::SymInt> size_list(IntArrayRef sizes, const Tensor* reshaped = nullptr);
+
+// A draw of the global generator (op: RandUniform or RandNormal): eagerly the next state of the
+// generator; while tracing the same state, recorded as graph inputs so that replays draw anew.
+Tensor random(ir::Op op, IntArrayRef sizes, DType dtype);
+
+}  // namespace ember::detail
