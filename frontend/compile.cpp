@@ -288,7 +288,7 @@ struct CompiledEngine::Impl {
     }
     for (const auto& n : path->traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
     passes::run_pipeline(*path->traced.graph);
-    path->plan = std::make_unique<codegen::ExecutablePlan>(path->traced.graph, cache);
+    path->plan = std::make_unique<codegen::ExecutablePlan>(*path->traced.graph, cache);
     stats.compile_ms +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return path;

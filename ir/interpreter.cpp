@@ -11,14 +11,6 @@ namespace {
 
 using kernels::ReduceOp;
 
-// A guard holds when the one element of `value` is the value it recorded (NaN matching NaN).
-void check_guard(const Array& value, const Attrs& a, const std::string& what) {
-  const double seen = value.element_as_double(0), expected = a.get_float("value");
-  const bool same = seen == expected || (std::isnan(seen) && std::isnan(expected));
-  EMBER_CHECK(same, GuardFailure, "guard on ", what, ": traced with value ", expected, ", now ",
-              seen);
-}
-
 // Evaluates one op on its operands' values with the eager kernels: what the interpreter runs per
 // node, and what eager Tensor ops run (frontend/dispatch.cpp), so the two cannot differ.
 class OpEvaluator {
@@ -94,7 +86,7 @@ class OpEvaluator {
         r = composite(op, a);
         break;
       case OpCategory::Guard:
-        check_guard(in(0), a, "its operand");
+        check_guard(in(0), a, "");
         break;
     }
     return r;
@@ -258,6 +250,14 @@ class Interpreter {
 
 }  // namespace
 
+void check_guard(const Array& value, const Attrs& attrs, std::string_view value_name) {
+  const double seen = value.element_as_double(0), expected = attrs.get_float("value");
+  if (seen == expected || (std::isnan(seen) && std::isnan(expected))) return;
+  throw GuardFailure(detail::concat(
+      "guard on ", value_name.empty() ? "its operand" : "%" + std::string(value_name),
+      ": traced with value ", expected, ", now ", seen));
+}
+
 std::vector<int64_t> bind_symbols(const Graph& g, const std::vector<Array>& inputs) {
   EMBER_CHECK(inputs.size() == g.inputs().size(), ValueError, "interpret @", g.name(),
               ": expected ", g.inputs().size(), " inputs, got ", inputs.size());
@@ -295,7 +295,7 @@ Array evaluate(Op op, const Attrs& attrs, const Array* const* operands, size_t n
 Array evaluate_node(const Node& node, const Array* const* operands,
                     const std::vector<int64_t>& bindings) {
   if (node.op == Op::Guard) {
-    check_guard(*operands[0], node.attrs, "%" + node.inputs[0]->name);
+    check_guard(*operands[0], node.attrs, node.inputs[0]->name);
     return {};
   }
   return evaluate(node.op, node.attrs, operands, node.inputs.size(), bindings);

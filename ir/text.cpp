@@ -58,6 +58,13 @@ std::string attr_text(const AttrValue& v) {
 
 }  // namespace
 
+std::string attrs_text(const Attrs& attrs) {
+  std::string out = "{";
+  for (const auto& [k, v] : attrs.items())
+    out += (out.size() > 1 ? ", " : "") + k + " = " + attr_text(v);
+  return out + "}";
+}
+
 namespace {
 
 // canonical: value names replaced by their position (inputs a0.., results v0..) and no graph
@@ -97,15 +104,7 @@ std::string print_impl(const Graph& g, bool canonical) {
     os << op_name(n->op) << '(';
     for (size_t i = 0; i < n->inputs.size(); ++i) os << (i ? ", %" : "%") << name(n->inputs[i]);
     os << ')';
-    if (!n->attrs.items().empty()) {
-      os << " {";
-      bool first = true;
-      for (const auto& [k, v] : n->attrs.items()) {
-        os << (first ? "" : ", ") << k << " = " << attr_text(v);
-        first = false;
-      }
-      os << '}';
-    }
+    if (!n->attrs.items().empty()) os << ' ' << attrs_text(n->attrs);
     if (n->output) os << " : " << type_text(n->output->dtype, n->output->shape);
     os << '\n';
   }

@@ -1,63 +1,120 @@
-// The executable plan: what replaying a compiled graph runs. Built once from a fused graph, it
-// holds the launch order of the compiled kernels, the library calls (matmul through OpenBLAS,
-// its epilogue kernel run over each block of output rows while the block is in cache), the nodes
-// no kernel covers (run one by one with the eager kernels: views, constants, pooling, gather,
-// reductions the row form does not express) and the guards, with a slot per value that is
-// released after its last use so intermediates return to the caching allocator early. Running it
-// binds the symbols from the inputs' sizes (kernels are shape-generic) and touches no pass.
+// Executable plans: what replaying a compiled graph runs.
+//
+// A Plan is plain data, built once from a fused graph (build_plan) and independent of any
+// backend: the graph's input types and where each symbol's value comes from, then steps in
+// launch order over numbered value slots. A step is a kernel (its kernel IR, whose canonical text
+// is its cache key; elementwise, row, or a matmul whose epilogue kernel runs over each block of
+// output rows while the block is in cache), or a node no kernel covers (an op and its attributes,
+// run with the eager kernels: views, constants, library calls, pooling, guards). A kernel step
+// carries the node steps that compute the same, for a backend that refuses the kernel. Each slot
+// is released after its last reader, so intermediates return to the caching allocator early. A
+// plan prints as text and serializes to bytes and back (deserialize checks every field).
+//
+// An ExecutablePlan loads a Plan: compiles (or finds in the kernel caches) each kernel, and runs
+// the steps, binding the symbols from the inputs' sizes (kernels are shape-generic).
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "ember/codegen/kernel_ir.h"
 #include "ember/codegen/llvm_backend.h"
 #include "ember/ir/graph.h"
 #include "ember/runtime/array.h"
 
 namespace ember::codegen {
 
+struct Plan {
+  struct InputType {
+    std::string name;  // the graph input's, for messages
+    DType dtype;
+    ir::SymShape shape;
+  };
+  struct Step {
+    enum class Kind : uint8_t { Node, Elementwise, Rows, BlockedMatmul };
+    Kind kind = Kind::Node;
+    // Node: the op and its attributes; value_name names its result (or, for a guard, the value
+    // it reads) in messages; group is the fusion group the node belongs to (-1: none).
+    ir::Op op{};
+    ir::Attrs attrs;
+    std::string value_name;
+    int group = -1;
+    // Elementwise, Rows, BlockedMatmul: the kernel, its domain (Rows: the last `reduced` dims
+    // are reduced), and for BlockedMatmul which epilogue input is the matmul's result.
+    KernelIR kernel;
+    ir::SymShape domain;
+    int64_t reduced = 0;
+    size_t matmul_input = 0;
+    // Slots read (BlockedMatmul: the matmul's operands first) and written, with the written
+    // values' types (kernel steps).
+    std::vector<size_t> in, out;
+    std::vector<DType> out_dtypes;
+    std::vector<ir::SymShape> out_shapes;
+    std::vector<size_t> release;  // slots whose last reader is this step
+    // Kernel steps: node steps that compute the kernel's outputs when the backend refuses it,
+    // and the slots they use inside (released when they are done).
+    std::vector<Step> fallback;
+    std::vector<size_t> fallback_release;
+    std::string text;  // one line for logs and describe()
+  };
+
+  std::string name;
+  std::vector<InputType> inputs;
+  std::vector<std::pair<size_t, size_t>> symbol_sources;  // (input, dim) giving each symbol
+  std::vector<Step> steps;
+  size_t num_slots = 0;
+  std::vector<size_t> outputs;  // slots returned, in order
+
+  // The whole plan as text: inputs, each step with its slots, kernels by name and cache key.
+  std::string print() const;
+  // Bytes that deserialize() turns back into an equal plan (same print()).
+  std::string serialize() const;
+  // ValueError naming the field when the bytes are not a serialized plan of this version, are
+  // truncated, or hold an out-of-range op, dtype, kind or slot.
+  static Plan deserialize(std::string_view bytes);
+};
+
+// The plan of a graph that has been through the pass pipeline (fused). Groups that lowering
+// cannot express become node steps; EMBER_LOG=kernels says why.
+Plan build_plan(const ir::Graph& fused_graph);
+
 class ExecutablePlan {
  public:
-  // `graph` has been through the pass pipeline (fused). Compiles every kernel the CPU backend
-  // covers (through the kernel cache); EMBER_LOG=kernels prints each kernel's IR.
-  explicit ExecutablePlan(std::shared_ptr<const ir::Graph> graph,
-                          const KernelCacheOptions& cache = {});
+  // Compiles every kernel the CPU backend covers (through the kernel cache); a kernel it refuses
+  // runs as its node steps (EMBER_LOG=kernels says why; the kernel's IR is printed there too).
+  explicit ExecutablePlan(Plan plan, const KernelCacheOptions& cache = {});
+  explicit ExecutablePlan(const ir::Graph& fused_graph, const KernelCacheOptions& cache = {})
+      : ExecutablePlan(build_plan(fused_graph), cache) {}
   ~ExecutablePlan();
   ExecutablePlan(const ExecutablePlan&) = delete;
   ExecutablePlan& operator=(const ExecutablePlan&) = delete;
 
   // Runs on every graph input's array (params and generator states included), in the graph's
   // order, and returns the outputs. Throws ir::GuardFailure when a guard does not hold, and
-  // ValueError when an input does not fit the graph's types.
+  // ValueError when an input does not fit the plan's input types.
   std::vector<Array> run(std::vector<Array> inputs) const;
 
-  const ir::Graph& graph() const { return *graph_; }
+  const Plan& plan() const { return plan_; }
   int num_kernels() const { return kernels_; }              // compiled by the backend
   int num_library_calls() const { return library_calls_; }  // matmul, conv2d
   int num_eager_nodes() const { return eager_nodes_; }      // run with the eager kernels
-  // One line per step, for logs and tests.
+  // One line per step that runs, for logs and tests.
   std::string describe() const;
 
-  struct Step;
-
  private:
-  // Checks the inputs against the graph's types and returns the symbols' values (what
-  // ir::bind_symbols does, from tables built once).
   std::vector<int64_t> bind(const std::vector<Array>& inputs) const;
+  void run_node(const Plan::Step& s, std::vector<Array>& slots,
+                const std::vector<int64_t>& bindings) const;
 
-  struct InputType {
-    DType dtype;
-    ir::SymShape shape;
-    bool is_static;
-    Shape sizes;  // when static
-  };
-  std::shared_ptr<const ir::Graph> graph_;
-  std::vector<InputType> input_types_;
-  std::vector<std::pair<size_t, size_t>> symbol_sources_;  // (input, dim) that gives each symbol
-  std::vector<Step> steps_;
-  size_t num_slots_ = 0;
-  std::vector<size_t> output_slots_;
+  Plan plan_;
+  std::vector<bool> input_static_;
+  std::vector<Shape> input_sizes_;  // of the static inputs
+  // Per top-level step: its compiled kernel (null: a node step, or a kernel that runs its
+  // fallback), and whether it runs at all (a constant every reader inlined does not).
+  std::vector<std::shared_ptr<TieredKernel>> compiled_;
+  std::vector<bool> live_;
   int kernels_ = 0, library_calls_ = 0, eager_nodes_ = 0;
 };
 

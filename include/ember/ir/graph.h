@@ -157,6 +157,8 @@ std::unique_ptr<Graph> parse(std::string_view text);
 void verify(const Graph& graph);
 
 std::string dtype_short_name(DType dtype);  // f32, bf16, i64, bool, ...
+// Attributes as the text form writes them: {dims = [1], keepdim = true}.
+std::string attrs_text(const Attrs& attrs);
 
 // The axes a reduction-style node (reduce_*, mean, var) reduces: its `dims` attribute wrapped
 // into [0, rank) and sorted, or every axis when it is empty.

@@ -26,6 +26,10 @@ std::vector<Array> interpret(const Graph& graph, const std::vector<Array>& input
 // input's dtype, rank and dims against the graph (ValueError naming the input otherwise).
 std::vector<int64_t> bind_symbols(const Graph& graph, const std::vector<Array>& inputs);
 
+// GuardFailure naming the value read (%value_name) unless its one element is the guard's recorded
+// value (NaN matches NaN).
+void check_guard(const Array& value, const Attrs& attrs, std::string_view value_name);
+
 // One op applied to operand values with the eager kernels (the interpreter's semantics of a node
 // with this op and these attributes), its symbols bound to `bindings`. What eager Tensor ops run.
 Array evaluate(Op op, const Attrs& attrs, const Array* const* operands, size_t num_operands,

@@ -52,10 +52,12 @@ class SymInt {
   friend std::ostream& operator<<(std::ostream& os, const SymInt& s) { return os << s.str(); }
   size_t hash() const;
 
- private:
-  static SymInt from_terms(std::vector<Term> terms);
+  // The polynomial's terms (a constant c is one term {c, {}}; zero has none), and the SymInt of
+  // any list of terms (brought to canonical form): what serialized plans store.
   std::vector<Term> terms() const;
+  static SymInt from_terms(std::vector<Term> terms);
 
+ private:
   int64_t value_ = 0;
   std::shared_ptr<const std::vector<Term>> terms_;  // null for a constant
 };
