@@ -14,6 +14,7 @@
 
 #include "ember/codegen/kernel_ir.h"
 #include "ember/runtime/error.h"
+#include "ember/runtime/polynomials.h"
 
 namespace ember::codegen::llvm_backend {
 
@@ -186,11 +187,12 @@ class ExprEmitter {
     }
     return b_.CreateCall(fn, {x});
   }
-  // float32 exp, tanh and erf with the eager kernels' formulas (runtime/kernels/vec_math.h):
-  // branch-free, so the loop vectorizes. exp's and erf's polynomials are evaluated with
-  // fmuladd, which the backend fuses into FMA where the host has it (within 1 ulp of eager);
-  // tanh's are not: its rational form reaches exactly +-1 at the clamp only when unfused.
-  llvm::Value* poly(llvm::Value* x, std::initializer_list<double> coeffs, bool fused = true) {
+  // float32 exp, tanh and erf with the eager kernels' formulas (runtime/kernels/vec_math.h,
+  // coefficients from polynomials.h): branch-free, so the loop vectorizes. exp's and erf's
+  // polynomials are evaluated with fmuladd, which the backend fuses into FMA where the host has
+  // it (within 1 ulp of eager); tanh's are not, and it saturates to +-1 at the clamp explicitly.
+  template <size_t N>
+  llvm::Value* poly(llvm::Value* x, const double (&coeffs)[N], bool fused = true) {
     llvm::Value* p = nullptr;
     for (double c : coeffs) {
       llvm::Value* k = fconst(x->getType(), c);
@@ -212,51 +214,46 @@ class ExprEmitter {
     return b_.CreateBitCast(b_.CreateShl(b_.CreateAdd(k, b_.getInt32(127)), 23), b_.getFloatTy());
   }
   llvm::Value* exp_f32(llvm::Value* x) {
+    using namespace polynomials;
     llvm::Type* f = b_.getFloatTy();
     llvm::Value* nan = b_.CreateFCmpUNO(x, x);
-    llvm::Value* xc = clamp(b_.CreateSelect(nan, fconst(f, 0.0), x), -104.0, 89.0);
-    llvm::Value* scaled = b_.CreateFMul(xc, fconst(f, 1.44269504088896341));
+    llvm::Value* xc = clamp(b_.CreateSelect(nan, fconst(f, 0.0), x), kExpLo, kExpHi);
+    llvm::Value* scaled = b_.CreateFMul(xc, fconst(f, kLog2E));
     llvm::Value* n = intrinsic(llvm::Intrinsic::floor, {b_.CreateFAdd(scaled, fconst(f, 0.5))});
-    llvm::Value* r = b_.CreateFSub(xc, b_.CreateFMul(n, fconst(f, 0.693359375)));
-    r = b_.CreateFSub(r, b_.CreateFMul(n, fconst(f, -2.12194440e-4)));
-    llvm::Value* p = poly(r, {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
-                              1.6666665459e-1, 5.0000001201e-1});
+    llvm::Value* r = b_.CreateFSub(xc, b_.CreateFMul(n, fconst(f, kLn2Hi)));
+    r = b_.CreateFSub(r, b_.CreateFMul(n, fconst(f, kLn2Lo)));
+    llvm::Value* p = poly(r, kExpP);
     llvm::Value* y =
         b_.CreateFAdd(b_.CreateFAdd(b_.CreateFMul(b_.CreateFMul(p, r), r), r), fconst(f, 1.0));
     llvm::Value* ni = b_.CreateFPToSI(n, b_.getInt32Ty());
     llvm::Value* n1 = b_.CreateAShr(ni, 1);
     llvm::Value* result = b_.CreateFMul(b_.CreateFMul(y, pow2i(n1)), pow2i(b_.CreateSub(ni, n1)));
-    llvm::Value* tiny = b_.CreateFCmpOLT(x, fconst(f, -104.0));
+    llvm::Value* tiny = b_.CreateFCmpOLT(x, fconst(f, kExpLo));
     return b_.CreateSelect(nan, x, b_.CreateSelect(tiny, fconst(f, 0.0), result));
   }
   llvm::Value* tanh_f32(llvm::Value* x) {
+    using namespace polynomials;
     llvm::Type* f = b_.getFloatTy();
     llvm::Value* nan = b_.CreateFCmpUNO(x, x);
-    llvm::Value* xc =
-        clamp(b_.CreateSelect(nan, fconst(f, 0.0), x), -7.90531110763549805, 7.90531110763549805);
+    llvm::Value* xc = clamp(b_.CreateSelect(nan, fconst(f, 0.0), x), -kTanhClamp, kTanhClamp);
     llvm::Value* x2 = b_.CreateFMul(xc, xc);
-    llvm::Value* p = poly(
-        x2,
-        {-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
-         1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03},
-        false);
-    llvm::Value* q = poly(
-        x2,
-        {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03},
-        false);
-    return b_.CreateSelect(nan, x, b_.CreateFDiv(b_.CreateFMul(xc, p), q));
+    llvm::Value* p = poly(x2, kTanhP, false);
+    llvm::Value* q = poly(x2, kTanhQ, false);
+    // Saturated at the clamp, as vec_math::tanh.
+    llvm::Value* r = b_.CreateFDiv(b_.CreateFMul(xc, p), q);
+    r = b_.CreateSelect(b_.CreateFCmpOEQ(xc, fconst(f, kTanhClamp)), fconst(f, 1.0), r);
+    r = b_.CreateSelect(b_.CreateFCmpOEQ(xc, fconst(f, -kTanhClamp)), fconst(f, -1.0), r);
+    return b_.CreateSelect(nan, x, r);
   }
   llvm::Value* erf_f32(llvm::Value* x) {  // evaluated in double, as vec_math::erf
+    using namespace polynomials;
     llvm::Type* d = b_.getDoubleTy();
     llvm::Value* nan = b_.CreateFCmpUNO(x, x);
-    llvm::Value* xd =
-        clamp(b_.CreateFPExt(b_.CreateSelect(nan, fconst(x->getType(), 0.0), x), d), -4.0, 4.0);
+    llvm::Value* xd = clamp(b_.CreateFPExt(b_.CreateSelect(nan, fconst(x->getType(), 0.0), x), d),
+                            -kErfClamp, kErfClamp);
     llvm::Value* x2 = b_.CreateFMul(xd, xd);
-    llvm::Value* p = poly(x2, {-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
-                               -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
-                               -1.60960333262415e-02});
-    llvm::Value* q = poly(x2, {-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
-                               -7.37332916720468e-03, -1.42647390514189e-02});
+    llvm::Value* p = poly(x2, kErfP);
+    llvm::Value* q = poly(x2, kErfQ);
     llvm::Value* r = b_.CreateFPTrunc(b_.CreateFDiv(b_.CreateFMul(xd, p), q), x->getType());
     return b_.CreateSelect(nan, x, r);
   }
