@@ -146,13 +146,27 @@ Value* Graph::insert(size_t index, Op op, std::vector<Value*> inputs, Attrs attr
         Value{std::move(name), type->dtype, std::move(type->shape), ValueKind::Node, node.get()});
   }
   Node* raw = node.get();
+  for (Value* v : raw->inputs) v->users.push_back(raw);
   nodes_.insert(nodes_.begin() + std::ptrdiff_t(index), std::move(node));
   return raw->output;
 }
 
+namespace {
+
+// Drops one occurrence of `user` from v's use list.
+void drop_user(Value* v, const Node* user) {
+  auto it = std::find(v->users.begin(), v->users.end(), user);
+  EMBER_INTERNAL_ASSERT(it != v->users.end(), "use list of %", v->name, " misses a reader");
+  *it = v->users.back();
+  v->users.pop_back();
+}
+
+}  // namespace
+
 void Graph::erase_nodes_if(const std::function<bool(const Node&)>& remove) {
   std::erase_if(nodes_, [&](const std::unique_ptr<Node>& n) {
     if (!remove(*n)) return false;
+    for (Value* v : n->inputs) drop_user(v, n.get());
     if (n->output) {  // free the name; the Value itself stays owned (passes may hold pointers)
       const std::string& name = n->output->name;
       if (Value* v = find(name); v == n->output) {
@@ -171,11 +185,28 @@ void Graph::erase_nodes_if(const std::function<bool(const Node&)>& remove) {
 void Graph::replace_all_uses(Value* from, Value* to) {
   EMBER_CHECK(from->dtype == to->dtype && from->shape == to->shape, InternalError,
               "replace_all_uses: %", from->name, " and %", to->name, " differ in type");
-  for (auto& n : nodes_)
-    for (Value*& v : n->inputs)
-      if (v == from) v = to;
+  if (from == to) return;
+  for (Node* user : from->users)
+    for (Value*& v : user->inputs)
+      if (v == from) {
+        v = to;
+        to->users.push_back(user);
+        break;  // one operand per entry of the use list
+      }
+  from->users.clear();
   for (Value*& v : outputs_)
     if (v == from) v = to;
+}
+
+void Graph::set_input(Node& node, size_t k, Value* v) {
+  EMBER_CHECK(k < node.inputs.size() && v != nullptr, Error, "set_input: no operand ", k);
+  drop_user(node.inputs[k], &node);
+  node.inputs[k] = v;
+  v->users.push_back(&node);
+}
+
+bool Graph::is_output(const Value* v) const {
+  return std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end();
 }
 
 void Graph::reorder_nodes(const std::function<bool(const Node*, const Node*)>& less) {
@@ -186,11 +217,7 @@ void Graph::reorder_nodes(const std::function<bool(const Node*, const Node*)>& l
 }
 
 size_t Graph::use_count(const Value* v) const {
-  size_t count = 0;
-  for (const auto& n : nodes_)
-    for (const Value* in : n->inputs) count += in == v;
-  for (const Value* out : outputs_) count += out == v;
-  return count;
+  return v->users.size() + size_t(std::count(outputs_.begin(), outputs_.end(), v));
 }
 
 void Graph::set_outputs(std::vector<Value*> outputs) {

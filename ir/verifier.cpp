@@ -1,5 +1,6 @@
 // The verifier: the invariants Graph::add keeps, checked from the outside, so that a pass that
 // edits a graph by hand cannot leave it broken unseen.
+#include <map>
 #include <set>
 #include <unordered_set>
 
@@ -44,6 +45,17 @@ void verify(const Graph& g) {
       if (!names.insert(out->name).second) fail("duplicate name %" + out->name);
       defined.insert(out);
     }
+  }
+  // Every value's use list holds exactly the nodes that read it, once per operand.
+  std::map<const Value*, std::multiset<const Node*>> readers;
+  for (const auto& n : g.nodes())
+    for (const Value* v : n->inputs) readers[v].insert(n.get());
+  for (const Value* v : defined) {
+    const std::multiset<const Node*> listed(v->users.begin(), v->users.end());
+    const auto it = readers.find(v);
+    if (listed != (it == readers.end() ? std::multiset<const Node*>() : it->second))
+      fail("the use list of %" + v->name + " does not match its readers (" +
+           std::to_string(listed.size()) + " listed)");
   }
   // A fusion group's nodes are consecutive.
   std::set<int> closed;

@@ -1,6 +1,8 @@
 #include "ember/passes/canonicalize.h"
 
+#include <array>
 #include <cmath>
+#include <deque>
 #include <optional>
 
 #include "ember/passes/dead_code_elimination.h"
@@ -57,15 +59,21 @@ bool widens_losslessly(DType from, DType to) {
   }
 }
 
-using Rule = Rewrite (*)(Graph&, Node&, size_t index);
-
-Rewrite mul_by_one(Graph&, Node& n, size_t) {
-  return {n.op == Op::Mul ? identity_operand(n, 1.0) : nullptr};
+// Builds a node just before `at` (so it is defined before every reader of at's result).
+Value* insert_before(Graph& g, const Node& at, Op op, std::vector<Value*> inputs, ir::Attrs attrs) {
+  const auto& nodes = g.nodes();
+  size_t index = 0;
+  while (nodes[index].get() != &at) ++index;
+  return g.insert(index, op, std::move(inputs), std::move(attrs));
 }
+
+// ---- the rules: each is given a node of its op ----
+
+Rewrite times_one(Graph&, Node& n) { return {identity_operand(n, 1.0)}; }
+Rewrite divided_by_one(Graph&, Node& n) { return {identity_operand(n, 1.0)}; }
 // x + 0 and x - 0 are x for integers. For floats the zero's sign matters, because -0.0 + 0.0
 // and -0.0 - (-0.0) are +0.0: x + (-0.0) is x (either order), and x - (+0.0) is x.
-Rewrite add_zero(Graph&, Node& n, size_t) {
-  if (n.op != Op::Add && n.op != Op::Sub) return {};
+Rewrite plus_or_minus_zero(Graph&, Node& n) {
   if (!is_floating(n.output->dtype)) return {identity_operand(n, 0.0)};
   const bool want_negative = n.op == Op::Add;
   auto identity_zero = [&](const Value* v) {
@@ -77,62 +85,41 @@ Rewrite add_zero(Graph&, Node& n, size_t) {
     return {n.inputs[1]};
   return {};
 }
-Rewrite div_by_one(Graph&, Node& n, size_t) {
-  return {n.op == Op::Div ? identity_operand(n, 1.0) : nullptr};
-}
-Rewrite double_negation(Graph&, Node& n, size_t) {
-  if (n.op != Op::Neg) return {};
+Rewrite double_negation(Graph&, Node& n) {
   const Value* x = n.inputs[0];
   if (x->producer && x->producer->op == Op::Neg) return {x->producer->inputs[0]};
   return {};
 }
-// reshape, expand, permute or slice whose result has the input's type and order: the input.
-Rewrite no_op_movement(Graph&, Node& n, size_t) {
-  const Value* x = n.inputs.empty() ? nullptr : n.inputs[0];
-  switch (n.op) {
-    case Op::Reshape:
-    case Op::Expand:
-      return {same_type(x, n.output) ? n.inputs[0] : nullptr};
-    case Op::Permute: {
-      const auto dims = n.attrs.get_ints("dims");
-      for (size_t i = 0; i < dims.size(); ++i)
-        if (dims[i] != int64_t(i) && dims[i] != int64_t(i) - int64_t(dims.size())) return {};
-      return {n.inputs[0]};
-    }
-    case Op::Slice:
-      return {n.attrs.get_int("step") == 1 && same_type(x, n.output) ? n.inputs[0] : nullptr};
-    case Op::Cast:
-      return {x->dtype == n.output->dtype ? n.inputs[0] : nullptr};
-    default:
-      return {};
-  }
+// A reshape, expand or step-1 slice whose result has the input's type, a cast to the input's
+// dtype: the input.
+Rewrite same_type_movement(Graph&, Node& n) {
+  if (n.op == Op::Slice && n.attrs.get_int("step") != 1) return {};
+  return {same_type(n.inputs[0], n.output) ? n.inputs[0] : nullptr};
 }
-Rewrite reshape_of_reshape(Graph& g, Node& n, size_t index) {
-  if (n.op != Op::Reshape) return {};
+Rewrite identity_permute(Graph&, Node& n) {
+  const auto dims = n.attrs.get_ints("dims");
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i] != int64_t(i) && dims[i] != int64_t(i) - int64_t(dims.size())) return {};
+  return {n.inputs[0]};
+}
+// reshape(reshape(x)) and expand(expand(x)): one op on x.
+Rewrite movement_of_same_movement(Graph& g, Node& n) {
   const Value* x = n.inputs[0];
-  if (!x->producer || x->producer->op != Op::Reshape) return {};
-  return {g.insert(index, Op::Reshape, {x->producer->inputs[0]}, n.attrs)};
+  if (!x->producer || x->producer->op != n.op) return {};
+  return {insert_before(g, n, n.op, {x->producer->inputs[0]}, n.attrs)};
 }
-Rewrite permute_of_permute(Graph& g, Node& n, size_t index) {
-  if (n.op != Op::Permute) return {};
+Rewrite permute_of_permute(Graph& g, Node& n) {
   const Value* x = n.inputs[0];
   if (!x->producer || x->producer->op != Op::Permute) return {};
   const auto inner = x->producer->attrs.get_ints("dims"), outer = n.attrs.get_ints("dims");
   std::vector<ir::SymInt> composed;
   const int64_t r = int64_t(inner.size());
   for (int64_t d : outer) composed.push_back((inner[size_t((d + r) % r)] + r) % r);
-  return {g.insert(index, Op::Permute, {x->producer->inputs[0]}, {{"dims", composed}})};
-}
-Rewrite expand_of_expand(Graph& g, Node& n, size_t index) {
-  if (n.op != Op::Expand) return {};
-  const Value* x = n.inputs[0];
-  if (!x->producer || x->producer->op != Op::Expand) return {};
-  return {g.insert(index, Op::Expand, {x->producer->inputs[0]}, n.attrs)};
+  return {insert_before(g, n, Op::Permute, {x->producer->inputs[0]}, {{"dims", composed}})};
 }
 // cast(cast(x, A), B) -> cast(x, B) when x's dtype widens losslessly to A (and the two paths
 // convert every value alike).
-Rewrite cast_chain(Graph& g, Node& n, size_t index) {
-  if (n.op != Op::Cast) return {};
+Rewrite cast_chain(Graph& g, Node& n) {
   const Value* mid = n.inputs[0];
   if (!mid->producer || mid->producer->op != Op::Cast) return {};
   Value* x = mid->producer->inputs[0];
@@ -143,35 +130,62 @@ Rewrite cast_chain(Graph& g, Node& n, size_t index) {
       is_integral(n.output->dtype, false))
     return {};
   if (x->dtype == n.output->dtype) return {x};
-  return {g.insert(index, Op::Cast, {x}, n.attrs)};
+  return {insert_before(g, n, Op::Cast, {x}, n.attrs)};
 }
 
-constexpr Rule kRules[] = {mul_by_one,         add_zero,         div_by_one,
-                           double_negation,    no_op_movement,   reshape_of_reshape,
-                           permute_of_permute, expand_of_expand, cast_chain};
+// (op, rule) pairs: a node is tried against the rules of its op, in this order.
+struct Rule {
+  Op op;
+  Rewrite (*apply)(Graph&, Node&);
+};
+constexpr Rule kRules[] = {
+    {Op::Mul, times_one},
+    {Op::Div, divided_by_one},
+    {Op::Add, plus_or_minus_zero},
+    {Op::Sub, plus_or_minus_zero},
+    {Op::Neg, double_negation},
+    {Op::Reshape, same_type_movement},
+    {Op::Expand, same_type_movement},
+    {Op::Slice, same_type_movement},
+    {Op::Cast, same_type_movement},
+    {Op::Permute, identity_permute},
+    {Op::Reshape, movement_of_same_movement},
+    {Op::Expand, movement_of_same_movement},
+    {Op::Permute, permute_of_permute},
+    {Op::Cast, cast_chain},
+};
 
 }  // namespace
 
 bool canonicalize(ir::Graph& graph) {
-  // One rewrite at a time, then dead code goes and the sweep restarts: a rule never sees a node
-  // whose result was already replaced.
-  bool changed_any = false;
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t i = 0; i < graph.nodes().size() && !changed; ++i) {
-      Node& n = *graph.nodes()[i];
-      if (!n.output) continue;
-      for (Rule rule : kRules) {
-        const Rewrite r = rule(graph, n, i);
-        if (!r.with || r.with == n.output) continue;
-        graph.replace_all_uses(n.output, r.with);
-        changed = changed_any = true;
-        break;
-      }
+  // The rules of each op, and a worklist of the nodes to try: every node once, then the readers
+  // of each value a rewrite replaced (their operand changed, so a rule may now match) and the
+  // nodes rewrites built. Nodes left unread go at the end, with dead-code elimination.
+  static const auto rules_of = [] {
+    std::array<std::vector<Rewrite (*)(Graph&, Node&)>, ir::kNumOps> table;
+    for (const Rule& r : kRules) table[size_t(r.op)].push_back(r.apply);
+    return table;
+  }();
+  std::deque<Node*> worklist;
+  for (const auto& n : graph.nodes()) worklist.push_back(n.get());
+  bool changed = false;
+  while (!worklist.empty()) {
+    Node& n = *worklist.front();
+    worklist.pop_front();
+    if (!n.output || graph.use_count(n.output) == 0) continue;  // no result, or dead
+    for (auto rule : rules_of[size_t(n.op)]) {
+      const Rewrite r = rule(graph, n);
+      if (!r.with || r.with == n.output) continue;
+      const std::vector<Node*> readers = n.output->users;
+      graph.replace_all_uses(n.output, r.with);
+      worklist.insert(worklist.end(), readers.begin(), readers.end());
+      if (r.with->producer) worklist.push_back(r.with->producer);
+      changed = true;
+      break;
     }
-    if (changed) dead_code_elimination(graph);
   }
-  return changed_any;
+  if (changed) dead_code_elimination(graph);
+  return changed;
 }
 
 }  // namespace ember::passes

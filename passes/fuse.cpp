@@ -281,7 +281,7 @@ class Fuser {
                 std::to_string(h) + " (" + why + ")");
             continue;
           }
-          consumer->inputs[k] = clone_chain(chain, v, int(gi), consumer);
+          g_.set_input(*consumer, k, clone_chain(chain, v, int(gi), consumer));
           say("%" + v->name + ": recomputed in k" + std::to_string(gi) + " (" +
               std::to_string(chain.size()) + " cheap op" + (chain.size() == 1 ? "" : "s") + ")");
         }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "ember/ember.h"
+#include "ember/passes/canonicalize.h"
+#include "ember/passes/dead_code_elimination.h"
 
 namespace ember::ir {
 namespace {
@@ -270,6 +272,47 @@ TEST(Graph, NamesAndInputsAndVerifier) {
   h.add_input(kFloat32, {4});
   h.set_outputs({z});
   EXPECT_THROW(verify(h), InternalError);
+}
+
+// Each value lists the nodes that read it, once per operand, through every kind of edit; the
+// verifier checks the lists.
+TEST(Graph, UseListsFollowEveryEdit) {
+  Graph g("f");
+  Value* x = g.add_input(kFloat32, {4});
+  Value* y = g.add_input(kFloat32, {4});
+  Value* sq = g.add(Op::Mul, {x, x});
+  Value* sum = g.add(Op::Add, {sq, y});
+  g.set_outputs({sum});
+  EXPECT_EQ(x->users.size(), 2u);   // both operands of the mul
+  EXPECT_EQ(g.use_count(sum), 1u);  // an output
+  ir::verify(g);
+  g.set_input(*sum->producer, 1, x);
+  EXPECT_EQ(y->users.size(), 0u);
+  EXPECT_EQ(x->users.size(), 3u);
+  Value* neg = g.insert(1, Op::Neg, {x});  // between the mul and the add
+  g.replace_all_uses(sq, neg);
+  EXPECT_EQ(sq->users.size(), 0u);
+  EXPECT_EQ(neg->users, std::vector<ir::Node*>{sum->producer});
+  EXPECT_EQ(x->users.size(), 4u);
+  ir::verify(g);
+  EXPECT_TRUE(passes::dead_code_elimination(g));  // the mul goes, and its two uses of x
+  EXPECT_EQ(x->users.size(), 2u);
+  ir::verify(g);
+}
+
+TEST(Canonicalize, ALongChainOfReshapesBecomesOne) {
+  Graph g("f");
+  Value* v = g.add_input(kFloat32, {6});
+  for (int i = 0; i < 3000; ++i)
+    v = g.add(Op::Reshape, {v},
+              {{"shape", i % 2 ? std::vector<SymInt>{6} : std::vector<SymInt>{2, 3}}});
+  v = g.add(Op::Reshape, {v}, {{"shape", std::vector<SymInt>{3, 2}}});
+  g.set_outputs({v});
+  EXPECT_TRUE(passes::canonicalize(g));
+  ASSERT_EQ(g.nodes().size(), 1u);
+  EXPECT_EQ(g.nodes()[0]->inputs[0], g.inputs()[0]);
+  EXPECT_EQ(g.outputs()[0]->shape, (ir::SymShape{3, 2}));
+  ir::verify(g);
 }
 
 TEST(Graph, StructuralHashIgnoresNamesButNotStructure) {

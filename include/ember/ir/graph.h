@@ -65,6 +65,9 @@ struct Value {
   SymShape shape;
   ValueKind kind;
   Node* producer = nullptr;  // for kind == Node
+  // The nodes that read it, once per operand that does (the Graph keeps this list: change a
+  // node's operands through Graph::set_input or replace_all_uses only).
+  std::vector<Node*> users;
   int64_t rank() const { return int64_t(shape.size()); }
 };
 
@@ -119,9 +122,14 @@ class Graph {
   // verifier catches a use left behind). Their names become free again.
   void erase_nodes_if(const std::function<bool(const Node&)>& remove);
   // Every use of `from`, as an operand or an output, reads `to` instead (same dtype and shape).
+  // Linear in from's uses.
   void replace_all_uses(Value* from, Value* to);
+  // Operand k of node reads v instead.
+  void set_input(Node& node, size_t k, Value* v);
   // How many operands and outputs read v.
   size_t use_count(const Value* v) const;
+  // Whether v is one of the graph's outputs.
+  bool is_output(const Value* v) const;
   // Reorders the nodes (stable) by `less`; the result must still define values before use.
   void reorder_nodes(const std::function<bool(const Node*, const Node*)>& less);
 
@@ -153,7 +161,8 @@ std::string print(const Graph& graph);
 std::unique_ptr<Graph> parse(std::string_view text);
 
 // Checks the invariants the builder keeps (SSA order, types agree with the rules, no value from
-// another graph, outputs defined, unique names); throws InternalError naming the first broken one.
+// another graph, outputs defined, unique names, use lists that list exactly the operands);
+// throws InternalError naming the first broken one.
 void verify(const Graph& graph);
 
 std::string dtype_short_name(DType dtype);  // f32, bf16, i64, bool, ...
