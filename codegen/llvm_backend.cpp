@@ -29,7 +29,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "codegen/llvm_expr.h"
 #include "codegen/llvm_loops.h"
+#include "ember/codegen/backend.h"
 #include "ember/codegen/disk_cache.h"
 #include "ember/runtime/hash.h"
 #include "ember/runtime/log.h"
@@ -379,6 +381,34 @@ std::shared_ptr<TieredKernel> compile_tiered(const KernelIR& kernel,
     }
   });
   return handle;
+}
+
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  std::optional<std::string> unsupported(const KernelIR& kernel) const override {
+    return llvm_backend::first_uncovered(kernel);
+  }
+  std::shared_ptr<TieredKernel> compile(const KernelIR& kernel,
+                                        const KernelCacheOptions& options) override {
+    return compile_tiered(kernel, options);
+  }
+  void launch(const TieredKernel& compiled, const KernelIR& kernel, const Array* const* buffers,
+              size_t num_buffers, IntArrayRef domain, int64_t reduced) override {
+    if (kernel.rows)
+      run_rows(compiled.entry<RowKernelFn>(), kernel, buffers, num_buffers, domain, reduced);
+    else
+      run_elementwise(compiled.entry<InnerLoopFn>(), buffers, num_buffers, domain);
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
 }
 
 void wait_for_background_compiles() { Jit::instance().wait_for_background(); }

@@ -9,6 +9,7 @@
 #include <llvm/IR/Module.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,45 @@ inline llvm::Type* value_type(llvm::LLVMContext& c, DType d) {
 }
 inline bool is_unsigned(DType d) { return d == DType::Bool || d == DType::UInt8; }
 inline bool is_16bit(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
+
+// Whether ExprEmitter covers op computing on `in` (after promotion: an op with a float result
+// computes on float operands) with result `out`. Floats: every op; bool and integers: the ops
+// whose meaning on them is plain (bool arithmetic is logical: + and max are or, * and min and).
+inline bool covers(ir::Op op, DType in, DType out) {
+  using ir::Op;
+  if (op == Op::Where || op == Op::Cast || ir::has_property(op, ir::prop::Predicate)) return true;
+  if (is_floating(out) || is_floating(in)) return true;
+  switch (op) {
+    case Op::Add:
+    case Op::Maximum:
+    case Op::Mul:
+    case Op::Minimum:
+    case Op::Abs:
+    case Op::Floor:
+    case Op::Ceil:
+    case Op::Round:
+      return true;
+    case Op::Neg:
+    case Op::Relu:
+    case Op::Sign:
+    case Op::Sub:
+      return in != DType::Bool;
+    default:
+      return false;
+  }
+}
+
+// The first expression of k the emitter does not cover, in words, or nullopt.
+inline std::optional<std::string> first_uncovered(const KernelIR& k) {
+  for (const KernelIR::Expr& e : k.exprs) {
+    if (e.kind != KernelIR::ExprKind::Op) continue;
+    const DType in = e.args.empty() ? e.dtype : k.exprs[size_t(e.args[0])].dtype;
+    if (!covers(e.op, in, e.dtype))
+      return std::string(ir::op_name(e.op)) + " on " + dtype_name(in) +
+             " is not supported by the CPU backend yet";
+  }
+  return std::nullopt;
+}
 
 // Emits the scalar expression DAG for one element; loads come from `load(buffer)`.
 class ExprEmitter {

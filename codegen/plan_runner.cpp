@@ -4,6 +4,7 @@
 #include <atomic>
 #include <sstream>
 
+#include "ember/codegen/backend.h"
 #include "ember/codegen/plan.h"
 #include "ember/ir/interpreter.h"
 #include "ember/runtime/kernels.h"
@@ -35,7 +36,7 @@ std::string shape_text(DType dtype, const ir::SymShape& shape) {
 ExecutablePlan::~ExecutablePlan() = default;
 
 ExecutablePlan::ExecutablePlan(Plan plan, const KernelCacheOptions& cache)
-    : plan_(std::move(plan)) {
+    : plan_(std::move(plan)), backend_(cpu_backend()) {
   for (const Plan::InputType& t : plan_.inputs) {
     input_static_.push_back(ir::is_static(t.shape));
     input_sizes_.push_back(input_static_.back() ? ir::evaluate_shape(t.shape) : Shape());
@@ -55,8 +56,12 @@ ExecutablePlan::ExecutablePlan(Plan plan, const KernelCacheOptions& cache)
   parallel_for(0, get_num_threads(), 1, [&](int64_t, int64_t) {
     for (size_t k = next++; k < to_compile.size(); k = next++) {
       const size_t i = to_compile[k];
+      if (auto why = backend_.unsupported(plan_.steps[i].kernel)) {
+        refused[i] = std::string(backend_.name()) + ": " + *why;
+        continue;
+      }
       try {
-        compiled_[i] = compile_tiered(plan_.steps[i].kernel, cache);
+        compiled_[i] = backend_.compile(plan_.steps[i].kernel, cache);
       } catch (const BackendError& e) {
         refused[i] = e.what();
       }
@@ -165,21 +170,15 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
       const Shape domain = ir::evaluate_shape(s.domain, bindings);
       switch (s.kind) {
         case Step::Kind::Elementwise:
-          for (size_t o = 0; o < s.out.size(); ++o) {
-            slots[s.out[o]] = Array::empty(domain, s.out_dtypes[o]);
-            buffers.push_back(&slots[s.out[o]]);
-          }
-          run_elementwise(compiled_[i]->entry<InnerLoopFn>(), buffers.data(), buffers.size(),
-                          domain);
-          break;
         case Step::Kind::Rows:
           for (size_t o = 0; o < s.out.size(); ++o) {
-            slots[s.out[o]] =
-                Array::empty(ir::evaluate_shape(s.out_shapes[o], bindings), s.out_dtypes[o]);
+            slots[s.out[o]] = Array::empty(
+                s.kind == Step::Kind::Rows ? ir::evaluate_shape(s.out_shapes[o], bindings) : domain,
+                s.out_dtypes[o]);
             buffers.push_back(&slots[s.out[o]]);
           }
-          run_rows(compiled_[i]->entry<RowKernelFn>(), s.kernel, buffers.data(), buffers.size(),
-                   domain, s.reduced);
+          backend_.launch(*compiled_[i], s.kernel, buffers.data(), buffers.size(), domain,
+                          s.reduced);
           break;
         case Step::Kind::BlockedMatmul: {
           // buffers: a, b, then the epilogue's inputs (the matmul result's place is filled per
@@ -195,6 +194,7 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
           const int64_t m = domain[0], n = domain[1];
           const int64_t step = block_rows(n, itemsize(a.dtype()));
           std::vector<Array> block;
+          std::vector<const Array*> block_ptrs;
           for (int64_t r0 = 0; r0 < m; r0 += step) {
             const int64_t rows = std::min(step, m - r0);
             block.clear();
@@ -203,7 +203,10 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
                                   ? kernels::matmul(kernels::narrow(a, 0, r0, rows), b)
                                   : kernels::narrow(epilogue_inputs[e], 0, r0, rows));
             for (const Array& out : outputs) block.push_back(kernels::narrow(out, 0, r0, rows));
-            run_elementwise(compiled_[i]->entry<InnerLoopFn>(), block, {rows, n});
+            block_ptrs.clear();
+            for (const Array& b : block) block_ptrs.push_back(&b);
+            backend_.launch(*compiled_[i], s.kernel, block_ptrs.data(), block_ptrs.size(),
+                            {rows, n}, 0);
           }
           break;
         }

@@ -5,7 +5,9 @@
 
 #include <unordered_map>
 
+#include "ember/codegen/backend.h"
 #include "ember/codegen/llvm_backend.h"
+#include "ember/codegen/plan.h"
 #include "ember/passes/fuse.h"
 #include "ember/passes/pipeline.h"
 #include "tests/test_util.h"
@@ -157,7 +159,27 @@ TEST(CpuBackend, UnsupportedKernelsAreRefusedClearly) {
 }
 )");
   passes::fuse(*h);
-  EXPECT_THROW(codegen::compile_cpu(codegen::lower_elementwise(*h, 0).ir), Error);
+  const codegen::KernelIR pow_kernel = codegen::lower_elementwise(*h, 0).ir;
+  EXPECT_THROW(codegen::compile_cpu(pow_kernel), BackendError);
+  // The backend says so before compiling, and a plan runs the kernel's nodes instead.
+  EXPECT_EQ(codegen::cpu_backend().unsupported(pow_kernel),
+            std::optional<std::string>("pow on int32 is not supported by the CPU backend yet"));
+  const codegen::ExecutablePlan plan(*h);
+  EXPECT_EQ(plan.num_kernels(), 0);
+  EXPECT_EQ(plan.num_eager_nodes(), 1);
+  const Tensor x = from_values({4}, {2, 3, -1, 0}, kInt32);
+  expect_values(Tensor(plan.run({x.array()})[0]), {4}, {4, 27, -1, 1}, 0);
+  // What it does cover it says nothing about.
+  auto f = ir::parse(R"(graph @f(%x: f32[4], %b: bool[4]) -> (f32[4], bool[4]) {
+  %a = pow(%x, %x) : f32[4]
+  %c = add(%b, %b) : bool[4]
+  return %a, %c
+}
+)");
+  passes::fuse(*f);
+  for (int group = 0; group < passes::count_kernels(*f); ++group)
+    EXPECT_EQ(codegen::cpu_backend().unsupported(codegen::lower_elementwise(*f, group).ir),
+              std::nullopt);
 }
 
 }  // namespace

@@ -26,6 +26,8 @@
 
 namespace ember::codegen {
 
+class Backend;
+
 struct Plan {
   struct InputType {
     std::string name;  // the graph input's, for messages
@@ -82,8 +84,9 @@ Plan build_plan(const ir::Graph& fused_graph);
 
 class ExecutablePlan {
  public:
-  // Compiles every kernel the CPU backend covers (through the kernel cache); a kernel it refuses
-  // runs as its node steps (EMBER_LOG=kernels says why; the kernel's IR is printed there too).
+  // Compiles every kernel the CPU backend covers (through the kernel cache); a kernel it does
+  // not cover or fails to compile runs as its node steps (EMBER_LOG=kernels says why; the
+  // kernel's IR is printed there too).
   explicit ExecutablePlan(Plan plan, const KernelCacheOptions& cache = {});
   explicit ExecutablePlan(const ir::Graph& fused_graph, const KernelCacheOptions& cache = {})
       : ExecutablePlan(build_plan(fused_graph), cache) {}
@@ -109,6 +112,7 @@ class ExecutablePlan {
                 const std::vector<int64_t>& bindings) const;
 
   Plan plan_;
+  Backend& backend_;
   std::vector<bool> input_static_;
   std::vector<Shape> input_sizes_;  // of the static inputs
   // Per top-level step: its compiled kernel (null: a node step, or a kernel that runs its

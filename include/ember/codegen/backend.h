@@ -1,0 +1,41 @@
+// The narrow interface between executable plans and a code generator (after tinygrad's
+// device.py and ggml's backend interface): which kernels it covers, compiling one (through the
+// kernel caches, keyed by content), and launching a compiled one over its domain. The CPU backend
+// (LLVM) implements it now; the CUDA backend (NVRTC) is the next.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ember/codegen/disk_cache.h"
+#include "ember/codegen/kernel_ir.h"
+#include "ember/runtime/array.h"
+
+namespace ember::codegen {
+
+class TieredKernel;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // "cpu", "cuda": the disk cache's file prefix and the name in messages.
+  virtual const char* name() const = 0;
+  // Why the backend cannot compile this kernel (an op on a dtype it does not cover), or nullopt.
+  // A plan runs such a kernel's nodes eagerly instead, saying why under EMBER_LOG=kernels.
+  virtual std::optional<std::string> unsupported(const KernelIR& kernel) const = 0;
+  // The kernel's entry point, from the memory or disk cache or compiled; BackendError when the
+  // compiler fails.
+  virtual std::shared_ptr<TieredKernel> compile(const KernelIR& kernel,
+                                                const KernelCacheOptions& options) = 0;
+  // Runs a compiled kernel over `domain`, buffers[i] bound to the kernel's buffer i (inputs
+  // broadcast to the domain, then the outputs); a row kernel reduces the last `reduced` dims.
+  virtual void launch(const TieredKernel& compiled, const KernelIR& kernel,
+                      const Array* const* buffers, size_t num_buffers, IntArrayRef domain,
+                      int64_t reduced) = 0;
+};
+
+// The LLVM backend for the host CPU.
+Backend& cpu_backend();
+
+}  // namespace ember::codegen
