@@ -1,6 +1,7 @@
-// The CPU backend's scalar code: LLVM IR for one element of a kernel's expression DAG (each op's
-// semantics on every dtype: 16-bit rounding, int->float promotion, bool arithmetic, saturating
-// casts, the float32 exp/tanh/erf polynomials), and each dtype's storage and value types.
+// The CPU backend's scalar code: LLVM IR for one element of a legalized kernel's expression DAG
+// (codegen/legalize.h made promotion, 16-bit rounding points and bool arithmetic explicit; what
+// is printed here is each op on its dtype, casts that saturate and round, and the float32
+// exp/tanh/erf polynomials of polynomials.h), and each dtype's storage and value types.
 // Internal to the LLVM backend: the loop emitters (llvm_loops.cpp) call it for each loop body.
 #pragma once
 
@@ -51,28 +52,25 @@ inline llvm::Type* value_type(llvm::LLVMContext& c, DType d) {
 inline bool is_unsigned(DType d) { return d == DType::Bool || d == DType::UInt8; }
 inline bool is_16bit(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
 
-// Whether ExprEmitter covers op computing on `in` (after promotion: an op with a float result
-// computes on float operands) with result `out`. Floats: every op; bool and integers: the ops
-// whose meaning on them is plain (bool arithmetic is logical: + and max are or, * and min and).
+// Whether ExprEmitter covers op computing on `in` with result `out`, in a legalized kernel
+// (codegen/legalize.h: bool arithmetic is logical there, and floor/ceil/round of integers
+// gone). Floats: every op; integers: the ops that wrap or compare.
 inline bool covers(ir::Op op, DType in, DType out) {
   using ir::Op;
   if (op == Op::Where || op == Op::Cast || ir::has_property(op, ir::prop::Predicate)) return true;
   if (is_floating(out) || is_floating(in)) return true;
+  if (in == DType::Bool) return false;
   switch (op) {
     case Op::Add:
-    case Op::Maximum:
+    case Op::Sub:
     case Op::Mul:
+    case Op::Maximum:
     case Op::Minimum:
-    case Op::Abs:
-    case Op::Floor:
-    case Op::Ceil:
-    case Op::Round:
-      return true;
     case Op::Neg:
+    case Op::Abs:
     case Op::Relu:
     case Op::Sign:
-    case Op::Sub:
-      return in != DType::Bool;
+      return true;
     default:
       return false;
   }
@@ -164,9 +162,12 @@ class ExprEmitter {
       llvm::cast<llvm::Instruction>(r)->setFastMathFlags(fmf);
       return r;
     }
-    return op == ir::Op::ReduceMax
-               ? this->op(ir::Op::Maximum, {acc, v}, {acc_type, acc_type}, acc_type)
-               : this->op(ir::Op::Minimum, {acc, v}, {acc_type, acc_type}, acc_type);
+    if (acc_type == DType::Bool)  // any / all
+      return op == ir::Op::ReduceMax ? b_.CreateOr(acc, v) : b_.CreateAnd(acc, v);
+    // 16-bit values are float32 inside a kernel, and their max/min needs no rounding.
+    const DType t = is_16bit(acc_type) ? DType::Float32 : acc_type;
+    return this->op(op == ir::Op::ReduceMax ? ir::Op::Maximum : ir::Op::Minimum, {acc, v}, {t, t},
+                    t);
   }
   llvm::Value* convert_value(llvm::Value* x, DType from, DType to) {
     return round_to(convert(x, from, to), to);
@@ -340,13 +341,14 @@ class ExprEmitter {
   llvm::Value* op(ir::Op o, std::vector<llvm::Value*> a, std::vector<DType> types, DType out) {
     using ir::Op;
     using P = llvm::CmpInst;
-    // Float results of integer operands (exp of an int, true division) compute in the float type.
+    // Legalized (codegen/legalize.h): promotion is explicit and no op but a cast has a 16-bit
+    // result.
+    EMBER_INTERNAL_ASSERT(o == Op::Cast || !is_16bit(out), "kernel ", k_.name,
+                          " is not legalized: ", ir::op_name(o), " on ", dtype_name(out));
     if (is_floating(out) && o != Op::Cast && o != Op::Where)
-      for (size_t i = 0; i < a.size(); ++i)
-        if (!is_floating(types[i])) {
-          a[i] = convert(a[i], types[i], out);
-          types[i] = out;
-        }
+      for (DType t : types)
+        EMBER_INTERNAL_ASSERT(is_floating(t), "kernel ", k_.name,
+                              " is not legalized: ", ir::op_name(o), " reads ", dtype_name(t));
     llvm::Value* x = a.empty() ? nullptr : a[0];
     const DType in = types.empty() ? out : types[0];
     switch (o) {
@@ -376,23 +378,7 @@ class ExprEmitter {
         break;
     }
     if (is_floating(in)) return float_op(o, a);
-    if (in == DType::Bool) {  // bool arithmetic: + and max are or, * and min are and
-      switch (o) {
-        case Op::Add:
-        case Op::Maximum:
-          return b_.CreateOr(a[0], a[1]);
-        case Op::Mul:
-        case Op::Minimum:
-          return b_.CreateAnd(a[0], a[1]);
-        case Op::Abs:
-        case Op::Floor:
-        case Op::Ceil:
-        case Op::Round:
-          return x;
-        default:
-          unsupported(o, in);
-      }
-    }
+    if (in == DType::Bool) unsupported(o, in);  // legalized into logical ops
     llvm::Value* zero = llvm::ConstantInt::get(x->getType(), 0);
     const bool u = is_unsigned(in);
     switch (o) {  // integers wrap (no nsw/nuw flags)
@@ -406,10 +392,6 @@ class ExprEmitter {
         llvm::Value* pos = b_.CreateZExt(b_.CreateICmpSGT(x, zero), x->getType());
         return u ? pos : b_.CreateSub(pos, b_.CreateZExt(b_.CreateICmpSLT(x, zero), x->getType()));
       }
-      case Op::Floor:
-      case Op::Ceil:
-      case Op::Round:
-        return x;
       case Op::Add:
         return b_.CreateAdd(a[0], a[1]);
       case Op::Sub:

@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "ember/codegen/kernel_ir.h"
+#include "ember/codegen/legalize.h"
 
 namespace ember::codegen {
 
@@ -134,6 +135,7 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
   }
   EMBER_CHECK(!k.outputs.empty(), Error, "lower: kernel k", group,
               " computes nothing (its nodes are views)");
+  k.ir = legalize(k.ir);
   return k;
 }
 
@@ -232,6 +234,7 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
     for (const auto& [buf, e] : k.ir.stores) reused |= e == a;
     k.ir.exprs[size_t(a)].scratch |= reused;
   }
+  k.ir = legalize(k.ir);
   return k;
 }
 

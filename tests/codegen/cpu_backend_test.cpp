@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "ember/codegen/backend.h"
+#include "ember/codegen/legalize.h"
 #include "ember/codegen/llvm_backend.h"
 #include "ember/codegen/plan.h"
 #include "ember/passes/fuse.h"
@@ -274,6 +275,48 @@ TEST(CpuRowKernels, SumsMaxMinOverTrailingDimsAndDtypes) {
   expect_rows_match(
       [](const std::vector<Tensor>& x) -> std::vector<Tensor> { return {softmax(x[0], -1)}; },
       {randn({8, 33}, kFloat16)}, 2e-3);
+}
+
+// Legalization makes the scalar semantics explicit in the kernel IR (one copy, for every
+// backend): int -> float promotion as casts, 16-bit results computed in float32 and rounded by a
+// cast back, bool arithmetic as logical ops, floor of an integer as the integer itself.
+TEST(Legalize, ScalarSemanticsBecomeExplicitOps) {
+  auto g = ir::parse(
+      R"(graph @f(%h: f16[8], %i: i64[8], %b: bool[8]) -> (f16[8], f32[8], bool[8], i64[8]) {
+  %hh = mul(%h, %h) : f16[8]
+  %e = exp(%i) : f32[8]
+  %bb = add(%b, %b) : bool[8]
+  %fi = floor(%i) : i64[8]
+  return %hh, %e, %bb, %fi
+}
+)");
+  passes::fuse(*g);
+  ASSERT_EQ(passes::count_kernels(*g), 4);  // one per output: nothing connects them
+  std::vector<std::string> text;
+  for (int group = 0; group < 4; ++group) {
+    const codegen::KernelIR k = codegen::lower_elementwise(*g, group).ir;
+    text.push_back(k.text());
+    EXPECT_EQ(codegen::legalize(k).text(), text.back());  // legal already: unchanged
+  }
+  // The f16 product: a cast up of the load, a f32 mul, a cast down.
+  EXPECT_NE(text[0].find("e1: f32 = cast e0\n  e2: f32 = mul e1 e1\n  e3: f16 = cast e2"),
+            std::string::npos)
+      << text[0];
+  EXPECT_NE(text[1].find("e1: f32 = cast e0\n  e2: f32 = exp e1"), std::string::npos)
+      << text[1];  // exp(int): promoted
+  EXPECT_NE(text[2].find("e1: bool = logical_or e0 e0"), std::string::npos) << text[2];
+  EXPECT_EQ(text[3].find("floor"), std::string::npos) << text[3];
+  // And it computes what eager does.
+  const Tensor h = from_values({8}, {0.1, 1.5, -2.25, 3, 1e4, -0.5, 7, 0.3}, kFloat16);
+  const Tensor i = from_values({8}, {0, 1, 2, -1, 3, 4, -2, 5}, kInt64);
+  const Tensor b = from_values({8}, {0, 1, 0, 1, 1, 0, 0, 1}, kBool);
+  const codegen::ExecutablePlan plan(*g);
+  EXPECT_EQ(plan.num_kernels(), 4);
+  const std::vector<Array> out = plan.run({h.array(), i.array(), b.array()});
+  expect_values(Tensor(out[0]), {8}, values_of(h * h), 0);
+  expect_values(Tensor(out[1]), {8}, values_of(exp(i)), 1e-6);
+  expect_values(Tensor(out[2]), {8}, values_of(logical_or(b, b)), 0);
+  expect_values(Tensor(out[3]), {8}, values_of(i), 0);
 }
 
 }  // namespace

@@ -1,0 +1,22 @@
+// Legalization: the kernel IR's scalar semantics made explicit, once, so that a backend only
+// prints. After it:
+// - an op whose result is floating computes on operands of that dtype (exp of an int64 value and
+//   true division of integers read Casts to float32, as PyTorch promotes);
+// - 16-bit floats are storage and rounding only: an op with a float16/bfloat16 result computes
+//   in float32 on operands cast to float32 and is followed by a Cast back, which rounds (the
+//   eager kernels round after every op too);
+// - bool and integer ops mean what they say: + and max of bools are logical_or, * and min are
+//   logical_and, abs/floor/ceil/round of a bool (and floor/ceil/round of an integer) are the
+//   operand itself.
+// What remains for a backend: each op on its operands' dtype, casts (float to integer truncates
+// and saturates, NaN gives 0; integers wrap; a Cast to a 16-bit float rounds to nearest even),
+// loads, stores and reductions.
+#pragma once
+
+#include "ember/codegen/kernel_ir.h"
+
+namespace ember::codegen {
+
+KernelIR legalize(const KernelIR& kernel);
+
+}  // namespace ember::codegen
