@@ -103,7 +103,7 @@ class ExprEmitter {
           v[i] = from_storage(load(e.buffer), e.dtype);
           break;
         case KernelIR::ExprKind::Constant:
-          v[i] = constant(e.value, e.dtype);
+          v[i] = constant(e);
           break;
         case KernelIR::ExprKind::Reduce:
           throw InternalError("codegen: a reduction in an elementwise kernel");
@@ -123,7 +123,7 @@ class ExprEmitter {
 
   // One Constant or Op expression, from its operands' values.
   llvm::Value* expr(const KernelIR::Expr& e, const std::vector<llvm::Value*>& args) {
-    if (e.kind == KernelIR::ExprKind::Constant) return constant(e.value, e.dtype);
+    if (e.kind == KernelIR::ExprKind::Constant) return constant(e);
     std::vector<DType> types;
     for (int a : e.args) types.push_back(k_.exprs[size_t(a)].dtype);
     return round_to(op(e.op, args, types, e.dtype), e.dtype);
@@ -207,6 +207,13 @@ class ExprEmitter {
     llvm::Value* quiet_nan = b_.CreateOr(b_.CreateLShr(u, 16), b_.getInt32(0x40));
     llvm::Value* bits = b_.CreateSelect(b_.CreateFCmpUNO(x, x), quiet_nan, rounded);
     return b_.CreateBitCast(b_.CreateTrunc(bits, b_.getInt16Ty()), b_.getBFloatTy());
+  }
+  // A Constant expression: integers from their exact value.
+  llvm::Value* constant(const KernelIR::Expr& e) {
+    if (is_floating(e.dtype)) return constant(e.value, e.dtype);
+    if (e.dtype == DType::Bool) return b_.getInt1(e.int_value != 0);
+    return llvm::ConstantInt::get(value_type(b_.getContext(), e.dtype), uint64_t(e.int_value),
+                                  true);
   }
   llvm::Value* constant(double v, DType d) {
     llvm::Type* t = value_type(b_.getContext(), d);

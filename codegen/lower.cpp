@@ -23,7 +23,10 @@ std::string KernelIR::text() const {
         os << "load b" << e.buffer;
         break;
       case ExprKind::Constant:
-        os << "const " << std::hexfloat << e.value << std::defaultfloat;
+        if (is_floating(e.dtype))
+          os << "const " << std::hexfloat << e.value << std::defaultfloat;
+        else
+          os << "const " << e.int_value;
         break;
       case ExprKind::Op:
       case ExprKind::Reduce:
@@ -67,6 +70,13 @@ struct GroupLowering {
     if (v->producer && v->producer->op == ir::Op::Constant) {
       e.kind = KernelIR::ExprKind::Constant;
       e.value = v->producer->attrs.get_float("value");
+      // Integer dtypes: the exact value when the attribute is an integer, else the float's
+      // truncation (as a cast would give it; 0 for NaN and beyond int64).
+      if (const int64_t* exact = std::get_if<int64_t>(&v->producer->attrs.get("value")))
+        e.int_value = *exact;
+      else if (e.value > -9.2e18 && e.value < 9.2e18)
+        e.int_value = int64_t(e.value);
+      if (e.dtype == DType::Bool) e.int_value = e.value != 0;
       e.row_level = true;
     } else {
       e.kind = KernelIR::ExprKind::Load;

@@ -75,6 +75,7 @@ class Writer {
       dtype(e.dtype);
       num(int32_t(e.buffer));
       num(e.value);
+      num(e.int_value);
       num(uint8_t(e.op));
       size(e.args.size());
       for (int a : e.args) num(int32_t(a));
@@ -234,6 +235,7 @@ class Reader {
                       (e.buffer >= 0 && size_t(e.buffer) < k.buffers.size()),
                   ValueError, "plan: expression loads buffer ", e.buffer, " of ", k.buffers.size());
       e.value = num<double>("expression constant");
+      e.int_value = num<int64_t>("expression integer constant");
       e.op = op("expression");
       e.args.resize(count("expression operands"));
       for (int& a : e.args) {

@@ -19,10 +19,17 @@ Tensor dispatch(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs
   return dispatch(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(attrs));
 }
 
-Tensor scalar_tensor(double value, DType dtype) {
+ir::AttrValue number_attr(const Scalar& value, DType dtype) {
+  if (is_floating(dtype)) return value.to_double();
+  return value.to_int();
+}
+
+Tensor scalar_tensor(const Scalar& value, DType dtype) {
   // Eagerly a plain 0-dim array, without building the constant's attributes.
-  if (TraceContext* tc = TraceContext::active()) return tc->scalar(value, dtype);
-  return Tensor(Array::scalar(value, dtype));
+  if (TraceContext* tc = TraceContext::active())
+    return tc->scalar(number_attr(value, dtype), dtype);
+  if (is_floating(dtype)) return Tensor(Array::scalar(value.to_double(), dtype));
+  return Tensor(Array::scalar_int(value.to_int(), dtype));
 }
 
 Tensor empty(IntArrayRef sizes, DType dtype) {

@@ -28,9 +28,12 @@ Tensor view(const Tensor& x, Array meta, ir::Op op, MakeAttrs&& make_attrs) {
   return Tensor::traced(tc, tc->record(op, {x}, make_attrs()).traced_value(), std::move(meta));
 }
 
+// A number as the value attribute of a constant of dtype: an exact integer for integer and bool
+// dtypes (a float Scalar truncated, as a cast would), a double otherwise.
+ir::AttrValue number_attr(const Scalar& value, DType dtype);
 // A 0-dim tensor holding value in dtype: a constant node while tracing. What Scalar operands
 // become.
-Tensor scalar_tensor(double value, DType dtype);
+Tensor scalar_tensor(const Scalar& value, DType dtype);
 
 // An uninitialized tensor eagerly; zeros while tracing (a graph has no uninitialized memory).
 Tensor empty(IntArrayRef sizes, DType dtype);

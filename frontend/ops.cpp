@@ -62,11 +62,11 @@ Tensor binary(Op op, const Tensor& a, const Tensor& b) {
 }
 Tensor binary(Op op, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
-  return dispatch(op, {a.to(dtype), detail::scalar_tensor(b.to_double(), dtype)});
+  return dispatch(op, {a.to(dtype), detail::scalar_tensor(b, dtype)});
 }
 Tensor binary(Op op, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
-  return dispatch(op, {detail::scalar_tensor(a.to_double(), dtype), b.to(dtype)});
+  return dispatch(op, {detail::scalar_tensor(a, dtype), b.to(dtype)});
 }
 
 Tensor reduce(Op op, const Tensor& x, IntArrayRef dims, bool keepdim) {
@@ -128,11 +128,11 @@ Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions options) {
   check_cpu(options, "full");
   check_sizes(sizes, "full");
   const DType dtype = options.dtype_or(default_dtype(value.kind()));
-  return make(
-      dispatch(
-          Op::Constant, {},
-          {{"value", value.to_double()}, {"shape", detail::size_list(sizes)}, {"dtype", dtype}}),
-      options);
+  return make(dispatch(Op::Constant, {},
+                       {{"value", detail::number_attr(value, dtype)},
+                        {"shape", detail::size_list(sizes)},
+                        {"dtype", dtype}}),
+              options);
 }
 Tensor empty_like(const Tensor& t) { return empty(t.sizes(), t.dtype()); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), t.dtype()); }
@@ -304,11 +304,11 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 }
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
-  return where(condition, a.to(dtype), detail::scalar_tensor(b.to_double(), dtype));
+  return where(condition, a.to(dtype), detail::scalar_tensor(b, dtype));
 }
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
-  return where(condition, detail::scalar_tensor(a.to_double(), dtype), b.to(dtype));
+  return where(condition, detail::scalar_tensor(a, dtype), b.to(dtype));
 }
 // A missing bound is an infinite one (the composite's form); the bounds take x's dtype.
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {

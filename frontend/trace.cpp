@@ -121,9 +121,10 @@ Tensor TraceContext::record(ir::Op op, std::initializer_list<Tensor> inputs, ir:
   return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(attrs));
 }
 
-Tensor TraceContext::scalar(double value, DType dtype) {
-  return record(ir::Op::Constant, {},
-                {{"value", value}, {"shape", std::vector<ir::SymInt>{}}, {"dtype", dtype}});
+Tensor TraceContext::scalar(ir::AttrValue value, DType dtype) {
+  return record(
+      ir::Op::Constant, {},
+      {{"value", std::move(value)}, {"shape", std::vector<ir::SymInt>{}}, {"dtype", dtype}});
 }
 
 Tensor TraceContext::random(ir::Op op, IntArrayRef sizes, DType dtype) {

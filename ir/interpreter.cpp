@@ -197,7 +197,12 @@ class OpEvaluator {
   Array constant(Op op, const Attrs& a) {
     const Shape shape = concrete(a.get_list("shape"));
     const DType dtype = a.get_dtype("dtype");
-    if (op == Op::Constant) return kernels::full(shape, a.get_float("value"), dtype);
+    if (op == Op::Constant) {
+      // An integer value is exact in integer dtypes of any magnitude.
+      const int64_t* exact = std::get_if<int64_t>(&a.get("value"));
+      if (exact && !is_floating(dtype)) return kernels::full_int(shape, *exact, dtype);
+      return kernels::full(shape, a.get_float("value"), dtype);
+    }
     return kernels::arange_n(a.get_float("start"), a.get_float("step"), shape[0], dtype);
   }
 

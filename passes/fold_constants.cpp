@@ -4,6 +4,7 @@
 
 #include "ember/ir/interpreter.h"
 #include "ember/passes/dead_code_elimination.h"
+#include "ember/runtime/kernels.h"
 
 namespace ember::passes {
 namespace {
@@ -24,7 +25,8 @@ bool foldable(const ir::Node& n) {
 }
 
 // Evaluates n on its constant operands: a two-level graph (the constants, then n) interpreted.
-std::optional<double> evaluate_uniform(const ir::Node& n) {
+// Its value when every element has the same one: an exact integer for integer dtypes.
+std::optional<ir::AttrValue> evaluate_uniform(const ir::Node& n) {
   ir::Graph g("fold");
   std::vector<ir::Value*> operands;
   for (const ir::Value* v : n.inputs)
@@ -32,6 +34,15 @@ std::optional<double> evaluate_uniform(const ir::Node& n) {
   g.set_outputs({g.add(n.op, operands, n.attrs)});
   const Array result = ir::interpret(g, {})[0];
   if (result.numel() == 0) return std::nullopt;
+  if (!is_floating(result.dtype())) {
+    return dispatch_dtype(result.dtype(), [&]<class T>() -> std::optional<ir::AttrValue> {
+      const Array dense = kernels::contiguous(result);
+      const T* p = dense.data_as<T>();
+      for (int64_t i = 1; i < dense.numel(); ++i)
+        if (p[i] != p[0]) return std::nullopt;
+      return ir::AttrValue(int64_t(p[0]));
+    });
+  }
   const double first = result.element_as_double(0);
   for (int64_t i = 1; i < result.numel(); ++i) {
     const double v = result.element_as_double(i);
@@ -47,7 +58,7 @@ bool fold_constants(ir::Graph& graph) {
   for (size_t i = 0; i < graph.nodes().size(); ++i) {
     ir::Node& n = *graph.nodes()[i];
     if (!foldable(n)) continue;
-    const std::optional<double> value = evaluate_uniform(n);
+    const std::optional<ir::AttrValue> value = evaluate_uniform(n);
     if (!value) continue;
     std::vector<ir::SymInt> shape(n.output->shape.begin(), n.output->shape.end());
     ir::Value* folded = graph.insert(

@@ -26,6 +26,19 @@ Array Array::scalar(double value, DType dtype) {
   return a;
 }
 
+Array Array::scalar_int(int64_t value, DType dtype) {
+  Array a = empty({}, dtype);
+  dispatch_dtype(dtype, [&]<class T>() {
+    if constexpr (std::is_same_v<T, bool>)
+      *a.data_as<T>() = value != 0;
+    else if constexpr (std::is_integral_v<T>)
+      *a.data_as<T>() = T(uint64_t(value));  // wraps, as integer casts do
+    else
+      *a.data_as<T>() = T(compute_t<T>(double(value)));
+  });
+  return a;
+}
+
 bool Array::is_contiguous() const {
   int64_t expected = 1;
   for (size_t i = sizes_.size(); i-- > 0;) {

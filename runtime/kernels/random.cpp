@@ -75,6 +75,13 @@ Array full(IntArrayRef sizes, double value, DType dtype) {
   return out;
 }
 
+Array full_int(IntArrayRef sizes, int64_t value, DType dtype) {
+  check_sizes(sizes, "full");
+  Array out = Array::empty(sizes, dtype);
+  copy_into(out, Array::scalar_int(value, dtype));
+  return out;
+}
+
 int64_t arange_length(double start, double end, double step) {
   EMBER_CHECK(step != 0, ValueError, "arange: step must be nonzero");
   EMBER_CHECK(std::isfinite(start) && std::isfinite(end), ValueError,

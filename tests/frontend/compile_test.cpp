@@ -164,6 +164,31 @@ TEST(Compile, MeanAndVarOverASymbolicDimStaySymbolic) {
   EXPECT_EQ(f.stats().traces, 2);
 }
 
+// int64 constants are exact at any magnitude, eagerly, in the interpreter and in compiled kernels
+// (a constant of the kernel IR holds its integer, not a double).
+TEST(Compile, Int64ConstantsAreExactBeyondTwoToThe53) {
+  const int64_t big = (int64_t(1) << 60) + 1;
+  auto fn = [big](const Tensor& x) {
+    return std::make_tuple(x + big, full({3}, big, kInt64) * x, x * 3 - big);
+  };
+  const Tensor x = from_values({3}, {1, 2, -3}, kInt64);
+  auto f = compile(fn);
+  for (int call = 0; call < 2; ++call) {  // the first call and a replay
+    const auto [a, b, c] = f(x);
+    const auto [ea, eb, ec] = fn(x);
+    for (int64_t i = 0; i < 3; ++i) {
+      const int64_t xi = x.data_ptr<int64_t>()[i];
+      EXPECT_EQ(ea.data_ptr<int64_t>()[i], xi + big);
+      EXPECT_EQ(a.data_ptr<int64_t>()[i], xi + big);
+      EXPECT_EQ(eb.data_ptr<int64_t>()[i], int64_t(uint64_t(big) * uint64_t(xi)));  // wraps
+      EXPECT_EQ(b.data_ptr<int64_t>()[i], eb.data_ptr<int64_t>()[i]);
+      EXPECT_EQ(c.data_ptr<int64_t>()[i], ec.data_ptr<int64_t>()[i]);
+      EXPECT_EQ(ec.data_ptr<int64_t>()[i], xi * 3 - big);
+    }
+  }
+  EXPECT_EQ(f.stats().traces, 1);
+}
+
 TEST(Compile, DynamicNeverCompilesEachSize) {
   CompileOptions o;
   o.dynamic = CompileOptions::Dynamic::Never;

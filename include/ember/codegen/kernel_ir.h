@@ -10,6 +10,7 @@
 // pass writes the element-level outputs (the normalization pattern: softmax, layer_norm).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,8 @@ struct KernelIR {
     ExprKind kind;
     DType dtype;             // the expression's value type
     int buffer = -1;         // Load: which buffer
-    double value = 0;        // Constant
+    double value = 0;        // Constant of a floating dtype
+    int64_t int_value = 0;   // Constant of an integer or bool dtype: exact at any magnitude
     ir::Op op{};             // Op: an elementwise IR op; Reduce: reduce_sum/prod/max/min
     std::vector<int> args;   // Op, Reduce: operand expressions
     bool row_level = false;  // row kernels: one value per row

@@ -73,7 +73,7 @@ class TraceContext {
   Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs = {});
   Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
   // A 0-dim constant of dtype.
-  Tensor scalar(double value, DType dtype);
+  Tensor scalar(ir::AttrValue value, DType dtype);
   // A random node drawing the next generator state (as eager would), recorded as rng inputs.
   Tensor random(ir::Op op, IntArrayRef sizes, DType dtype);
   // Runs the graph so far to get t's value, and records a guard on it (t has one element).

@@ -22,6 +22,8 @@ class Array {
   static Array empty(IntArrayRef sizes, DType dtype, Device device = Device());
   // A 0-dim array holding one value converted to dtype.
   static Array scalar(double value, DType dtype);
+  // The same from an integer, exact in integer dtypes (which wrap it), rounded in float ones.
+  static Array scalar_int(int64_t value, DType dtype);
 
   bool defined() const { return storage_ != nullptr; }
   DType dtype() const { return dtype_; }

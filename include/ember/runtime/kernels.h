@@ -56,6 +56,8 @@ Array contiguous(const Array& a);
 // ---- creation and random -------------------------------------------------------------------
 
 Array full(IntArrayRef sizes, double value, DType dtype);
+// The same from an integer: exact for integer dtypes of any magnitude.
+Array full_int(IntArrayRef sizes, int64_t value, DType dtype);
 Array arange(double start, double end, double step, DType dtype);
 // arange's length (ValueError for a zero step or bounds that disagree with its sign), and the
 // values start + i * step for i < n.

@@ -60,7 +60,9 @@ inline detail::ShapeText shape_str(const Shape& dims) {
   return {std::span<const int64_t>(dims.data(), dims.size())};
 }
 // Prints "[2, 3]", as LibTorch prints sizes().
-inline std::ostream& operator<<(std::ostream& os, IntArrayRef dims) { return os << shape_str(dims); }
+inline std::ostream& operator<<(std::ostream& os, IntArrayRef dims) {
+  return os << shape_str(dims);
+}
 
 // Product of the sizes (1 for a 0-dim shape).
 inline int64_t numel_of(IntArrayRef sizes) {
