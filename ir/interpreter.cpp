@@ -107,14 +107,12 @@ class OpEvaluator {
     const auto dims = a.get_ints("dims");
     const bool keepdim = a.get_bool("keepdim");
     switch (op) {
-      case Op::ReduceSum:
-        return kernels::reduce(ReduceOp::Sum, x, dims, keepdim);
-      case Op::ReduceProd:
-        return kernels::reduce(ReduceOp::Prod, x, dims, keepdim);
-      case Op::ReduceMax:
-        return kernels::reduce(ReduceOp::Max, x, dims, keepdim);
-      case Op::ReduceMin:
-        return kernels::reduce(ReduceOp::Min, x, dims, keepdim);
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_REDUCE_OP(name, kernel, text) \
+  case Op::name:                            \
+    return kernels::reduce(ReduceOp::kernel, x, dims, keepdim);
+#include "ember/ir/ops.def"
+#undef EMBER_OP
       default: {
         std::optional<int64_t> dim;
         if (!dims.empty()) dim = dims[0];

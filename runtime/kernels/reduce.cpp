@@ -2,9 +2,12 @@
 // input's innermost dim is reduced, each output reduces a run of memory with several independent
 // accumulators (the row path); when it is kept, blocks of neighbouring outputs accumulate
 // together, so every load is contiguous (the column path). Float sums accumulate in double.
+#include <cctype>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "ember/runtime/kernels.h"
 #include "runtime/kernels/loops.h"
@@ -194,16 +197,13 @@ void reduce_impl(const Array& in, const Dims& kept, const Dims& red, const Array
 template <class F>
 void dispatch_reduce_op(ReduceOp op, F&& fn) {
   switch (op) {
-    case ReduceOp::Sum:
-      return fn.template operator()<ReduceOp::Sum>();
-    case ReduceOp::Prod:
-      return fn.template operator()<ReduceOp::Prod>();
-    case ReduceOp::Max:
-      return fn.template operator()<ReduceOp::Max>();
-    case ReduceOp::Min:
-      return fn.template operator()<ReduceOp::Min>();
-    case ReduceOp::Mean:
-      return fn.template operator()<ReduceOp::Mean>();
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_REDUCE_OP(name, kernel, text) \
+  case ReduceOp::kernel:                    \
+    return fn.template operator()<ReduceOp::kernel>();
+#define EMBER_EAGER_REDUCE_OP(kernel, text) EMBER_REDUCE_OP(kernel, kernel, text)
+#include "ember/ir/ops.def"
+#undef EMBER_OP
   }
 }
 
@@ -221,9 +221,20 @@ Shape reduced_shape(const Array& a, const std::vector<int64_t>& dims, bool keepd
 
 }  // namespace
 
+// The names in messages: the kernel's name in lower case (sum, prod, max, min, mean).
 const char* op_name(ReduceOp op) {
-  static constexpr const char* names[] = {"sum", "prod", "max", "min", "mean"};
-  return names[static_cast<int>(op)];
+  static const auto names = [] {
+    std::vector<std::string> out = {
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_REDUCE_OP(name, kernel, text) #kernel,
+#define EMBER_EAGER_REDUCE_OP(kernel, text) #kernel,
+#include "ember/ir/ops.def"
+#undef EMBER_OP
+    };
+    for (std::string& s : out) s[0] = char(std::tolower(static_cast<unsigned char>(s[0])));
+    return out;
+  }();
+  return names[static_cast<size_t>(op)].c_str();
 }
 
 Array reduce(ReduceOp op, const Array& a, IntArrayRef dims_in, bool keepdim) {

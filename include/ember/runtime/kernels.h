@@ -107,7 +107,14 @@ Array embedding(const Array& weight, const Array& indices);
 
 // ---- reductions ----------------------------------------------------------------------------
 
-enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Mean };
+// ops.def's reductions with a kernel (reduce_sum -> Sum, ...), and the eager mean.
+enum class ReduceOp : uint8_t {
+#define EMBER_OP(name, text, category, arity, props, attrs)
+#define EMBER_REDUCE_OP(name, kernel, text) kernel,
+#define EMBER_EAGER_REDUCE_OP(kernel, text) kernel,
+#include "ember/ir/ops.def"
+#undef EMBER_OP
+};
 const char* op_name(ReduceOp op);
 // Over dims (empty = all), PyTorch's result dtypes: sum/prod of integers give int64, mean needs a
 // floating input, max/min keep the dtype and need a non-empty input.
