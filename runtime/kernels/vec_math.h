@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 
 #include "ember/runtime/polynomials.h"
 
@@ -18,6 +19,14 @@
 #define EMBER_LAMBDA_INLINE __attribute__((always_inline))
 
 namespace ember::vec_math {
+
+// The polynomials are spelled out step by step below: a helper (a loop or a fold over the
+// coefficients) made GCC emit slower code inside the eager kernels' vectorized loops (eager gelu
+// 10-13% slower, measured). The degrees are pinned here so that polynomials.h cannot change
+// under them unnoticed.
+static_assert(std::size(polynomials::kExpP) == 6 && std::size(polynomials::kTanhP) == 7 &&
+              std::size(polynomials::kTanhQ) == 4 && std::size(polynomials::kErfP) == 7 &&
+              std::size(polynomials::kErfQ) == 5);
 
 EMBER_VEC_INLINE float pow2i(int32_t n) { return std::bit_cast<float>(uint32_t(n + 127) << 23); }
 
@@ -30,7 +39,12 @@ EMBER_VEC_INLINE float exp(float x) {
   const float n = std::floor(xc * float(kLog2E) + 0.5f);
   float r = xc - n * float(kLn2Hi);
   r = r - n * float(kLn2Lo);
-  const float p = horner(r, kExpP);
+  float p = float(kExpP[0]);
+  p = p * r + float(kExpP[1]);
+  p = p * r + float(kExpP[2]);
+  p = p * r + float(kExpP[3]);
+  p = p * r + float(kExpP[4]);
+  p = p * r + float(kExpP[5]);
   const float y = p * r * r + r + 1.0f;
   const int32_t ni = int32_t(n);
   const int32_t n1 = ni >> 1;
@@ -46,7 +60,18 @@ EMBER_VEC_INLINE float tanh(float x) {
   const bool nan = x != x;
   const float xc = std::min(std::max(nan ? 0.0f : x, -float(kTanhClamp)), float(kTanhClamp));
   const float x2 = xc * xc;
-  const float r = xc * horner(x2, kTanhP) / horner(x2, kTanhQ);
+  float p = float(kTanhP[0]);
+  p = p * x2 + float(kTanhP[1]);
+  p = p * x2 + float(kTanhP[2]);
+  p = p * x2 + float(kTanhP[3]);
+  p = p * x2 + float(kTanhP[4]);
+  p = p * x2 + float(kTanhP[5]);
+  p = p * x2 + float(kTanhP[6]);
+  float q = float(kTanhQ[0]);
+  q = q * x2 + float(kTanhQ[1]);
+  q = q * x2 + float(kTanhQ[2]);
+  q = q * x2 + float(kTanhQ[3]);
+  const float r = xc * p / q;
   return nan ? x : (xc == float(kTanhClamp) ? 1.0f : xc == -float(kTanhClamp) ? -1.0f : r);
 }
 
@@ -59,7 +84,19 @@ EMBER_VEC_INLINE float erf(float xf) {
   const bool nan = xf != xf;
   const double x = std::min(std::max(nan ? 0.0 : double(xf), -kErfClamp), kErfClamp);
   const double x2 = x * x;
-  return nan ? xf : float(x * horner(x2, kErfP) / horner(x2, kErfQ));
+  double p = kErfP[0];
+  p = p * x2 + kErfP[1];
+  p = p * x2 + kErfP[2];
+  p = p * x2 + kErfP[3];
+  p = p * x2 + kErfP[4];
+  p = p * x2 + kErfP[5];
+  p = p * x2 + kErfP[6];
+  double q = kErfQ[0];
+  q = q * x2 + kErfQ[1];
+  q = q * x2 + kErfQ[2];
+  q = q * x2 + kErfQ[3];
+  q = q * x2 + kErfQ[4];
+  return nan ? xf : float(x * p / q);
 }
 
 EMBER_VEC_INLINE float sigmoid(float x) { return 1.0f / (1.0f + vec_math::exp(-x)); }

@@ -1,19 +1,10 @@
 // The coefficients of Ember's float32 transcendentals, once: the eager kernels' vectorizable
 // exp/tanh/erf (runtime/kernels/vec_math.h) and the code generators' (codegen/llvm_expr.h)
-// evaluate these same polynomials, so an eager and a compiled exp agree.
+// evaluate these same polynomials by Horner's rule, highest degree first, so an eager and a
+// compiled exp agree.
 #pragma once
 
-#include <cstddef>
-
 namespace ember::polynomials {
-
-// Horner's rule, highest degree first: ((c[0] * x + c[1]) * x + c[2]) ...
-template <class T, class Coeffs>
-[[gnu::always_inline]] inline T horner(T x, const Coeffs& c) {
-  T p = T(c[0]);
-  for (size_t i = 1; i < sizeof(c) / sizeof(c[0]); ++i) p = p * x + T(c[i]);
-  return p;
-}
 
 // exp(x) = 2^n * exp(r), n = floor(x * log2(e) + 1/2), r = x - n * ln2 (ln2 split in two for
 // precision), exp(r) = p(r) * r^2 + r + 1 with Cephes' degree-5 p; x clamped to [lo, hi].
