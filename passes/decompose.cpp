@@ -1,8 +1,10 @@
 #include "ember/passes/decompose.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
+#include "ember/ir/mutator.h"
 #include "ember/passes/dead_code_elimination.h"
 
 namespace ember::passes {
@@ -59,16 +61,18 @@ struct Emitter {
 
 bool is_16bit(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
 
-}  // namespace
-
-Value* decompose_node(ir::Graph& graph, size_t index) {
-  const ir::Node& n = *graph.nodes()[index];
-  EMBER_INTERNAL_ASSERT(ir::op_category(n.op) == ir::OpCategory::Composite);
-  Emitter e{graph, index};
-  Value* x = n.inputs[0];
-  const DType out = n.output->dtype;
-  if (n.op == Op::Clamp) {  // in x's own dtype; an infinite bound is none
-    const double lo = n.attrs.get_float("min"), hi = n.attrs.get_float("max");
+// The primitives of composite op applied to inputs (with attrs, result dtype out), emitted into
+// graph before nodes()[at]; returns the value standing for the composite's result.
+Value* emit_decomposition(ir::Graph& graph, size_t at, Op op, const std::vector<Value*>& inputs,
+                          const ir::Attrs& attrs, DType out) {
+  EMBER_INTERNAL_ASSERT(ir::op_category(op) == ir::OpCategory::Composite);
+  auto reduced_axes = [&](const Value* x) {
+    return wrap_dims(attrs.get_ints("dims"), x->rank(), std::string(ir::op_name(op)).c_str());
+  };
+  Emitter e{graph, at};
+  Value* x = inputs[0];
+  if (op == Op::Clamp) {  // in x's own dtype; an infinite bound is none
+    const double lo = attrs.get_float("min"), hi = attrs.get_float("max");
     Value* r = x;
     if (lo != -INFINITY) r = e.op(Op::Maximum, {r, e.scalar(lo, out)});
     if (hi != INFINITY) r = e.op(Op::Minimum, {r, e.scalar(hi, out)});
@@ -78,9 +82,9 @@ Value* decompose_node(ir::Graph& graph, size_t index) {
   const DType compute = is_16bit(out) || !is_floating(out) ? DType::Float32 : out;
   Value* v = e.cast(x, compute);
   Value* r = nullptr;
-  switch (n.op) {
+  switch (op) {
     case Op::Gelu:
-      if (n.attrs.get_bool("approximate")) {
+      if (attrs.get_bool("approximate")) {
         Value* cube = e.op(Op::Mul, {e.op(Op::Mul, {v, v}), v});
         Value* inner = e.mul(e.op(Op::Add, {v, e.mul(cube, 0.044715)}), 0.79788456080286535588);
         r = e.op(Op::Mul, {e.mul(v, 0.5), e.add(e.op(Op::Tanh, {inner}), 1.0)});
@@ -93,9 +97,9 @@ Value* decompose_node(ir::Graph& graph, size_t index) {
       break;
     case Op::Softmax:
     case Op::LogSoftmax: {
-      const std::vector<ir::SymInt> dim{wrap_dim(n.attrs.get_int("dim"), x->rank(), "softmax")};
+      const std::vector<ir::SymInt> dim{wrap_dim(attrs.get_int("dim"), x->rank(), "softmax")};
       Value* shifted = e.op(Op::Sub, {v, e.reduce(Op::ReduceMax, v, dim, true)});
-      if (n.op == Op::Softmax) {
+      if (op == Op::Softmax) {
         Value* ex = e.op(Op::Exp, {shifted});
         r = e.op(Op::Div, {ex, e.reduce(Op::ReduceSum, ex, dim, true)});
       } else {
@@ -106,24 +110,24 @@ Value* decompose_node(ir::Graph& graph, size_t index) {
     }
     case Op::LayerNorm: {
       std::vector<int64_t> dims;
-      for (int64_t d = x->rank() - n.attrs.get_int("ndims"); d < x->rank(); ++d) dims.push_back(d);
+      for (int64_t d = x->rank() - attrs.get_int("ndims"); d < x->rank(); ++d) dims.push_back(d);
       Value* centered = e.op(Op::Sub, {v, e.mean(v, dims, true)});
       Value* variance = e.mean(e.op(Op::Mul, {centered, centered}), dims, true);
-      r = e.op(Op::Mul, {centered, e.op(Op::Rsqrt, {e.add(variance, n.attrs.get_float("eps"))})});
-      if (n.inputs.size() > 1) r = e.op(Op::Mul, {r, e.cast(n.inputs[1], compute)});
-      if (n.inputs.size() > 2) r = e.op(Op::Add, {r, e.cast(n.inputs[2], compute)});
+      r = e.op(Op::Mul, {centered, e.op(Op::Rsqrt, {e.add(variance, attrs.get_float("eps"))})});
+      if (inputs.size() > 1) r = e.op(Op::Mul, {r, e.cast(inputs[1], compute)});
+      if (inputs.size() > 2) r = e.op(Op::Add, {r, e.cast(inputs[2], compute)});
       break;
     }
     case Op::Mean:
-      r = e.mean(v, ir::reduced_axes(n), n.attrs.get_bool("keepdim"));
+      r = e.mean(v, reduced_axes(x), attrs.get_bool("keepdim"));
       break;
     case Op::Var: {
-      const std::vector<int64_t> dims = ir::reduced_axes(n);
+      const std::vector<int64_t> dims = reduced_axes(x);
       Value* diff = e.op(Op::Sub, {v, e.mean(v, dims, true)});
       Value* sum = e.reduce(Op::ReduceSum, e.op(Op::Mul, {diff, diff}), ir::sym_shape(dims),
-                            n.attrs.get_bool("keepdim"));
+                            attrs.get_bool("keepdim"));
       // PyTorch's divisor: max(0, count - correction).
-      const double correction = n.attrs.get_float("correction");
+      const double correction = attrs.get_float("correction");
       Value* denom = nullptr;
       if (const auto count = Emitter::static_count(v, dims))
         denom = e.scalar(std::max(0.0, double(*count) - correction), compute);
@@ -139,20 +143,31 @@ Value* decompose_node(ir::Graph& graph, size_t index) {
   return e.cast(r, out);
 }
 
-bool decompose(ir::Graph& graph) {
-  bool changed = false;
-  for (size_t i = 0; i < graph.nodes().size(); ++i) {
-    ir::Node& n = *graph.nodes()[i];
-    if (ir::op_category(n.op) != ir::OpCategory::Composite) continue;
-    Value* old = n.output;
-    const size_t before = graph.nodes().size();
-    Value* replacement = decompose_node(graph, i);
-    graph.replace_all_uses(old, replacement);
-    i += graph.nodes().size() - before;  // past the primitives, onto the (now dead) composite
-    changed = true;
+// The pass: the graph rebuilt with each composite replaced by its primitives.
+class Decomposer : public ir::GraphMutator {
+ protected:
+  Value* visit(const ir::Node& n) override {
+    if (ir::op_category(n.op) != ir::OpCategory::Composite) return GraphMutator::visit(n);
+    return emit_decomposition(out(), out().nodes().size(), n.op, mapped_inputs(n), n.attrs,
+                              n.output->dtype);
   }
-  if (changed) dead_code_elimination(graph);
-  return changed;
+};
+
+}  // namespace
+
+Value* decompose_node(ir::Graph& graph, size_t index) {
+  const ir::Node& n = *graph.nodes()[index];
+  return emit_decomposition(graph, index, n.op, n.inputs, n.attrs, n.output->dtype);
+}
+
+bool decompose(ir::Graph& graph) {
+  const bool any = std::any_of(graph.nodes().begin(), graph.nodes().end(), [](const auto& n) {
+    return ir::op_category(n->op) == ir::OpCategory::Composite;
+  });
+  if (!any) return false;
+  Decomposer().run_in_place(graph);
+  dead_code_elimination(graph);  // a decomposition may leave an input unread (clamp's bounds)
+  return true;
 }
 
 }  // namespace ember::passes

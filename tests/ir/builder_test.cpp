@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "ember/ember.h"
+#include "ember/ir/mutator.h"
 #include "ember/passes/canonicalize.h"
 #include "ember/passes/dead_code_elimination.h"
+#include "tests/test_util.h"
 
 namespace ember::ir {
 namespace {
@@ -298,6 +300,42 @@ TEST(Graph, UseListsFollowEveryEdit) {
   EXPECT_TRUE(passes::dead_code_elimination(g));  // the mul goes, and its two uses of x
   EXPECT_EQ(x->users.size(), 2u);
   ir::verify(g);
+}
+
+// A mutator overrides visit for the ops it rewrites; everything else is copied, named results
+// keep their names, and the rebuilt graph computes the same.
+TEST(GraphMutator, RewritesOneOpAndCopiesTheRest) {
+  struct NegAsSub : ir::GraphMutator {
+    Value* visit(const ir::Node& n) override {
+      if (n.op != Op::Neg) return GraphMutator::visit(n);
+      Value* zero =
+          out().add(Op::Constant, {},
+                    {{"value", 0.0}, {"shape", std::vector<SymInt>{}}, {"dtype", kFloat32}});
+      return out().add(Op::Sub, {zero, mapped(n.inputs[0])});
+    }
+  };
+  auto g = ir::parse(R"(graph @f(%x: f32[s0, 3], param %w: f32[3]) -> (f32[s0, 3]) {
+  %a = mul(%x, %w) : f32[s0, 3]
+  %b = neg(%a) : f32[s0, 3]
+  %0 = exp(%b) : f32[s0, 3]
+  return %0
+}
+)");
+  NegAsSub rewrite;
+  const std::unique_ptr<Graph> h = rewrite.run(*g);
+  ir::verify(*h);
+  const std::string text = ir::print(*h);
+  EXPECT_EQ(text.find("neg("), std::string::npos) << text;
+  EXPECT_NE(text.find("graph @f(%x: f32[s0, 3], param %w: f32[3])"), std::string::npos) << text;
+  EXPECT_NE(text.find("%a = mul(%x, %w)"), std::string::npos) << text;
+  EXPECT_NE(text.find("sub(%"), std::string::npos) << text;
+  const Tensor x = testing::from_values({2, 3}, {1, -2, 3, 0.5, 0, -1}, kFloat32);
+  const Tensor w = testing::from_values({3}, {2, 3, -1}, kFloat32);
+  const Tensor want(ir::interpret(*g, {x.array(), w.array()})[0]);
+  testing::expect_values(Tensor(ir::interpret(*h, {x.array(), w.array()})[0]), {2, 3},
+                         testing::values_of(want), 0);
+  rewrite.run_in_place(*g);
+  EXPECT_EQ(ir::print(*g), text);
 }
 
 TEST(Canonicalize, ALongChainOfReshapesBecomesOne) {

@@ -96,6 +96,9 @@ class Graph {
   explicit Graph(std::string name = "main") : name_(std::move(name)) {}
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
+  // Moving keeps every Value and Node where it is (they are owned through pointers).
+  Graph(Graph&&) = default;
+  Graph& operator=(Graph&&) = default;
 
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
