@@ -67,6 +67,7 @@ class PlanBuilder {
     }
     for (const ir::Value* v : g_.outputs()) plan_.outputs.push_back(slot_of(v));
     plan_.num_slots = slot_.size();
+    number_fallback_slots_last();
     assign_releases();
     return std::move(plan_);
   }
@@ -188,6 +189,37 @@ class PlanBuilder {
     }
   }
 
+  // Slots that only fallbacks use come after all the others, so a replay whose kernels all
+  // compiled makes room for the others only (plan.h: Plan::top_level_slots).
+  void number_fallback_slots_last() {
+    std::vector<bool> top(plan_.num_slots, false);
+    for (size_t i = 0; i < plan_.inputs.size(); ++i) top[i] = true;
+    for (const Step& s : plan_.steps)
+      for (const auto* list : {&s.in, &s.out})
+        for (size_t v : *list) top[v] = true;
+    for (size_t v : plan_.outputs) top[v] = true;
+    std::vector<size_t> renumber(plan_.num_slots);
+    size_t next = 0;
+    for (size_t v = 0; v < plan_.num_slots; ++v)
+      if (top[v]) renumber[v] = next++;
+    plan_.top_level_slots = next;
+    for (size_t v = 0; v < plan_.num_slots; ++v)
+      if (!top[v]) renumber[v] = next++;
+    auto apply = [&](std::vector<size_t>& slots) {
+      for (size_t& v : slots) v = renumber[v];
+    };
+    for (Step& s : plan_.steps) {
+      apply(s.in);
+      apply(s.out);
+      apply(s.fallback_release);
+      for (Step& f : s.fallback) {
+        apply(f.in);
+        apply(f.out);
+      }
+    }
+    apply(plan_.outputs);
+  }
+
   // Each slot is released after the last step that reads it (a kernel step reads what its
   // fallback reads too); outputs are kept.
   void assign_releases() {
@@ -253,7 +285,8 @@ Plan build_plan(const ir::Graph& fused_graph) { return PlanBuilder(fused_graph).
 
 std::string Plan::print() const {
   std::ostringstream os;
-  os << "plan @" << name << " (" << num_slots << " slots)\n";
+  os << "plan @" << name << " (" << num_slots << " slots, " << top_level_slots
+     << " outside fallbacks)\n";
   for (size_t i = 0; i < inputs.size(); ++i)
     os << "  $" << i << " = input %" << inputs[i].name << " : "
        << ir::dtype_short_name(inputs[i].dtype) << ir::shape_text(inputs[i].shape) << '\n';

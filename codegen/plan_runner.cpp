@@ -2,6 +2,7 @@
 // replays it.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <sstream>
 
 #include "ember/codegen/backend.h"
@@ -88,6 +89,17 @@ ExecutablePlan::ExecutablePlan(Plan plan, const KernelCacheOptions& cache)
       for (const Step& f : s.fallback) count_node(f);
     }
   }
+  slots_needed_ = plan_.top_level_slots;
+  for (size_t i = 0; i < plan_.steps.size(); ++i)
+    if (plan_.steps[i].kind != Step::Kind::Node && !compiled_[i]) slots_needed_ = plan_.num_slots;
+  prepared_.resize(plan_.steps.size());
+  prepared_fallback_.resize(plan_.steps.size());
+  for (size_t i = 0; i < plan_.steps.size(); ++i) {
+    const Step& s = plan_.steps[i];
+    prepared_[i] = prepare(s);
+    if (s.kind != Step::Kind::Node && !compiled_[i])
+      for (const Step& f : s.fallback) prepared_fallback_[i].push_back(prepare(f));
+  }
   // Node steps whose results nothing reads (constants inlined into every kernel that uses them)
   // do not run, from the last step back.
   live_.assign(plan_.steps.size(), true);
@@ -139,30 +151,102 @@ std::vector<int64_t> ExecutablePlan::bind(const std::vector<Array>& inputs) cons
   return bindings;
 }
 
-void ExecutablePlan::run_node(const Step& s, std::vector<Array>& slots,
-                              const std::vector<int64_t>& bindings) const {
-  SmallVector<const Array*, 8> operands;
-  for (size_t in : s.in) operands.push_back(&slots[in]);
-  if (s.op == ir::Op::Guard) {
-    ir::check_guard(*operands[0], s.attrs, s.value_name);
-    return;
+ExecutablePlan::PreparedNode ExecutablePlan::prepare(const Step& s) const {
+  using Kind = PreparedNode::Kind;
+  PreparedNode p;
+  if (s.kind != Step::Kind::Node) return p;
+  auto set_shape = [&](const ir::SymShape& shape) {
+    p.shape = shape;
+    p.is_static = ir::is_static(shape);
+    if (p.is_static) p.sizes = ir::evaluate_shape(shape);
+  };
+  switch (s.op) {
+    case ir::Op::Reshape:
+    case ir::Op::Expand:
+      p.kind = s.op == ir::Op::Reshape ? Kind::Reshape : Kind::Expand;
+      set_shape(s.attrs.get_list("shape"));
+      break;
+    case ir::Op::Permute:
+      p.kind = Kind::Permute;
+      p.ints = s.attrs.get_ints("dims");
+      break;
+    case ir::Op::Slice:
+      p.kind = Kind::Slice;
+      p.ints = {s.attrs.get_int("dim"), s.attrs.get_int("start"), s.attrs.get_int("end"),
+                s.attrs.get_int("step")};
+      break;
+    case ir::Op::Constant: {
+      p.kind = Kind::Constant;
+      p.dtype = s.attrs.get_dtype("dtype");
+      set_shape(s.attrs.get_list("shape"));
+      const int64_t* exact = std::get_if<int64_t>(&s.attrs.get("value"));
+      p.exact_int = exact && !is_floating(p.dtype);
+      p.int_number = exact ? *exact : 0;
+      p.number = s.attrs.get_float("value");
+      break;
+    }
+    case ir::Op::Guard:
+      p.kind = Kind::Guard;
+      p.number = s.attrs.get_float("value");
+      break;
+    default:
+      break;
   }
-  Array r = ir::evaluate(s.op, s.attrs, operands.data(), operands.size(), bindings);
+  return p;
+}
+
+void ExecutablePlan::run_node(const Step& s, const PreparedNode& p, std::vector<Array>& slots,
+                              const std::vector<int64_t>& bindings) const {
+  using Kind = PreparedNode::Kind;
+  auto sizes = [&] { return p.is_static ? p.sizes : ir::evaluate_shape(p.shape, bindings); };
+  const Array* x = s.in.empty() ? nullptr : &slots[s.in[0]];
+  Array r;
+  switch (p.kind) {
+    case Kind::Reshape:
+      r = kernels::reshape(*x, sizes());
+      break;
+    case Kind::Expand:
+      r = kernels::expand(*x, sizes());
+      break;
+    case Kind::Permute:
+      r = kernels::permute(*x, p.ints);
+      break;
+    case Kind::Slice:
+      r = kernels::slice(*x, p.ints[0], p.ints[1], p.ints[2], p.ints[3]);
+      break;
+    case Kind::Constant:  // made anew each time: a caller may write to what it gets (a view)
+      r = p.exact_int ? kernels::full_int(sizes(), p.int_number, p.dtype)
+                      : kernels::full(sizes(), p.number, p.dtype);
+      break;
+    case Kind::Guard: {
+      const double seen = x->element_as_double(0);
+      if (!(seen == p.number || (std::isnan(seen) && std::isnan(p.number))))
+        ir::check_guard(*x, s.attrs, s.value_name);  // throws, with the message
+      return;
+    }
+    case Kind::Evaluate: {
+      SmallVector<const Array*, 8> operands;
+      for (size_t in : s.in) operands.push_back(&slots[in]);
+      r = ir::evaluate(s.op, s.attrs, operands.data(), operands.size(), bindings);
+      break;
+    }
+  }
   if (!s.out.empty()) slots[s.out[0]] = std::move(r);
 }
 
 std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
   const std::vector<int64_t> bindings = bind(inputs);
-  std::vector<Array> slots(plan_.num_slots);
+  std::vector<Array> slots(slots_needed_);
   std::move(inputs.begin(), inputs.end(), slots.begin());
   SmallVector<const Array*, 16> buffers;
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
     const Step& s = plan_.steps[i];
     if (!live_[i]) {
     } else if (s.kind == Step::Kind::Node) {
-      run_node(s, slots, bindings);
+      run_node(s, prepared_[i], slots, bindings);
     } else if (!compiled_[i]) {
-      for (const Step& f : s.fallback) run_node(f, slots, bindings);
+      for (size_t j = 0; j < s.fallback.size(); ++j)
+        run_node(s.fallback[j], prepared_fallback_[i][j], slots, bindings);
       for (size_t v : s.fallback_release) slots[v] = Array();
     } else {
       buffers.clear();

@@ -323,6 +323,7 @@ std::string Plan::serialize() const {
   w.num(kVersion);
   w.str(name);
   w.size(num_slots);
+  w.size(top_level_slots);
   w.size(inputs.size());
   for (const InputType& t : inputs) {
     w.str(t.name);
@@ -355,6 +356,7 @@ Plan Plan::deserialize(std::string_view bytes) {
   // Each slot is an input or written by a step, which takes more than a byte to describe.
   EMBER_CHECK(p.num_slots <= bytes.size(), ValueError, "plan: slot count ", p.num_slots,
               " exceeds the plan's size");
+  p.top_level_slots = r.num<uint64_t>("top-level slot count");
   p.inputs.resize(r.count("inputs"));
   EMBER_CHECK(p.inputs.size() <= p.num_slots, ValueError, "plan: more inputs than slots");
   for (InputType& t : p.inputs) {
@@ -370,6 +372,20 @@ Plan Plan::deserialize(std::string_view bytes) {
   p.steps.resize(r.count("steps"));
   for (Step& s : p.steps) s = r.step(p.num_slots, 0);
   p.outputs = r.slots(p.num_slots);
+  // The top-level steps and the outputs use only the first top_level_slots slots.
+  EMBER_CHECK(p.top_level_slots <= p.num_slots && p.inputs.size() <= p.top_level_slots, ValueError,
+              "plan: top-level slot count ", p.top_level_slots, " out of range");
+  auto top_level = [&](const std::vector<size_t>& slots) {
+    for (size_t v : slots)
+      EMBER_CHECK(v < p.top_level_slots, ValueError, "plan: slot $", v,
+                  " is past the top-level slots");
+  };
+  for (const Step& s : p.steps) {
+    top_level(s.in);
+    top_level(s.out);
+    top_level(s.release);
+  }
+  top_level(p.outputs);
   EMBER_CHECK(r.done(), ValueError, "plan: bytes left after the plan");
   // Every symbol a shape uses has a source.
   auto check_symbols = [&](const ir::SymShape& shape) {

@@ -67,6 +67,8 @@ struct Plan {
   std::vector<std::pair<size_t, size_t>> symbol_sources;  // (input, dim) giving each symbol
   std::vector<Step> steps;
   size_t num_slots = 0;
+  // Slots [0, top_level_slots) are those the top-level steps use; the rest only fallbacks use.
+  size_t top_level_slots = 0;
   std::vector<size_t> outputs;  // slots returned, in order
 
   // The whole plan as text: inputs, each step with its slots, kernels by name and cache key.
@@ -107,8 +109,23 @@ class ExecutablePlan {
   std::string describe() const;
 
  private:
+  // A node step with its attributes read once, when the plan loads: views, constants and guards
+  // replay without looking up an attribute; other ops go through ir::evaluate.
+  struct PreparedNode {
+    enum class Kind : uint8_t { Evaluate, Reshape, Expand, Permute, Slice, Constant, Guard };
+    Kind kind = Kind::Evaluate;
+    ir::SymShape shape;  // Reshape, Expand, Constant
+    Shape sizes;         // the same when static
+    bool is_static = false;
+    std::vector<int64_t> ints;  // Permute: dims; Slice: dim, start, end, step
+    double number = 0;          // Constant: its value; Guard: the value it holds
+    bool exact_int = false;     // Constant: number is an integer's exact value
+    int64_t int_number = 0;
+    DType dtype = DType::Float32;
+  };
+  PreparedNode prepare(const Plan::Step& s) const;
   std::vector<int64_t> bind(const std::vector<Array>& inputs) const;
-  void run_node(const Plan::Step& s, std::vector<Array>& slots,
+  void run_node(const Plan::Step& s, const PreparedNode& p, std::vector<Array>& slots,
                 const std::vector<int64_t>& bindings) const;
 
   Plan plan_;
@@ -118,7 +135,10 @@ class ExecutablePlan {
   // Per top-level step: its compiled kernel (null: a node step, or a kernel that runs its
   // fallback), and whether it runs at all (a constant every reader inlined does not).
   std::vector<std::shared_ptr<TieredKernel>> compiled_;
+  std::vector<PreparedNode> prepared_;                        // per top-level step
+  std::vector<std::vector<PreparedNode>> prepared_fallback_;  // per fallback step
   std::vector<bool> live_;
+  size_t slots_needed_ = 0;  // what a replay allocates: fallback slots only when one runs
   int kernels_ = 0, library_calls_ = 0, eager_nodes_ = 0;
 };
 
