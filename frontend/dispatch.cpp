@@ -19,6 +19,28 @@ Tensor dispatch(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs
   return dispatch(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(attrs));
 }
 
+namespace {
+
+Array scalar_array(const Scalar& value, DType dtype) {
+  return is_floating(dtype) ? Array::scalar(value.to_double(), dtype)
+                            : Array::scalar_int(value.to_int(), dtype);
+}
+
+}  // namespace
+
+Tensor dispatch_with_scalar(ir::Op op, const Tensor& tensor, const Scalar& scalar, DType dtype,
+                            bool scalar_first) {
+  if (TraceContext::active()) {
+    const Tensor t = tensor.to(dtype), s = scalar_tensor(scalar, dtype);
+    return scalar_first ? dispatch(op, {s, t}) : dispatch(op, {t, s});
+  }
+  const Array s = scalar_array(scalar, dtype);
+  const Array cast = tensor.dtype() == dtype ? Array() : kernels::cast(tensor.array(), dtype);
+  const Array& t = cast.defined() ? cast : tensor.array();
+  const Array* operands[2] = {scalar_first ? &s : &t, scalar_first ? &t : &s};
+  return Tensor(ir::evaluate(op, {}, operands, 2));
+}
+
 ir::AttrValue number_attr(const Scalar& value, DType dtype) {
   if (is_floating(dtype)) return value.to_double();
   return value.to_int();
@@ -28,8 +50,7 @@ Tensor scalar_tensor(const Scalar& value, DType dtype) {
   // Eagerly a plain 0-dim array, without building the constant's attributes.
   if (TraceContext* tc = TraceContext::active())
     return tc->scalar(number_attr(value, dtype), dtype);
-  if (is_floating(dtype)) return Tensor(Array::scalar(value.to_double(), dtype));
-  return Tensor(Array::scalar_int(value.to_int(), dtype));
+  return Tensor(scalar_array(value, dtype));
 }
 
 Tensor empty(IntArrayRef sizes, DType dtype) {

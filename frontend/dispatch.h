@@ -17,6 +17,11 @@ namespace ember::detail {
 Tensor dispatch(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs = {});
 Tensor dispatch(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
 
+// op on a tensor and a Scalar (scalar_first: the Scalar is the left operand), both in dtype: the
+// Scalar becomes a 0-dim constant of dtype. Eagerly without a Tensor for the Scalar or the cast.
+Tensor dispatch_with_scalar(ir::Op op, const Tensor& tensor, const Scalar& scalar, DType dtype,
+                            bool scalar_first);
+
 // A view op: `meta` is its eager result, computed by the eager view kernel (so sizes, strides and
 // errors are eager's in both modes), which shares x's storage. While tracing, the IR op that
 // expresses it is recorded on x with the attributes make_attrs() builds (only then), and the

@@ -61,12 +61,10 @@ Tensor binary(Op op, const Tensor& a, const Tensor& b) {
   return dispatch(op, {a.to(dtype), b.to(dtype)});
 }
 Tensor binary(Op op, const Tensor& a, const Scalar& b) {
-  const DType dtype = result_type(a, b);
-  return dispatch(op, {a.to(dtype), detail::scalar_tensor(b, dtype)});
+  return detail::dispatch_with_scalar(op, a, b, result_type(a, b), false);
 }
 Tensor binary(Op op, const Scalar& a, const Tensor& b) {
-  const DType dtype = result_type(b, a);
-  return dispatch(op, {detail::scalar_tensor(a, dtype), b.to(dtype)});
+  return detail::dispatch_with_scalar(op, b, a, result_type(b, a), true);
 }
 
 Tensor reduce(Op op, const Tensor& x, IntArrayRef dims, bool keepdim) {
