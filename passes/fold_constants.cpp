@@ -25,30 +25,36 @@ bool foldable(const ir::Node& n) {
 }
 
 // Evaluates n on its constant operands: a two-level graph (the constants, then n) interpreted.
-// Its value when every element has the same one: an exact integer for integer dtypes.
-std::optional<ir::AttrValue> evaluate_uniform(const ir::Node& n) {
+// Whether every element has the same value, and (into value) that value: an exact integer for
+// integer dtypes.
+bool evaluate_uniform(const ir::Node& n, ir::AttrValue& value) {
   ir::Graph g("fold");
   std::vector<ir::Value*> operands;
   for (const ir::Value* v : n.inputs)
     operands.push_back(g.add(v->producer->op, {}, v->producer->attrs));
   g.set_outputs({g.add(n.op, operands, n.attrs)});
   const Array result = ir::interpret(g, {})[0];
-  if (result.numel() == 0) return std::nullopt;
+  if (result.numel() == 0) return false;
   if (!is_floating(result.dtype())) {
-    return dispatch_dtype(result.dtype(), [&]<class T>() -> std::optional<ir::AttrValue> {
-      const Array dense = kernels::contiguous(result);
-      const T* p = dense.data_as<T>();
-      for (int64_t i = 1; i < dense.numel(); ++i)
-        if (p[i] != p[0]) return std::nullopt;
-      return ir::AttrValue(int64_t(p[0]));
-    });
+    const std::optional<int64_t> uniform =
+        dispatch_dtype(result.dtype(), [&]<class T>() -> std::optional<int64_t> {
+          const Array dense = kernels::contiguous(result);
+          const T* p = dense.data_as<T>();
+          for (int64_t i = 1; i < dense.numel(); ++i)
+            if (p[i] != p[0]) return std::nullopt;
+          return int64_t(p[0]);
+        });
+    if (!uniform) return false;
+    value = *uniform;
+    return true;
   }
   const double first = result.element_as_double(0);
   for (int64_t i = 1; i < result.numel(); ++i) {
     const double v = result.element_as_double(i);
-    if (!(v == first || (std::isnan(v) && std::isnan(first)))) return std::nullopt;
+    if (!(v == first || (std::isnan(v) && std::isnan(first)))) return false;
   }
-  return first;
+  value = first;
+  return true;
 }
 
 }  // namespace
@@ -58,11 +64,11 @@ bool fold_constants(ir::Graph& graph) {
   for (size_t i = 0; i < graph.nodes().size(); ++i) {
     ir::Node& n = *graph.nodes()[i];
     if (!foldable(n)) continue;
-    const std::optional<ir::AttrValue> value = evaluate_uniform(n);
-    if (!value) continue;
+    ir::AttrValue value;
+    if (!evaluate_uniform(n, value)) continue;
     std::vector<ir::SymInt> shape(n.output->shape.begin(), n.output->shape.end());
     ir::Value* folded = graph.insert(
-        i, ir::Op::Constant, {}, {{"value", *value}, {"shape", shape}, {"dtype", n.output->dtype}});
+        i, ir::Op::Constant, {}, {{"value", value}, {"shape", shape}, {"dtype", n.output->dtype}});
     graph.replace_all_uses(n.output, folded);
     ++i;  // n moved one place down
     changed = true;
