@@ -57,6 +57,10 @@ class Jit {
   // quick: LLVM O1 and fast instruction selection, kept in memory only (the first tier).
   llvm::orc::ExecutorAddr compile(const KernelIR& k, const KernelCacheOptions& options,
                                   bool quick = false);
+  // The optimized object code of k (from the disk cache, or emitted and stored), not linked; and
+  // object code of k linked in (a no-op when k is already), for binaries made elsewhere.
+  std::string binary(const KernelIR& k, const KernelCacheOptions& options);
+  llvm::orc::ExecutorAddr load(const KernelIR& k, std::string_view object);
   // Whether the optimized kernel is in memory or (as a file, not yet checked) on disk.
   bool has_optimized(const KernelIR& k, const KernelCacheOptions& options);
   // Runs task on the background compile thread.
@@ -112,6 +116,9 @@ class Jit {
     if (background_thread_.joinable()) background_thread_.join();
   }
 
+  // Links object code for k under its symbol; mutex_ held.
+  llvm::orc::ExecutorAddr link(const KernelIR& k, const std::string& key, const std::string& symbol,
+                               std::string_view object);
   // LLVM IR -> optimized -> object code.
   std::string emit_object(const KernelIR& k, const std::string& symbol, bool quick);
   std::string key_of(const KernelIR& k, bool quick) const {
@@ -338,13 +345,35 @@ llvm::orc::ExecutorAddr Jit::compile(const KernelIR& k, const KernelCacheOptions
     }
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto e = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(*object, symbol)))
+  return link(k, key, symbol, *object);
+}
+
+llvm::orc::ExecutorAddr Jit::link(const KernelIR& k, const std::string& key,
+                                  const std::string& symbol, std::string_view object) {
+  if (auto e = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(object, symbol)))
     throw BackendError("llvm", k.name, error_text(std::move(e)));
   auto address = jit_->lookup(symbol);
   if (!address) throw BackendError("llvm", k.name, error_text(address.takeError()));
   key_of_symbol_[symbol] = key;
   cache_[key] = *address;
   return *address;
+}
+
+std::string Jit::binary(const KernelIR& k, const KernelCacheOptions& options) {
+  const std::string key = key_of(k, false);
+  const DiskCache disk = disk_cache(options);
+  if (std::optional<std::string> object = disk.load(key)) return *object;
+  std::string object = emit_object(k, "ember_kernel_" + hex64(fnv1a64(key)), false);
+  disk.store(key, object);
+  return object;
+}
+
+llvm::orc::ExecutorAddr Jit::load(const KernelIR& k, std::string_view object) {
+  const std::string key = key_of(k, false);
+  std::unique_lock<std::mutex> lock(mutex_);
+  compiled_cv_.wait(lock, [&] { return !in_flight_.count(key); });
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;  // linked already
+  return link(k, key, "ember_kernel_" + hex64(fnv1a64(key)), object);
 }
 
 }  // namespace
@@ -394,6 +423,14 @@ class CpuBackend final : public Backend {
   std::shared_ptr<TieredKernel> compile(const KernelIR& kernel,
                                         const KernelCacheOptions& options) override {
     return compile_tiered(kernel, options);
+  }
+  std::string binary(const KernelIR& kernel, const KernelCacheOptions& options) override {
+    return Jit::instance().binary(kernel, options);
+  }
+  std::shared_ptr<TieredKernel> load(const KernelIR& kernel, std::string_view binary) override {
+    auto handle = std::make_shared<TieredKernel>();
+    handle->set(Jit::instance().load(kernel, binary).getValue(), true);
+    return handle;
   }
   void launch(const TieredKernel& compiled, const KernelIR& kernel, const Array* const* buffers,
               size_t num_buffers, IntArrayRef domain, int64_t reduced) override {

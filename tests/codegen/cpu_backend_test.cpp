@@ -319,5 +319,35 @@ TEST(Legalize, ScalarSemanticsBecomeExplicitOps) {
   expect_values(Tensor(out[3]), {8}, values_of(i), 0);
 }
 
+// A kernel's binary is object code that can be kept apart (what export embeds) and loaded back;
+// bytes that are no object file are refused.
+TEST(CpuBackend, BinariesLoadBack) {
+  auto g = ir::parse(R"(graph @f(%x: f32[64]) -> (f32[64]) {
+  %c = constant() {dtype = f32, shape = [], value = 3.0} : f32[]
+  %m = mul(%x, %c) : f32[64]
+  %e = exp(%m) : f32[64]
+  return %e
+}
+)");
+  passes::fuse(*g);
+  codegen::KernelIR k = codegen::lower_elementwise(*g, 0).ir;
+  k.name = "binary_round_trip";  // a kernel of its own, compiled here first
+  codegen::KernelCacheOptions no_disk;
+  no_disk.disk = false;
+  codegen::Backend& cpu = codegen::cpu_backend();
+  const std::string object = cpu.binary(k, no_disk);
+  ASSERT_GT(object.size(), 64u);
+  EXPECT_EQ(object.substr(1, 3), "ELF");
+  const auto loaded = cpu.load(k, object);
+  const Tensor x = from_values({64}, std::vector<double>(64, 0.25), kFloat32);
+  Array out = Array::empty({64}, kFloat32);
+  const Array* buffers[] = {&x.array(), &out};
+  cpu.launch(*loaded, k, buffers, 2, {64}, 0);
+  expect_values(Tensor(out), {64}, values_of(exp(x * 3.0)), 1e-6);
+  codegen::KernelIR other = k;
+  other.name = "not_an_object";
+  EXPECT_THROW(cpu.load(other, "this is not an object file"), BackendError);
+}
+
 }  // namespace
 }  // namespace ember::testing

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "ember/codegen/disk_cache.h"
 #include "ember/codegen/kernel_ir.h"
@@ -28,6 +29,11 @@ class Backend {
   // compiler fails.
   virtual std::shared_ptr<TieredKernel> compile(const KernelIR& kernel,
                                                 const KernelCacheOptions& options) = 0;
+  // The kernel's binary for this backend and machine (object code; cubins next), what an
+  // exported model embeds: from the disk cache or compiled, not loaded. And a binary of this
+  // kernel made runnable; BackendError when it is not one (not an object file, another kernel).
+  virtual std::string binary(const KernelIR& kernel, const KernelCacheOptions& options) = 0;
+  virtual std::shared_ptr<TieredKernel> load(const KernelIR& kernel, std::string_view binary) = 0;
   // Runs a compiled kernel over `domain`, buffers[i] bound to the kernel's buffer i (inputs
   // broadcast to the domain, then the outputs); a row kernel reduces the last `reduced` dims.
   virtual void launch(const TieredKernel& compiled, const KernelIR& kernel,
