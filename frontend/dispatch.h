@@ -2,7 +2,8 @@
 // op, operands and attributes once, and calls dispatch(): under a TraceContext the op is recorded
 // (a composite as its decomposition); otherwise it runs eagerly through ir::evaluate, the
 // reference interpreter's own evaluation of that node, so an eager result and the traced graph's
-// cannot drift apart. Autograd records its edge here; the GPU backend picks its kernels here.
+// cannot drift apart. Autograd will record its edge here, and the GPU backend choose its kernels
+// by the inputs' device.
 #pragma once
 
 #include <initializer_list>
