@@ -1,5 +1,6 @@
 #include "frontend/dispatch.h"
 
+#include "ember/frontend/ops.h"
 #include "ember/frontend/trace.h"
 #include "ember/ir/interpreter.h"
 #include "ember/runtime/kernels.h"
@@ -54,9 +55,7 @@ Tensor scalar_tensor(const Scalar& value, DType dtype) {
 }
 
 Tensor empty(IntArrayRef sizes, DType dtype) {
-  if (TraceContext::active())
-    return dispatch(ir::Op::Constant, {},
-                    {{"value", 0.0}, {"shape", size_list(sizes)}, {"dtype", dtype}});
+  if (TraceContext::active()) return full(sizes, 0, dtype);
   return Tensor(Array::empty(sizes, dtype));
 }
 
