@@ -483,10 +483,20 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
 
 namespace {
 
-Tensor pool(Op op, const Tensor& input, ir::Attrs attrs) {
-  EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError, ir::op_name(op),
+// The pools' shared window attributes (stride defaults to the kernel size, as in PyTorch) and
+// the op's own (`extra`); 3-D input is one unbatched image.
+Tensor pool(Op op, const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
+            IntArrayRef padding, bool ceil_mode, ir::Attrs extra) {
+  const char* name = ir::op_name(op).data();
+  EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError, name,
               ": expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
               shape_str(input.sizes()));
+  const auto kernel = pair_of(kernel_size, name, "kernel_size");
+  ir::Attrs attrs = std::move(extra);
+  attrs.set("kernel", sym_list(kernel));
+  attrs.set("stride", sym_list(stride.empty() ? kernel : pair_of(stride, name, "stride")));
+  attrs.set("padding", sym_list(pair_of(padding, name, "padding")));
+  attrs.set("ceil_mode", ceil_mode);
   const Tensor x = input.dim() == 3 ? input.unsqueeze(0) : input;
   const Tensor y = dispatch(op, {x}, std::move(attrs));
   return input.dim() == 3 ? y.squeeze(0) : y;
@@ -496,25 +506,13 @@ Tensor pool(Op op, const Tensor& input, ir::Attrs attrs) {
 
 Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
-  const auto kernel = pair_of(kernel_size, "max_pool2d", "kernel_size");
-  return pool(
-      Op::MaxPool2d, input,
-      {{"kernel", sym_list(kernel)},
-       {"stride", sym_list(stride.empty() ? kernel : pair_of(stride, "max_pool2d", "stride"))},
-       {"padding", sym_list(pair_of(padding, "max_pool2d", "padding"))},
-       {"dilation", sym_list(pair_of(dilation, "max_pool2d", "dilation"))},
-       {"ceil_mode", ceil_mode}});
+  return pool(Op::MaxPool2d, input, kernel_size, stride, padding, ceil_mode,
+              {{"dilation", sym_list(pair_of(dilation, "max_pool2d", "dilation"))}});
 }
 Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, bool ceil_mode, bool count_include_pad) {
-  const auto kernel = pair_of(kernel_size, "avg_pool2d", "kernel_size");
-  return pool(
-      Op::AvgPool2d, input,
-      {{"kernel", sym_list(kernel)},
-       {"stride", sym_list(stride.empty() ? kernel : pair_of(stride, "avg_pool2d", "stride"))},
-       {"padding", sym_list(pair_of(padding, "avg_pool2d", "padding"))},
-       {"ceil_mode", ceil_mode},
-       {"count_include_pad", count_include_pad}});
+  return pool(Op::AvgPool2d, input, kernel_size, stride, padding, ceil_mode,
+              {{"count_include_pad", count_include_pad}});
 }
 
 // ---- joining and indexing ----
