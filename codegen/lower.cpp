@@ -69,10 +69,10 @@ struct GroupLowering {
     e.dtype = v->dtype;
     if (v->producer && v->producer->op == ir::Op::Constant) {
       e.kind = KernelIR::ExprKind::Constant;
-      e.value = v->producer->attrs.get_float("value");
+      e.value = v->producer->attrs.get_float(ir::Attr::Value);
       // Integer dtypes: the exact value when the attribute is an integer, else the float's
       // truncation (as a cast would give it; 0 for NaN and beyond int64).
-      if (const int64_t* exact = std::get_if<int64_t>(&v->producer->attrs.get("value")))
+      if (const int64_t* exact = std::get_if<int64_t>(&v->producer->attrs.get(ir::Attr::Value)))
         e.int_value = *exact;
       else if (e.value > -9.2e18 && e.value < 9.2e18)
         e.int_value = int64_t(e.value);

@@ -164,30 +164,30 @@ ExecutablePlan::PreparedNode ExecutablePlan::prepare(const Step& s) const {
     case ir::Op::Reshape:
     case ir::Op::Expand:
       p.kind = s.op == ir::Op::Reshape ? Kind::Reshape : Kind::Expand;
-      set_shape(s.attrs.get_list("shape"));
+      set_shape(s.attrs.get_list(ir::Attr::Shape));
       break;
     case ir::Op::Permute:
       p.kind = Kind::Permute;
-      p.ints = s.attrs.get_ints("dims");
+      p.ints = s.attrs.get_ints(ir::Attr::Dims);
       break;
     case ir::Op::Slice:
       p.kind = Kind::Slice;
-      p.ints = {s.attrs.get_int("dim"), s.attrs.get_int("start"), s.attrs.get_int("end"),
-                s.attrs.get_int("step")};
+      p.ints = {s.attrs.get_int(ir::Attr::Dim), s.attrs.get_int(ir::Attr::Start),
+                s.attrs.get_int(ir::Attr::End), s.attrs.get_int(ir::Attr::Step)};
       break;
     case ir::Op::Constant: {
       p.kind = Kind::Constant;
-      p.dtype = s.attrs.get_dtype("dtype");
-      set_shape(s.attrs.get_list("shape"));
-      const int64_t* exact = std::get_if<int64_t>(&s.attrs.get("value"));
+      p.dtype = s.attrs.get_dtype(ir::Attr::DType);
+      set_shape(s.attrs.get_list(ir::Attr::Shape));
+      const int64_t* exact = std::get_if<int64_t>(&s.attrs.get(ir::Attr::Value));
       p.exact_int = exact && !is_floating(p.dtype);
       p.int_number = exact ? *exact : 0;
-      p.number = s.attrs.get_float("value");
+      p.number = s.attrs.get_float(ir::Attr::Value);
       break;
     }
     case ir::Op::Guard:
       p.kind = Kind::Guard;
-      p.number = s.attrs.get_float("value");
+      p.number = s.attrs.get_float(ir::Attr::Value);
       break;
     default:
       break;

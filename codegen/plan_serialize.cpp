@@ -44,7 +44,7 @@ class Writer {
   void attrs(const ir::Attrs& a) {
     size(a.items().size());
     for (const auto& [key, value] : a.items()) {
-      str(key);
+      str(std::string(ir::attr_name(key)));
       num(uint8_t(value.index()));
       std::visit(
           [&](const auto& v) {
@@ -190,25 +190,27 @@ class Reader {
     ir::Attrs a;
     const size_t n = count("attributes");
     for (size_t i = 0; i < n; ++i) {
-      const std::string key = str("attribute name");
+      const std::string name = str("attribute name");
+      const std::optional<ir::Attr> key = ir::attr_from_name(name);
+      EMBER_CHECK(key, ValueError, "plan: unknown attribute '", name, "'");
       switch (num<uint8_t>("attribute type")) {
         case 0:
-          a.set(key, num<int64_t>("int attribute"));
+          a.set(*key, num<int64_t>("int attribute"));
           break;
         case 1:
-          a.set(key, num<double>("float attribute"));
+          a.set(*key, num<double>("float attribute"));
           break;
         case 2:
-          a.set(key, flag("bool attribute"));
+          a.set(*key, flag("bool attribute"));
           break;
         case 3:
-          a.set(key, dtype("dtype attribute"));
+          a.set(*key, dtype("dtype attribute"));
           break;
         case 4:
-          a.set(key, shape());
+          a.set(*key, shape());
           break;
         default:
-          throw ValueError("plan: attribute '" + key + "' has an unknown type");
+          throw ValueError("plan: attribute '" + name + "' has an unknown type");
       }
     }
     return a;

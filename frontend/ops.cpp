@@ -69,7 +69,7 @@ Tensor binary(Op op, const Scalar& a, const Tensor& b) {
 
 Tensor reduce(Op op, const Tensor& x, IntArrayRef dims, bool keepdim) {
   const std::vector<int64_t> wrapped = wrap_dims(dims, x.dim(), ir::op_name(op).data());
-  return dispatch(op, {x}, {{"dims", sym_list(wrapped)}, {"keepdim", keepdim}});
+  return dispatch(op, {x}, {{ir::Attr::Dims, sym_list(wrapped)}, {ir::Attr::Keepdim, keepdim}});
 }
 
 // A 1- or 2-element size argument as two values (conv2d(x, w, b, 2) means stride {2, 2}).
@@ -127,9 +127,9 @@ Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions options) {
   check_sizes(sizes, "full");
   const DType dtype = options.dtype_or(default_dtype(value.kind()));
   return make(dispatch(Op::Constant, {},
-                       {{"value", detail::number_attr(value, dtype)},
-                        {"shape", detail::size_list(sizes)},
-                        {"dtype", dtype}}),
+                       {{ir::Attr::Value, detail::number_attr(value, dtype)},
+                        {ir::Attr::Shape, detail::size_list(sizes)},
+                        {ir::Attr::DType, dtype}}),
               options);
 }
 Tensor empty_like(const Tensor& t) { return empty(t.sizes(), t.dtype()); }
@@ -145,10 +145,10 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
   const DType dtype = options.dtype_or(any_float ? kFloat32 : kInt64);
   const int64_t n = kernels::arange_length(start.to_double(), end.to_double(), step.to_double());
   return make(dispatch(Op::Arange, {},
-                       {{"start", start.to_double()},
-                        {"step", step.to_double()},
-                        {"shape", sym_list({n})},
-                        {"dtype", dtype}}),
+                       {{ir::Attr::Start, start.to_double()},
+                        {ir::Attr::Step, step.to_double()},
+                        {ir::Attr::Shape, sym_list({n})},
+                        {ir::Attr::DType, dtype}}),
               options);
 }
 Tensor rand(IntArrayRef sizes, TensorOptions options) {
@@ -264,7 +264,7 @@ Tensor relu(const Tensor& x) { return unary(Op::Relu, x); }
 Tensor gelu(const Tensor& x, std::string_view approximate) {
   EMBER_CHECK(approximate == "none" || approximate == "tanh", ValueError,
               "gelu: approximate must be \"none\" or \"tanh\", but got \"", approximate, "\"");
-  return unary(Op::Gelu, x, {{"approximate", approximate == "tanh"}});
+  return unary(Op::Gelu, x, {{ir::Attr::Approximate, approximate == "tanh"}});
 }
 Tensor silu(const Tensor& x) { return unary(Op::Silu, x); }
 Tensor erf(const Tensor& x) { return unary(Op::Erf, x); }
@@ -312,9 +312,9 @@ Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
   EMBER_CHECK(min || max, ValueError, "clamp: at least one of min or max must be given");
   EMBER_CHECK(x.dtype() != kBool, DTypeError, "clamp: not supported for bool tensors");
-  return dispatch(
-      Op::Clamp, {x},
-      {{"min", min ? min->to_double() : -INFINITY}, {"max", max ? max->to_double() : INFINITY}});
+  return dispatch(Op::Clamp, {x},
+                  {{ir::Attr::Min, min ? min->to_double() : -INFINITY},
+                   {ir::Attr::Max, max ? max->to_double() : INFINITY}});
 }
 
 Tensor operator-(const Tensor& x) { return neg(x); }
@@ -378,7 +378,7 @@ namespace {
 Tensor arg_reduce(Op op, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   std::vector<ir::SymInt> dims;
   if (dim) dims.push_back(wrap_dim(*dim, x.dim(), ir::op_name(op).data()));
-  return dispatch(op, {x}, {{"dims", dims}, {"keepdim", keepdim}});
+  return dispatch(op, {x}, {{ir::Attr::Dims, dims}, {ir::Attr::Keepdim, keepdim}});
 }
 }  // namespace
 
@@ -392,9 +392,9 @@ Tensor var(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
   EMBER_CHECK(is_floating(x.dtype()), DTypeError,
               "var: only floating point dtypes are supported, but got ", x.dtype());
   return dispatch(Op::Var, {x},
-                  {{"dims", sym_list(wrap_dims(dims, x.dim(), "var"))},
-                   {"correction", unbiased ? 1.0 : 0.0},
-                   {"keepdim", keepdim}});
+                  {{ir::Attr::Dims, sym_list(wrap_dims(dims, x.dim(), "var"))},
+                   {ir::Attr::Correction, unbiased ? 1.0 : 0.0},
+                   {ir::Attr::Keepdim, keepdim}});
 }
 Tensor std(const Tensor& x, IntArrayRef dims, bool unbiased, bool keepdim) {
   return sqrt(var(x, dims, unbiased, keepdim));
@@ -440,16 +440,16 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 // decomposition (passes/decompose.cpp) while tracing.
 Tensor softmax(const Tensor& x, int64_t dim) {
   check_float(x, "softmax");
-  return dispatch(Op::Softmax, {x}, {{"dim", wrap_dim(dim, x.dim(), "softmax")}});
+  return dispatch(Op::Softmax, {x}, {{ir::Attr::Dim, wrap_dim(dim, x.dim(), "softmax")}});
 }
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   check_float(x, "log_softmax");
-  return dispatch(Op::LogSoftmax, {x}, {{"dim", wrap_dim(dim, x.dim(), "log_softmax")}});
+  return dispatch(Op::LogSoftmax, {x}, {{ir::Attr::Dim, wrap_dim(dim, x.dim(), "log_softmax")}});
 }
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
   kernels::check_layer_norm_input(x.sizes(), x.dtype(), normalized_shape);
-  const ir::Attrs attrs{{"ndims", int64_t(normalized_shape.size())}, {"eps", eps}};
+  const ir::Attrs attrs{{ir::Attr::Ndims, int64_t(normalized_shape.size())}, {ir::Attr::Eps, eps}};
   if (weight.defined() && bias.defined())
     return dispatch(Op::LayerNorm, {x, weight.to(x.dtype()), bias.to(x.dtype())}, attrs);
   if (weight.defined()) return dispatch(Op::LayerNorm, {x, weight.to(x.dtype())}, attrs);
@@ -468,10 +468,10 @@ Tensor dropout(const Tensor& x, double p, bool train) {
 }
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntArrayRef stride,
               IntArrayRef padding, IntArrayRef dilation, int64_t groups) {
-  const ir::Attrs attrs{{"stride", sym_list(pair_of(stride, "conv2d", "stride"))},
-                        {"padding", sym_list(pair_of(padding, "conv2d", "padding"))},
-                        {"dilation", sym_list(pair_of(dilation, "conv2d", "dilation"))},
-                        {"groups", groups}};
+  const ir::Attrs attrs{{ir::Attr::Stride, sym_list(pair_of(stride, "conv2d", "stride"))},
+                        {ir::Attr::Padding, sym_list(pair_of(padding, "conv2d", "padding"))},
+                        {ir::Attr::Dilation, sym_list(pair_of(dilation, "conv2d", "dilation"))},
+                        {ir::Attr::Groups, groups}};
   EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError,
               "conv2d: expected 3-D (unbatched) or 4-D (batched) input, but got input of size ",
               shape_str(input.sizes()));
@@ -493,10 +493,10 @@ Tensor pool(Op op, const Tensor& input, IntArrayRef kernel_size, IntArrayRef str
               shape_str(input.sizes()));
   const auto kernel = pair_of(kernel_size, name, "kernel_size");
   ir::Attrs attrs = std::move(extra);
-  attrs.set("kernel", sym_list(kernel));
-  attrs.set("stride", sym_list(stride.empty() ? kernel : pair_of(stride, name, "stride")));
-  attrs.set("padding", sym_list(pair_of(padding, name, "padding")));
-  attrs.set("ceil_mode", ceil_mode);
+  attrs.set(ir::Attr::Kernel, sym_list(kernel));
+  attrs.set(ir::Attr::Stride, sym_list(stride.empty() ? kernel : pair_of(stride, name, "stride")));
+  attrs.set(ir::Attr::Padding, sym_list(pair_of(padding, name, "padding")));
+  attrs.set(ir::Attr::CeilMode, ceil_mode);
   const Tensor x = input.dim() == 3 ? input.unsqueeze(0) : input;
   const Tensor y = dispatch(op, {x}, std::move(attrs));
   return input.dim() == 3 ? y.squeeze(0) : y;
@@ -507,12 +507,12 @@ Tensor pool(Op op, const Tensor& input, IntArrayRef kernel_size, IntArrayRef str
 Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
   return pool(Op::MaxPool2d, input, kernel_size, stride, padding, ceil_mode,
-              {{"dilation", sym_list(pair_of(dilation, "max_pool2d", "dilation"))}});
+              {{ir::Attr::Dilation, sym_list(pair_of(dilation, "max_pool2d", "dilation"))}});
 }
 Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, bool ceil_mode, bool count_include_pad) {
   return pool(Op::AvgPool2d, input, kernel_size, stride, padding, ceil_mode,
-              {{"count_include_pad", count_include_pad}});
+              {{ir::Attr::CountIncludePad, count_include_pad}});
 }
 
 // ---- joining and indexing ----
@@ -528,7 +528,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   if (parts.empty()) return zeros({0}, dtype);
   EMBER_CHECK(parts[0].dim() > 0, ShapeError,
               "cat: zero-dimensional tensor (at position 0) cannot be concatenated");
-  return dispatch(Op::Concat, parts, {{"dim", wrap_dim(dim, parts[0].dim(), "cat")}});
+  return dispatch(Op::Concat, parts, {{ir::Attr::Dim, wrap_dim(dim, parts[0].dim(), "cat")}});
 }
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   EMBER_CHECK(!tensors.empty(), ValueError, "stack: expected a non-empty list of tensors");
@@ -544,10 +544,11 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   const Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
-  return dispatch(Op::IndexSelect, {x, flat}, {{"dim", wrap_dim(dim, x.dim(), "index_select")}});
+  return dispatch(Op::IndexSelect, {x, flat},
+                  {{ir::Attr::Dim, wrap_dim(dim, x.dim(), "index_select")}});
 }
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  return dispatch(Op::Gather, {x, index}, {{"dim", wrap_dim(dim, x.dim(), "gather")}});
+  return dispatch(Op::Gather, {x, index}, {{ir::Attr::Dim, wrap_dim(dim, x.dim(), "gather")}});
 }
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: expected a 2-D weight, but got shape ",

@@ -135,7 +135,7 @@ namespace {
 
 // The shape attribute of a reshape (or, with reshape false, an expand) of x to sizes.
 ir::Attrs shape_attr(const Tensor& x, IntArrayRef sizes, bool reshape = true) {
-  return {{"shape", detail::size_list(sizes, reshape ? &x : nullptr)}};
+  return {{ir::Attr::Shape, detail::size_list(sizes, reshape ? &x : nullptr)}};
 }
 
 // A view whose IR form is a reshape to meta's sizes (view, squeeze, unsqueeze, ...).
@@ -155,7 +155,7 @@ void check_not_tracing(const char* op) {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == this->dtype()) return *this;
-  return detail::dispatch(ir::Op::Cast, {*this}, {{"dtype", dtype}});
+  return detail::dispatch(ir::Op::Cast, {*this}, {{ir::Attr::DType, dtype}});
 }
 Tensor Tensor::to(Device device) const {
   EMBER_CHECK(device.is_cpu(), Error, "to: device ", device,
@@ -203,7 +203,7 @@ Tensor Tensor::permute(IntArrayRef dims) const {
   return detail::view(*this, std::move(meta), ir::Op::Permute, [&] {
     std::vector<ir::SymInt> wrapped;
     for (int64_t d : dims) wrapped.push_back(wrap_dim(d, dim(), "permute"));
-    return ir::Attrs{{"dims", wrapped}};
+    return ir::Attrs{{ir::Attr::Dims, wrapped}};
   });
 }
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
@@ -244,7 +244,10 @@ Tensor Tensor::slice(int64_t dim, std::optional<int64_t> start, std::optional<in
     auto clip = [size](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
     const int64_t first = start ? clip(*start) : 0;
     const int64_t stop = std::max(first, end ? clip(*end) : size);
-    return ir::Attrs{{"dim", d}, {"start", first}, {"end", stop}, {"step", step}};
+    return ir::Attrs{{ir::Attr::Dim, d},
+                     {ir::Attr::Start, first},
+                     {ir::Attr::End, stop},
+                     {ir::Attr::Step, step}};
   });
 }
 Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {

@@ -122,9 +122,10 @@ Tensor TraceContext::record(ir::Op op, std::initializer_list<Tensor> inputs, ir:
 }
 
 Tensor TraceContext::scalar(ir::AttrValue value, DType dtype) {
-  return record(
-      ir::Op::Constant, {},
-      {{"value", std::move(value)}, {"shape", std::vector<ir::SymInt>{}}, {"dtype", dtype}});
+  return record(ir::Op::Constant, {},
+                {{ir::Attr::Value, std::move(value)},
+                 {ir::Attr::Shape, std::vector<ir::SymInt>{}},
+                 {ir::Attr::DType, dtype}});
 }
 
 Tensor TraceContext::random(ir::Op op, IntArrayRef sizes, DType dtype) {
@@ -139,8 +140,8 @@ Tensor TraceContext::random(ir::Op op, IntArrayRef sizes, DType dtype) {
   input_arrays_.push_back(int64_scalar(state.offset));
   rng_states_.push_back(state);
   rng_fixed_.push_back(seeded_);
-  return make_tracer(
-      graph_->add(op, {seed, offset}, {{"shape", symbolic_sizes(sizes)}, {"dtype", dtype}}));
+  return make_tracer(graph_->add(
+      op, {seed, offset}, {{ir::Attr::Shape, symbolic_sizes(sizes)}, {ir::Attr::DType, dtype}}));
 }
 
 Array TraceContext::materialize(const Tensor& t) {
@@ -160,7 +161,7 @@ double TraceContext::read_and_guard(const Tensor& t) {
 }
 
 void TraceContext::record_guard(const Tensor& t, double value) {
-  graph_->add(ir::Op::Guard, {value_of(t)}, {{"value", value}});
+  graph_->add(ir::Op::Guard, {value_of(t)}, {{ir::Attr::Value, value}});
 }
 
 TracedGraph TraceContext::finish(const std::vector<Tensor>& outputs) {

@@ -1,6 +1,7 @@
 #include "ember/ir/graph.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <set>
 
@@ -8,59 +9,77 @@ namespace ember::ir {
 
 // ---- Attrs ----
 
-Attrs::Attrs(std::initializer_list<std::pair<std::string, AttrValue>> items) {
+namespace {
+
+constexpr std::array<std::string_view, size_t(Attr::Value) + 1> kAttrNames = {
+#define EMBER_ATTR(name, text) text,
+#include "ember/ir/attributes.def"
+#undef EMBER_ATTR
+};
+
+[[noreturn]] void bad_attribute(Attr key, const char* problem) {
+  throw InternalError(detail::concat("attribute '", attr_name(key), "' ", problem));
+}
+
+}  // namespace
+
+std::string_view attr_name(Attr attr) { return kAttrNames[size_t(attr)]; }
+
+std::optional<Attr> attr_from_name(std::string_view name) {
+  for (size_t i = 0; i < kAttrNames.size(); ++i)
+    if (kAttrNames[i] == name) return Attr(i);
+  return std::nullopt;
+}
+
+Attrs::Attrs(std::initializer_list<std::pair<Attr, AttrValue>> items) {
   for (const auto& [k, v] : items) set(k, v);
 }
 
-void Attrs::set(const std::string& key, AttrValue value) {
+void Attrs::set(Attr key, AttrValue value) {
   auto it = std::lower_bound(items_.begin(), items_.end(), key,
-                             [](const auto& item, const std::string& k) { return item.first < k; });
+                             [](const auto& item, Attr k) { return item.first < k; });
   if (it != items_.end() && it->first == key)
     it->second = std::move(value);
   else
     items_.insert(it, {key, std::move(value)});
 }
 
-bool Attrs::has(const std::string& key) const {
+bool Attrs::has(Attr key) const {
   return std::any_of(items_.begin(), items_.end(), [&](const auto& i) { return i.first == key; });
 }
 
-const AttrValue& Attrs::get(const std::string& key) const {
+const AttrValue& Attrs::get(Attr key) const {
   for (const auto& [k, v] : items_)
     if (k == key) return v;
-  throw ValueError("missing attribute '" + key + "'");
+  bad_attribute(key, "is missing");
 }
 
-int64_t Attrs::get_int(const std::string& key) const {
-  const AttrValue& v = get(key);
-  if (auto* i = std::get_if<int64_t>(&v)) return *i;
-  throw ValueError("attribute '" + key + "' must be an int");
+int64_t Attrs::get_int(Attr key) const {
+  if (auto* i = std::get_if<int64_t>(&get(key))) return *i;
+  bad_attribute(key, "is not an int");
 }
-double Attrs::get_float(const std::string& key) const {
+double Attrs::get_float(Attr key) const {
   const AttrValue& v = get(key);
   if (auto* d = std::get_if<double>(&v)) return *d;
   if (auto* i = std::get_if<int64_t>(&v)) return double(*i);
-  throw ValueError("attribute '" + key + "' must be a number");
+  bad_attribute(key, "is not a number");
 }
-bool Attrs::get_bool(const std::string& key) const {
-  const AttrValue& v = get(key);
-  if (auto* b = std::get_if<bool>(&v)) return *b;
-  throw ValueError("attribute '" + key + "' must be a bool");
+bool Attrs::get_bool(Attr key) const {
+  if (auto* b = std::get_if<bool>(&get(key))) return *b;
+  bad_attribute(key, "is not a bool");
 }
-DType Attrs::get_dtype(const std::string& key) const {
-  const AttrValue& v = get(key);
-  if (auto* d = std::get_if<DType>(&v)) return *d;
-  throw ValueError("attribute '" + key + "' must be a dtype");
+DType Attrs::get_dtype(Attr key) const {
+  if (auto* d = std::get_if<DType>(&get(key))) return *d;
+  bad_attribute(key, "is not a dtype");
 }
-std::vector<SymInt> Attrs::get_list(const std::string& key) const {
-  const AttrValue& v = get(key);
-  if (auto* l = std::get_if<std::vector<SymInt>>(&v)) return *l;
-  throw ValueError("attribute '" + key + "' must be a list");
+const std::vector<SymInt>& Attrs::get_list(Attr key) const {
+  if (auto* l = std::get_if<std::vector<SymInt>>(&get(key))) return *l;
+  bad_attribute(key, "is not a list");
 }
-std::vector<int64_t> Attrs::get_ints(const std::string& key) const {
+std::vector<int64_t> Attrs::get_ints(Attr key) const {
   std::vector<int64_t> out;
   for (const SymInt& s : get_list(key)) {
-    EMBER_CHECK(s.is_constant(), ValueError, "attribute '", key,
+    EMBER_CHECK(s.is_constant(), ValueError, "attribute '", attr_name(key),
                 "' must be a list of integers, but holds ", s.str());
     out.push_back(s.value());
   }
@@ -236,7 +255,7 @@ int Graph::num_symbols() const {
 std::vector<int64_t> reduced_axes(const Node& node) {
   const int64_t rank = node.inputs.at(0)->rank();
   std::vector<int64_t> dims =
-      wrap_dims(node.attrs.get_ints("dims"), rank, std::string(op_name(node.op)).c_str());
+      wrap_dims(node.attrs.get_ints(ir::Attr::Dims), rank, std::string(op_name(node.op)).c_str());
   return dims;  // wrap_dims sorts, and returns every axis for an empty list
 }
 

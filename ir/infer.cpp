@@ -49,11 +49,11 @@ int64_t static_dim(const SymInt& d, std::string_view op, const char* what) {
 ValueType reduce_rule(Op op, const Value* x, const Attrs& attrs) {
   const std::string_view name = op_name(op);
   std::vector<int64_t> dims;
-  for (int64_t d : attrs.get_ints("dims")) dims.push_back(wrap(d, x->shape.size(), name));
+  for (int64_t d : attrs.get_ints(ir::Attr::Dims)) dims.push_back(wrap(d, x->shape.size(), name));
   std::sort(dims.begin(), dims.end());
   EMBER_CHECK(std::adjacent_find(dims.begin(), dims.end()) == dims.end(), IndexError, name,
               ": repeated dim in ", shape_text(sym_shape(dims)));
-  const bool keepdim = attrs.get_bool("keepdim");
+  const bool keepdim = attrs.get_bool(ir::Attr::Keepdim);
   const bool arg = op == Op::ArgMax || op == Op::ArgMin;
   EMBER_CHECK(!arg || dims.size() <= 1, ValueError, name, ": takes at most one dim");
   if (dims.empty() && !arg)
@@ -78,7 +78,7 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
   const Value* x = in[0];
   switch (op) {
     case Op::Reshape: {
-      SymShape shape = attrs.get_list("shape");
+      SymShape shape = attrs.get_list(ir::Attr::Shape);
       for (const SymInt& d : shape)
         EMBER_CHECK(!d.is_constant() || d.value() >= 0, ShapeError, name, ": invalid size ",
                     d.str(), " in ", shape_text(shape));
@@ -87,7 +87,7 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
       return {x->dtype, shape};
     }
     case Op::Permute: {
-      const auto dims = attrs.get_ints("dims");
+      const auto dims = attrs.get_ints(ir::Attr::Dims);
       EMBER_CHECK(dims.size() == x->shape.size(), ShapeError, name, ": dims ",
                   shape_text(sym_shape(dims)), " do not match input ", text(x));
       SymShape shape;
@@ -101,7 +101,7 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
       return {x->dtype, shape};
     }
     case Op::Expand: {
-      const SymShape target = attrs.get_list("shape");
+      const SymShape target = attrs.get_list(ir::Attr::Shape);
       EMBER_CHECK(target.size() >= x->shape.size(), ShapeError, name, ": target ",
                   shape_text(target), " has fewer dims than input ", text(x));
       const size_t lead = target.size() - x->shape.size();
@@ -113,10 +113,10 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
       return {x->dtype, target};
     }
     case Op::Slice: {
-      const int64_t dim = wrap(attrs.get_int("dim"), x->shape.size(), name);
+      const int64_t dim = wrap(attrs.get_int(ir::Attr::Dim), x->shape.size(), name);
       const int64_t size = static_dim(x->shape[size_t(dim)], name, "the sliced dim");
-      const int64_t start = attrs.get_int("start"), end = attrs.get_int("end"),
-                    step = attrs.get_int("step");
+      const int64_t start = attrs.get_int(ir::Attr::Start), end = attrs.get_int(ir::Attr::End),
+                    step = attrs.get_int(ir::Attr::Step);
       EMBER_CHECK(step > 0 && 0 <= start && start <= end && end <= size, ValueError, name,
                   ": slice [", start, ":", end, ":", step, "] does not fit dimension ", dim,
                   " of size ", size);
@@ -125,11 +125,11 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
       return {x->dtype, shape};
     }
     case Op::Pad: {
-      const auto pads = attrs.get_ints("pads");
+      const auto pads = attrs.get_ints(ir::Attr::Pads);
       EMBER_CHECK(pads.size() % 2 == 0 && pads.size() / 2 <= x->shape.size(), ValueError, name,
                   ": pads must come in pairs for at most ", x->rank(), " dims, got ",
                   shape_text(sym_shape(pads)));
-      attrs.get_float("value");
+      attrs.get_float(ir::Attr::Value);
       SymShape shape = x->shape;
       for (size_t p = 0; p < pads.size() / 2; ++p) {
         const size_t d = shape.size() - 1 - p;
@@ -142,7 +142,7 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
     case Op::Concat: {
       EMBER_CHECK(!in.empty(), ValueError, name, ": needs at least one operand");
       check_same_dtype(in, name);
-      const int64_t dim = wrap(attrs.get_int("dim"), x->shape.size(), name);
+      const int64_t dim = wrap(attrs.get_int(ir::Attr::Dim), x->shape.size(), name);
       SymShape shape = x->shape;
       for (size_t i = 1; i < in.size(); ++i) {
         EMBER_CHECK(in[i]->shape.size() == x->shape.size(), ShapeError, name,
@@ -185,9 +185,9 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
               text(x));
   const int64_t H = static_dim(x->shape[2], name, "height"),
                 W = static_dim(x->shape[3], name, "width");
-  const auto stride = attrs.get_ints("stride"), padding = attrs.get_ints("padding");
+  const auto stride = attrs.get_ints(ir::Attr::Stride), padding = attrs.get_ints(ir::Attr::Padding);
   const auto dilation =
-      op == Op::AvgPool2d ? std::vector<int64_t>{1, 1} : attrs.get_ints("dilation");
+      op == Op::AvgPool2d ? std::vector<int64_t>{1, 1} : attrs.get_ints(ir::Attr::Dilation);
   for (const auto* v : {&stride, &padding, &dilation})
     EMBER_CHECK(v->size() == 2, ValueError, name, ": stride, padding and dilation take 2 values");
   for (int k = 0; k < 2; ++k)
@@ -200,7 +200,7 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
     const Value* w = in[1];
     check_same_dtype(in, name);
     EMBER_CHECK(w->rank() == 4, ShapeError, name, ": expected a 4-D weight, got ", text(w));
-    const int64_t groups = attrs.get_int("groups");
+    const int64_t groups = attrs.get_int(ir::Attr::Groups);
     const int64_t cin = static_dim(x->shape[1], name, "channels");
     const int64_t wc = static_dim(w->shape[1], name, "weight channels");
     const int64_t o = static_dim(w->shape[0], name, "out channels");
@@ -220,11 +220,11 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
     shape[3] = wo;
     return {x->dtype, shape};
   }
-  const auto kernel = attrs.get_ints("kernel");
-  const bool ceil_mode = attrs.get_bool("ceil_mode");
+  const auto kernel = attrs.get_ints(ir::Attr::Kernel);
+  const bool ceil_mode = attrs.get_bool(ir::Attr::CeilMode);
   EMBER_CHECK(kernel.size() == 2 && kernel[0] >= 1 && kernel[1] >= 1, ValueError, name,
               ": kernel takes 2 positive values");
-  if (op == Op::AvgPool2d) attrs.get_bool("count_include_pad");
+  if (op == Op::AvgPool2d) attrs.get_bool(ir::Attr::CountIncludePad);
   const int64_t ho =
       kernels::window_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
   const int64_t wo =
@@ -246,7 +246,7 @@ ValueType composite_rule(Op op, const Inputs& in, const Attrs& attrs) {
   const Value* x = in[0];
   switch (op) {
     case Op::Gelu:
-      attrs.get_bool("approximate");
+      attrs.get_bool(ir::Attr::Approximate);
       return {kernels::unary_result_type(kernels::UnaryOp::Gelu, x->dtype), x->shape};
     case Op::Silu:
       return {kernels::unary_result_type(kernels::UnaryOp::Silu, x->dtype), x->shape};
@@ -254,14 +254,14 @@ ValueType composite_rule(Op op, const Inputs& in, const Attrs& attrs) {
     case Op::LogSoftmax:
       EMBER_CHECK(is_floating(x->dtype), DTypeError, name, ": expected a floating input, got ",
                   text(x));
-      wrap(attrs.get_int("dim"), x->shape.size(), name);
+      wrap(attrs.get_int(ir::Attr::Dim), x->shape.size(), name);
       return {x->dtype, x->shape};
     case Op::LayerNorm: {
       EMBER_CHECK(in.size() <= 3, ValueError, name, ": takes x, weight and bias at most");
       EMBER_CHECK(is_floating(x->dtype), DTypeError, name, ": expected a floating input, got ",
                   text(x));
-      const int64_t nd = attrs.get_int("ndims");
-      attrs.get_float("eps");
+      const int64_t nd = attrs.get_int(ir::Attr::Ndims);
+      attrs.get_float(ir::Attr::Eps);
       EMBER_CHECK(nd >= 1 && nd <= x->rank(), ValueError, name, ": ndims ", nd,
                   " does not fit input ", text(x));
       const SymShape trailing(x->shape.end() - nd, x->shape.end());
@@ -275,15 +275,15 @@ ValueType composite_rule(Op op, const Inputs& in, const Attrs& attrs) {
     case Op::Var: {
       EMBER_CHECK(is_floating(x->dtype), DTypeError, name, ": expected a floating input, got ",
                   text(x));
-      if (op == Op::Var) attrs.get_float("correction");
+      if (op == Op::Var) attrs.get_float(ir::Attr::Correction);
       ValueType t = reduce_rule(Op::ReduceSum, x, attrs);
       t.dtype = x->dtype;
       return t;
     }
     case Op::Clamp:
       EMBER_CHECK(x->dtype != DType::Bool, DTypeError, name, ": not supported for bool tensors");
-      attrs.get_float("min");
-      attrs.get_float("max");
+      attrs.get_float(ir::Attr::Min);
+      attrs.get_float(ir::Attr::Max);
       return {x->dtype, x->shape};
     default:
       throw InternalError("composite_rule: not a composite");
@@ -297,7 +297,8 @@ void check_attributes(Op op, const Attrs& attrs) {
   for (const auto& [key, value] : attrs.items()) {
     const auto spec =
         std::find_if(specs.begin(), specs.end(), [&](const AttrSpec& s) { return s.name == key; });
-    EMBER_CHECK(spec != specs.end(), ValueError, op_name(op), ": unknown attribute '", key, "'");
+    EMBER_CHECK(spec != specs.end(), ValueError, op_name(op), ": unknown attribute '",
+                attr_name(key), "'");
     bool ok = false;
     switch (spec->type) {
       case AttrType::Int:
@@ -316,13 +317,13 @@ void check_attributes(Op op, const Attrs& attrs) {
         ok = std::holds_alternative<std::vector<SymInt>>(value);
         break;
     }
-    EMBER_CHECK(ok, ValueError, op_name(op), ": attribute '", key, "' must be ",
+    EMBER_CHECK(ok, ValueError, op_name(op), ": attribute '", attr_name(key), "' must be ",
                 spec->type == AttrType::Int ? "an " : "a ", attr_type_name(spec->type));
   }
   if (attrs.items().size() == specs.size()) return;
   for (const AttrSpec& s : specs)
-    EMBER_CHECK(attrs.has(std::string(s.name)), ValueError, op_name(op), ": missing attribute '",
-                s.name, "'");
+    EMBER_CHECK(attrs.has(s.name), ValueError, op_name(op), ": missing attribute '",
+                attr_name(s.name), "'");
 }
 
 }  // namespace
@@ -351,7 +352,7 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
                        broadcast(broadcast(in[0]->shape, in[1]->shape, name), in[2]->shape, name)};
     }
     case OpCategory::Cast:
-      return ValueType{attrs.get_dtype("dtype"), in[0]->shape};
+      return ValueType{attrs.get_dtype(ir::Attr::DType), in[0]->shape};
     case OpCategory::Reduce: {
       if (op == Op::ReduceMax || op == Op::ReduceMin || op == Op::ArgMax || op == Op::ArgMin)
         EMBER_CHECK(in[0]->dtype != DType::Bool || op == Op::ReduceMax || op == Op::ReduceMin,
@@ -368,7 +369,7 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
     case OpCategory::Index: {
       const Value *x = in[0], *index = in[1];
       check_index(index, name);
-      const int64_t dim = wrap(attrs.get_int("dim"), x->shape.size(), name);
+      const int64_t dim = wrap(attrs.get_int(ir::Attr::Dim), x->shape.size(), name);
       if (op == Op::Gather) {
         EMBER_CHECK(index->rank() == x->rank(), ShapeError, name,
                     ": index must have the rank of the input, got ", text(index), " for ", text(x));
@@ -383,27 +384,27 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
       for (const Value* v : in)
         EMBER_CHECK(v->dtype == DType::Int64 && v->rank() == 0, DTypeError, name,
                     ": seed and offset must be i64[] scalars, got ", text(v));
-      const DType dtype = attrs.get_dtype("dtype");
+      const DType dtype = attrs.get_dtype(ir::Attr::DType);
       EMBER_CHECK(is_floating(dtype), DTypeError, name, ": dtype must be floating, got ", dtype);
-      return ValueType{dtype, attrs.get_list("shape")};
+      return ValueType{dtype, attrs.get_list(ir::Attr::Shape)};
     }
     case OpCategory::Constant: {
-      const SymShape shape = attrs.get_list("shape");
+      const SymShape shape = attrs.get_list(ir::Attr::Shape);
       if (op == Op::Arange) {
         EMBER_CHECK(shape.size() == 1, ShapeError, name, ": shape must be 1-D");
-        attrs.get_float("start");
-        attrs.get_float("step");
+        attrs.get_float(ir::Attr::Start);
+        attrs.get_float(ir::Attr::Step);
       } else {
-        attrs.get_float("value");
+        attrs.get_float(ir::Attr::Value);
       }
-      return ValueType{attrs.get_dtype("dtype"), shape};
+      return ValueType{attrs.get_dtype(ir::Attr::DType), shape};
     }
     case OpCategory::Composite:
       return composite_rule(op, in, attrs);
     case OpCategory::Guard:
       EMBER_CHECK(sym_numel(in[0]->shape) == SymInt(1), ShapeError, name,
                   ": guards read one element, got ", text(in[0]));
-      attrs.get_float("value");
+      attrs.get_float(ir::Attr::Value);
       return std::nullopt;
   }
   throw InternalError("infer_type: unknown op");

@@ -32,7 +32,7 @@ class OpEvaluator {
         r = kernels::where(in(0), in(1), in(2));
         break;
       case OpCategory::Cast:
-        r = kernels::cast(in(0), a.get_dtype("dtype"));
+        r = kernels::cast(in(0), a.get_dtype(ir::Attr::DType));
         break;
       case OpCategory::Reduce:
         r = reduce(op, a);
@@ -45,38 +45,39 @@ class OpEvaluator {
         break;
       case OpCategory::Conv: {
         kernels::Conv2dParams p;
-        p.stride = pair(a.get_ints("stride"));
-        p.padding = pair(a.get_ints("padding"));
-        p.dilation = pair(a.get_ints("dilation"));
-        p.groups = a.get_int("groups");
+        p.stride = pair(a.get_ints(ir::Attr::Stride));
+        p.padding = pair(a.get_ints(ir::Attr::Padding));
+        p.dilation = pair(a.get_ints(ir::Attr::Dilation));
+        p.groups = a.get_int(ir::Attr::Groups);
         r = kernels::conv2d(in(0), in(1), num_operands_ > 2 ? &in(2) : nullptr, p);
         break;
       }
       case OpCategory::Pool: {
         kernels::Pool2dParams p;
-        p.kernel = pair(a.get_ints("kernel"));
-        p.stride = pair(a.get_ints("stride"));
-        p.padding = pair(a.get_ints("padding"));
-        p.ceil_mode = a.get_bool("ceil_mode");
+        p.kernel = pair(a.get_ints(ir::Attr::Kernel));
+        p.stride = pair(a.get_ints(ir::Attr::Stride));
+        p.padding = pair(a.get_ints(ir::Attr::Padding));
+        p.ceil_mode = a.get_bool(ir::Attr::CeilMode);
         if (op == Op::MaxPool2d) {
-          p.dilation = pair(a.get_ints("dilation"));
+          p.dilation = pair(a.get_ints(ir::Attr::Dilation));
           r = kernels::max_pool2d(in(0), p);
         } else {
-          p.count_include_pad = a.get_bool("count_include_pad");
+          p.count_include_pad = a.get_bool(ir::Attr::CountIncludePad);
           r = kernels::avg_pool2d(in(0), p);
         }
         break;
       }
       case OpCategory::Index:
-        r = op == Op::Gather ? kernels::gather(in(0), a.get_int("dim"), in(1))
-                             : kernels::index_select(in(0), a.get_int("dim"), in(1));
+        r = op == Op::Gather ? kernels::gather(in(0), a.get_int(ir::Attr::Dim), in(1))
+                             : kernels::index_select(in(0), a.get_int(ir::Attr::Dim), in(1));
         break;
       case OpCategory::Random: {
         const kernels::RngState state{uint64_t(*in(0).data_as<int64_t>()),
                                       uint64_t(*in(1).data_as<int64_t>())};
-        const Shape shape = concrete(a.get_list("shape"));
-        r = op == Op::RandUniform ? kernels::rand_uniform(state, shape, a.get_dtype("dtype"))
-                                  : kernels::rand_normal(state, shape, a.get_dtype("dtype"));
+        const Shape shape = concrete(a.get_list(ir::Attr::Shape));
+        r = op == Op::RandUniform
+                ? kernels::rand_uniform(state, shape, a.get_dtype(ir::Attr::DType))
+                : kernels::rand_normal(state, shape, a.get_dtype(ir::Attr::DType));
         break;
       }
       case OpCategory::Constant:
@@ -104,8 +105,8 @@ class OpEvaluator {
 
   Array reduce(Op op, const Attrs& a) {
     const Array& x = in(0);
-    const auto dims = a.get_ints("dims");
-    const bool keepdim = a.get_bool("keepdim");
+    const auto dims = a.get_ints(ir::Attr::Dims);
+    const bool keepdim = a.get_bool(ir::Attr::Keepdim);
     switch (op) {
 #define EMBER_OP(name, text, category, arity, props, attrs)
 #define EMBER_REDUCE_OP(name, kernel, text) \
@@ -125,20 +126,20 @@ class OpEvaluator {
     const Array& x = in(0);
     switch (op) {
       case Op::Reshape:
-        return kernels::reshape(x, concrete(a.get_list("shape")));
+        return kernels::reshape(x, concrete(a.get_list(ir::Attr::Shape)));
       case Op::Permute:
-        return kernels::permute(x, a.get_ints("dims"));
+        return kernels::permute(x, a.get_ints(ir::Attr::Dims));
       case Op::Expand:
-        return kernels::expand(x, concrete(a.get_list("shape")));
+        return kernels::expand(x, concrete(a.get_list(ir::Attr::Shape)));
       case Op::Slice:
-        return kernels::slice(x, a.get_int("dim"), a.get_int("start"), a.get_int("end"),
-                              a.get_int("step"));
+        return kernels::slice(x, a.get_int(ir::Attr::Dim), a.get_int(ir::Attr::Start),
+                              a.get_int(ir::Attr::End), a.get_int(ir::Attr::Step));
       case Op::Pad: {
-        const auto pads = a.get_ints("pads");
+        const auto pads = a.get_ints(ir::Attr::Pads);
         Shape shape = x.sizes();
         for (size_t p = 0; p < pads.size() / 2; ++p)
           shape[size_t(x.dim() - 1 - int64_t(p))] += pads[2 * p] + pads[2 * p + 1];
-        Array out = kernels::full(shape, a.get_float("value"), x.dtype());
+        Array out = kernels::full(shape, a.get_float(ir::Attr::Value), x.dtype());
         Array interior = out;
         for (size_t p = 0; p < pads.size() / 2; ++p) {
           const int64_t d = x.dim() - 1 - int64_t(p);
@@ -150,7 +151,7 @@ class OpEvaluator {
       case Op::Concat: {
         std::vector<Array> parts;
         for (size_t i = 0; i < num_operands_; ++i) parts.push_back(in(i));
-        return kernels::cat(parts, a.get_int("dim"));
+        return kernels::cat(parts, a.get_int(ir::Attr::Dim));
       }
       default:
         throw InternalError("interpret: unknown movement op");
@@ -163,27 +164,29 @@ class OpEvaluator {
     switch (op) {
       case Op::Gelu:
         return kernels::unary(
-            a.get_bool("approximate") ? kernels::UnaryOp::GeluTanh : kernels::UnaryOp::Gelu, x);
+            a.get_bool(ir::Attr::Approximate) ? kernels::UnaryOp::GeluTanh : kernels::UnaryOp::Gelu,
+            x);
       case Op::Silu:
         return kernels::unary(kernels::UnaryOp::Silu, x);
       case Op::Softmax:
-        return kernels::softmax(x, a.get_int("dim"));
+        return kernels::softmax(x, a.get_int(ir::Attr::Dim));
       case Op::LogSoftmax:
-        return kernels::log_softmax(x, a.get_int("dim"));
+        return kernels::log_softmax(x, a.get_int(ir::Attr::Dim));
       case Op::LayerNorm: {
-        const int64_t nd = a.get_int("ndims");
+        const int64_t nd = a.get_int(ir::Attr::Ndims);
         const Shape trailing(x.sizes().end() - nd, x.sizes().end());
         const Array* w = num_operands_ > 1 ? &in(1) : nullptr;
         const Array* b = num_operands_ > 2 ? &in(2) : nullptr;
-        return kernels::layer_norm(x, trailing, w, b, a.get_float("eps"));
+        return kernels::layer_norm(x, trailing, w, b, a.get_float(ir::Attr::Eps));
       }
       case Op::Mean:
-        return kernels::reduce(ReduceOp::Mean, x, a.get_ints("dims"), a.get_bool("keepdim"));
+        return kernels::reduce(ReduceOp::Mean, x, a.get_ints(ir::Attr::Dims),
+                               a.get_bool(ir::Attr::Keepdim));
       case Op::Var:
-        return kernels::var(x, a.get_ints("dims"), a.get_float("correction"),
-                            a.get_bool("keepdim"));
+        return kernels::var(x, a.get_ints(ir::Attr::Dims), a.get_float(ir::Attr::Correction),
+                            a.get_bool(ir::Attr::Keepdim));
       case Op::Clamp: {
-        const double lo = a.get_float("min"), hi = a.get_float("max");
+        const double lo = a.get_float(ir::Attr::Min), hi = a.get_float(ir::Attr::Max);
         return kernels::clamp(x, lo == -INFINITY ? std::nullopt : std::optional<double>(lo),
                               hi == INFINITY ? std::nullopt : std::optional<double>(hi));
       }
@@ -193,15 +196,16 @@ class OpEvaluator {
   }
 
   Array constant(Op op, const Attrs& a) {
-    const Shape shape = concrete(a.get_list("shape"));
-    const DType dtype = a.get_dtype("dtype");
+    const Shape shape = concrete(a.get_list(ir::Attr::Shape));
+    const DType dtype = a.get_dtype(ir::Attr::DType);
     if (op == Op::Constant) {
       // An integer value is exact in integer dtypes of any magnitude.
-      const int64_t* exact = std::get_if<int64_t>(&a.get("value"));
+      const int64_t* exact = std::get_if<int64_t>(&a.get(ir::Attr::Value));
       if (exact && !is_floating(dtype)) return kernels::full_int(shape, *exact, dtype);
-      return kernels::full(shape, a.get_float("value"), dtype);
+      return kernels::full(shape, a.get_float(ir::Attr::Value), dtype);
     }
-    return kernels::arange_n(a.get_float("start"), a.get_float("step"), shape[0], dtype);
+    return kernels::arange_n(a.get_float(ir::Attr::Start), a.get_float(ir::Attr::Step), shape[0],
+                             dtype);
   }
 
   const Array* const* operands_;
@@ -254,7 +258,7 @@ class Interpreter {
 }  // namespace
 
 void check_guard(const Array& value, const Attrs& attrs, std::string_view value_name) {
-  const double seen = value.element_as_double(0), expected = attrs.get_float("value");
+  const double seen = value.element_as_double(0), expected = attrs.get_float(ir::Attr::Value);
   if (seen == expected || (std::isnan(seen) && std::isnan(expected))) return;
   throw GuardFailure(detail::concat(
       "guard on ", value_name.empty() ? "its operand" : "%" + std::string(value_name),

@@ -1,5 +1,7 @@
 #include "ember/ir/ops.h"
 
+#include "ember/ir/graph.h"
+
 #include <array>
 #include <vector>
 
@@ -49,7 +51,9 @@ const std::vector<std::vector<AttrSpec>>& attribute_table() {
         size_t t = 0;
         while (t < kAttrTypeNames.size() && kAttrTypeNames[t] != type) ++t;
         EMBER_INTERNAL_ASSERT(t < kAttrTypeNames.size(), "ops.def attribute type ", type);
-        out[i].push_back({word.substr(0, colon), AttrType(t)});
+        const auto name = attr_from_name(word.substr(0, colon));
+        EMBER_INTERNAL_ASSERT(name, "ops.def attribute ", word, " is not in attributes.def");
+        out[i].push_back({*name, AttrType(t)});
       }
     }
     return out;

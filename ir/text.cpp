@@ -61,7 +61,7 @@ std::string attr_text(const AttrValue& v) {
 std::string attrs_text(const Attrs& attrs) {
   std::string out = "{";
   for (const auto& [k, v] : attrs.items())
-    out += (out.size() > 1 ? ", " : "") + k + " = " + attr_text(v);
+    out += (out.size() > 1 ? ", " : "") + std::string(attr_name(k)) + " = " + attr_text(v);
   return out + "}";
 }
 
@@ -463,9 +463,12 @@ class Parser {
       do {
         if (tok_.kind != Tok::Ident) fail("expected an attribute name");
         const Token key = take();
-        if (attrs.has(key.text)) Lexer::fail(key, "duplicate attribute '" + key.text + "'");
+        const std::optional<Attr> attr = attr_from_name(key.text);
+        if (!attr)  // at the op, as infer_type reports an attribute the op does not take
+          Lexer::fail(op_tok, std::string(op_name(*op)) + ": unknown attribute '" + key.text + "'");
+        if (attrs.has(*attr)) Lexer::fail(key, "duplicate attribute '" + key.text + "'");
         expect("=");
-        attrs.set(key.text, attr_value());
+        attrs.set(*attr, attr_value());
       } while (accept(","));
       expect("}");
     }

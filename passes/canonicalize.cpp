@@ -24,7 +24,7 @@ struct Rewrite {
 // The scalar a value holds when it is a Constant (any shape), else nullopt.
 std::optional<double> constant_value(const Value* v) {
   if (!v->producer || v->producer->op != Op::Constant) return std::nullopt;
-  return v->producer->attrs.get_float("value");
+  return v->producer->attrs.get_float(ir::Attr::Value);
 }
 
 bool same_type(const Value* a, const Value* b) {
@@ -93,11 +93,11 @@ Rewrite double_negation(Graph&, Node& n) {
 // A reshape, expand or step-1 slice whose result has the input's type, a cast to the input's
 // dtype: the input.
 Rewrite same_type_movement(Graph&, Node& n) {
-  if (n.op == Op::Slice && n.attrs.get_int("step") != 1) return {};
+  if (n.op == Op::Slice && n.attrs.get_int(ir::Attr::Step) != 1) return {};
   return {same_type(n.inputs[0], n.output) ? n.inputs[0] : nullptr};
 }
 Rewrite identity_permute(Graph&, Node& n) {
-  const auto dims = n.attrs.get_ints("dims");
+  const auto dims = n.attrs.get_ints(ir::Attr::Dims);
   for (size_t i = 0; i < dims.size(); ++i)
     if (dims[i] != int64_t(i) && dims[i] != int64_t(i) - int64_t(dims.size())) return {};
   return {n.inputs[0]};
@@ -111,11 +111,12 @@ Rewrite movement_of_same_movement(Graph& g, Node& n) {
 Rewrite permute_of_permute(Graph& g, Node& n) {
   const Value* x = n.inputs[0];
   if (!x->producer || x->producer->op != Op::Permute) return {};
-  const auto inner = x->producer->attrs.get_ints("dims"), outer = n.attrs.get_ints("dims");
+  const auto inner = x->producer->attrs.get_ints(ir::Attr::Dims),
+             outer = n.attrs.get_ints(ir::Attr::Dims);
   std::vector<ir::SymInt> composed;
   const int64_t r = int64_t(inner.size());
   for (int64_t d : outer) composed.push_back((inner[size_t((d + r) % r)] + r) % r);
-  return {insert_before(g, n, Op::Permute, {x->producer->inputs[0]}, {{"dims", composed}})};
+  return {insert_before(g, n, Op::Permute, {x->producer->inputs[0]}, {{ir::Attr::Dims, composed}})};
 }
 // cast(cast(x, A), B) -> cast(x, B) when x's dtype widens losslessly to A (and the two paths
 // convert every value alike).

@@ -17,7 +17,7 @@ std::string key_of(const ir::Node& n) {
   for (const ir::Value* v : n.inputs) os << static_cast<const void*>(v) << ',';
   os << ')';
   for (const auto& [k, v] : n.attrs.items()) {
-    os << k << '=';
+    os << attr_name(k) << '=';
     std::visit(
         [&](const auto& x) {
           using T = std::decay_t<decltype(x)>;

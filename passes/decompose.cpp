@@ -23,15 +23,17 @@ struct Emitter {
   }
   Value* scalar(double v, DType dtype) {
     return op(Op::Constant, {},
-              {{"value", v}, {"shape", std::vector<ir::SymInt>{}}, {"dtype", dtype}});
+              {{ir::Attr::Value, v},
+               {ir::Attr::Shape, std::vector<ir::SymInt>{}},
+               {ir::Attr::DType, dtype}});
   }
   Value* cast(Value* x, DType dtype) {
-    return x->dtype == dtype ? x : op(Op::Cast, {x}, {{"dtype", dtype}});
+    return x->dtype == dtype ? x : op(Op::Cast, {x}, {{ir::Attr::DType, dtype}});
   }
   Value* mul(Value* a, double c) { return op(Op::Mul, {a, scalar(c, a->dtype)}); }
   Value* add(Value* a, double c) { return op(Op::Add, {a, scalar(c, a->dtype)}); }
   Value* reduce(Op o, Value* x, const std::vector<ir::SymInt>& dims, bool keepdim) {
-    return op(o, {x}, {{"dims", dims}, {"keepdim", keepdim}});
+    return op(o, {x}, {{ir::Attr::Dims, dims}, {ir::Attr::Keepdim, keepdim}});
   }
   // How many elements of x a reduction over dims combines, when those dims are static.
   static std::optional<int64_t> static_count(const Value* x, const std::vector<int64_t>& dims) {
@@ -50,7 +52,7 @@ struct Emitter {
     if (const auto n = static_count(x, dims)) return scalar(double(*n), dtype);
     std::vector<ir::SymInt> ones_shape(x->shape.size(), ir::SymInt(1));
     for (int64_t d : dims) ones_shape[size_t(d)] = x->shape[size_t(d)];
-    Value* ones = op(Op::Expand, {scalar(1.0, dtype)}, {{"shape", ones_shape}});
+    Value* ones = op(Op::Expand, {scalar(1.0, dtype)}, {{ir::Attr::Shape, ones_shape}});
     return reduce(Op::ReduceSum, ones, {}, false);
   }
   Value* mean(Value* x, const std::vector<int64_t>& dims, bool keepdim) {
@@ -67,12 +69,13 @@ Value* emit_decomposition(ir::Graph& graph, size_t at, Op op, const std::vector<
                           const ir::Attrs& attrs, DType out) {
   EMBER_INTERNAL_ASSERT(ir::op_category(op) == ir::OpCategory::Composite);
   auto reduced_axes = [&](const Value* x) {
-    return wrap_dims(attrs.get_ints("dims"), x->rank(), std::string(ir::op_name(op)).c_str());
+    return wrap_dims(attrs.get_ints(ir::Attr::Dims), x->rank(),
+                     std::string(ir::op_name(op)).c_str());
   };
   Emitter e{graph, at};
   Value* x = inputs[0];
   if (op == Op::Clamp) {  // in x's own dtype; an infinite bound is none
-    const double lo = attrs.get_float("min"), hi = attrs.get_float("max");
+    const double lo = attrs.get_float(ir::Attr::Min), hi = attrs.get_float(ir::Attr::Max);
     Value* r = x;
     if (lo != -INFINITY) r = e.op(Op::Maximum, {r, e.scalar(lo, out)});
     if (hi != INFINITY) r = e.op(Op::Minimum, {r, e.scalar(hi, out)});
@@ -84,7 +87,7 @@ Value* emit_decomposition(ir::Graph& graph, size_t at, Op op, const std::vector<
   Value* r = nullptr;
   switch (op) {
     case Op::Gelu:
-      if (attrs.get_bool("approximate")) {
+      if (attrs.get_bool(ir::Attr::Approximate)) {
         Value* cube = e.op(Op::Mul, {e.op(Op::Mul, {v, v}), v});
         Value* inner = e.mul(e.op(Op::Add, {v, e.mul(cube, 0.044715)}), 0.79788456080286535588);
         r = e.op(Op::Mul, {e.mul(v, 0.5), e.add(e.op(Op::Tanh, {inner}), 1.0)});
@@ -97,7 +100,8 @@ Value* emit_decomposition(ir::Graph& graph, size_t at, Op op, const std::vector<
       break;
     case Op::Softmax:
     case Op::LogSoftmax: {
-      const std::vector<ir::SymInt> dim{wrap_dim(attrs.get_int("dim"), x->rank(), "softmax")};
+      const std::vector<ir::SymInt> dim{
+          wrap_dim(attrs.get_int(ir::Attr::Dim), x->rank(), "softmax")};
       Value* shifted = e.op(Op::Sub, {v, e.reduce(Op::ReduceMax, v, dim, true)});
       if (op == Op::Softmax) {
         Value* ex = e.op(Op::Exp, {shifted});
@@ -110,24 +114,26 @@ Value* emit_decomposition(ir::Graph& graph, size_t at, Op op, const std::vector<
     }
     case Op::LayerNorm: {
       std::vector<int64_t> dims;
-      for (int64_t d = x->rank() - attrs.get_int("ndims"); d < x->rank(); ++d) dims.push_back(d);
+      for (int64_t d = x->rank() - attrs.get_int(ir::Attr::Ndims); d < x->rank(); ++d)
+        dims.push_back(d);
       Value* centered = e.op(Op::Sub, {v, e.mean(v, dims, true)});
       Value* variance = e.mean(e.op(Op::Mul, {centered, centered}), dims, true);
-      r = e.op(Op::Mul, {centered, e.op(Op::Rsqrt, {e.add(variance, attrs.get_float("eps"))})});
+      r = e.op(Op::Mul,
+               {centered, e.op(Op::Rsqrt, {e.add(variance, attrs.get_float(ir::Attr::Eps))})});
       if (inputs.size() > 1) r = e.op(Op::Mul, {r, e.cast(inputs[1], compute)});
       if (inputs.size() > 2) r = e.op(Op::Add, {r, e.cast(inputs[2], compute)});
       break;
     }
     case Op::Mean:
-      r = e.mean(v, reduced_axes(x), attrs.get_bool("keepdim"));
+      r = e.mean(v, reduced_axes(x), attrs.get_bool(ir::Attr::Keepdim));
       break;
     case Op::Var: {
       const std::vector<int64_t> dims = reduced_axes(x);
       Value* diff = e.op(Op::Sub, {v, e.mean(v, dims, true)});
       Value* sum = e.reduce(Op::ReduceSum, e.op(Op::Mul, {diff, diff}), ir::sym_shape(dims),
-                            attrs.get_bool("keepdim"));
+                            attrs.get_bool(ir::Attr::Keepdim));
       // PyTorch's divisor: max(0, count - correction).
-      const double correction = attrs.get_float("correction");
+      const double correction = attrs.get_float(ir::Attr::Correction);
       Value* denom = nullptr;
       if (const auto count = Emitter::static_count(v, dims))
         denom = e.scalar(std::max(0.0, double(*count) - correction), compute);

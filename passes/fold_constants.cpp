@@ -68,7 +68,8 @@ bool fold_constants(ir::Graph& graph) {
     if (!evaluate_uniform(n, value)) continue;
     std::vector<ir::SymInt> shape(n.output->shape.begin(), n.output->shape.end());
     ir::Value* folded = graph.insert(
-        i, ir::Op::Constant, {}, {{"value", value}, {"shape", shape}, {"dtype", n.output->dtype}});
+        i, ir::Op::Constant, {},
+        {{ir::Attr::Value, value}, {ir::Attr::Shape, shape}, {ir::Attr::DType, n.output->dtype}});
     graph.replace_all_uses(n.output, folded);
     ++i;  // n moved one place down
     changed = true;

@@ -84,13 +84,13 @@ TEST(Rules, WhereAndCast) {
             "f32[s0, 4]");
   EXPECT_THROW(result(Op::Where, {{kFloat32, {4}}, {kFloat32, {4}}, {kFloat32, {4}}}), DTypeError);
   EXPECT_THROW(result(Op::Where, {{kBool, {4}}, {kFloat32, {4}}, {kInt32, {4}}}), DTypeError);
-  EXPECT_EQ(result(Op::Cast, {{kFloat32, {s0}}}, {{"dtype", kBFloat16}}), "bf16[s0]");
+  EXPECT_EQ(result(Op::Cast, {{kFloat32, {s0}}}, {{ir::Attr::DType, kBFloat16}}), "bf16[s0]");
   EXPECT_THROW(result(Op::Cast, {{kFloat32, {2}}}), ValueError);  // missing attribute
 }
 
 TEST(Rules, Reductions) {
-  const Attrs d1{{"dims", std::vector<SymInt>{1}}, {"keepdim", false}};
-  const Attrs all{{"dims", std::vector<SymInt>{}}, {"keepdim", true}};
+  const Attrs d1{{ir::Attr::Dims, std::vector<SymInt>{1}}, {ir::Attr::Keepdim, false}};
+  const Attrs all{{ir::Attr::Dims, std::vector<SymInt>{}}, {ir::Attr::Keepdim, true}};
   EXPECT_EQ(result(Op::ReduceSum, {{kFloat32, {s0, 4, 5}}}, d1), "f32[s0, 5]");
   EXPECT_EQ(result(Op::ReduceSum, {{kInt32, {s0, 4}}}, all), "i64[1, 1]");
   EXPECT_EQ(result(Op::ReduceProd, {{kBool, {3}}}, all), "i64[1]");
@@ -98,52 +98,59 @@ TEST(Rules, Reductions) {
   EXPECT_EQ(result(Op::ReduceMin, {{kInt8, {2, 3}}}, all), "i8[1, 1]");
   EXPECT_EQ(result(Op::ArgMax, {{kFloat32, {s0, 4}}}, d1), "i64[s0]");
   EXPECT_EQ(result(Op::ArgMin, {{kFloat32, {3, 4}}},
-                   {{"dims", std::vector<SymInt>{}}, {"keepdim", false}}),
+                   {{ir::Attr::Dims, std::vector<SymInt>{}}, {ir::Attr::Keepdim, false}}),
             "i64[]");
   EXPECT_THROW(result(Op::ReduceSum, {{kFloat32, {3}}},
-                      {{"dims", std::vector<SymInt>{1}}, {"keepdim", false}}),
+                      {{ir::Attr::Dims, std::vector<SymInt>{1}}, {ir::Attr::Keepdim, false}}),
                IndexError);
   EXPECT_THROW(result(Op::ReduceSum, {{kFloat32, {3, 3}}},
-                      {{"dims", std::vector<SymInt>{0, -2}}, {"keepdim", false}}),
+                      {{ir::Attr::Dims, std::vector<SymInt>{0, -2}}, {ir::Attr::Keepdim, false}}),
                IndexError);
   EXPECT_THROW(result(Op::ArgMax, {{kFloat32, {3, 3}}},
-                      {{"dims", std::vector<SymInt>{0, 1}}, {"keepdim", false}}),
+                      {{ir::Attr::Dims, std::vector<SymInt>{0, 1}}, {ir::Attr::Keepdim, false}}),
                ValueError);
 }
 
 TEST(Rules, Movement) {
-  EXPECT_EQ(
-      result(Op::Reshape, {{kFloat32, {s0, 784}}}, {{"shape", std::vector<SymInt>{s0, 28, 28}}}),
-      "f32[s0, 28, 28]");
-  EXPECT_EQ(result(Op::Reshape, {{kFloat32, {s0, s1}}}, {{"shape", std::vector<SymInt>{s0 * s1}}}),
+  EXPECT_EQ(result(Op::Reshape, {{kFloat32, {s0, 784}}},
+                   {{ir::Attr::Shape, std::vector<SymInt>{s0, 28, 28}}}),
+            "f32[s0, 28, 28]");
+  EXPECT_EQ(result(Op::Reshape, {{kFloat32, {s0, s1}}},
+                   {{ir::Attr::Shape, std::vector<SymInt>{s0 * s1}}}),
             "f32[s0*s1]");
-  EXPECT_THROW(result(Op::Reshape, {{kFloat32, {s0, 4}}}, {{"shape", std::vector<SymInt>{s0, 5}}}),
-               ShapeError);
-  EXPECT_EQ(result(Op::Permute, {{kFloat32, {s0, 3, 4}}}, {{"dims", std::vector<SymInt>{2, 0, 1}}}),
+  EXPECT_THROW(
+      result(Op::Reshape, {{kFloat32, {s0, 4}}}, {{ir::Attr::Shape, std::vector<SymInt>{s0, 5}}}),
+      ShapeError);
+  EXPECT_EQ(result(Op::Permute, {{kFloat32, {s0, 3, 4}}},
+                   {{ir::Attr::Dims, std::vector<SymInt>{2, 0, 1}}}),
             "f32[4, s0, 3]");
-  EXPECT_THROW(result(Op::Permute, {{kFloat32, {2, 3}}}, {{"dims", std::vector<SymInt>{0, 0}}}),
-               IndexError);
-  EXPECT_THROW(result(Op::Permute, {{kFloat32, {2, 3}}}, {{"dims", std::vector<SymInt>{0}}}),
-               ShapeError);
-  EXPECT_EQ(result(Op::Expand, {{kFloat32, {s0, 1}}}, {{"shape", std::vector<SymInt>{2, s0, 7}}}),
-            "f32[2, s0, 7]");
-  EXPECT_THROW(result(Op::Expand, {{kFloat32, {3, 2}}}, {{"shape", std::vector<SymInt>{3, 4}}}),
-               ShapeError);
-  const Attrs sl{{"dim", 1}, {"start", 1}, {"end", 7}, {"step", 2}};
+  EXPECT_THROW(
+      result(Op::Permute, {{kFloat32, {2, 3}}}, {{ir::Attr::Dims, std::vector<SymInt>{0, 0}}}),
+      IndexError);
+  EXPECT_THROW(
+      result(Op::Permute, {{kFloat32, {2, 3}}}, {{ir::Attr::Dims, std::vector<SymInt>{0}}}),
+      ShapeError);
+  EXPECT_EQ(
+      result(Op::Expand, {{kFloat32, {s0, 1}}}, {{ir::Attr::Shape, std::vector<SymInt>{2, s0, 7}}}),
+      "f32[2, s0, 7]");
+  EXPECT_THROW(
+      result(Op::Expand, {{kFloat32, {3, 2}}}, {{ir::Attr::Shape, std::vector<SymInt>{3, 4}}}),
+      ShapeError);
+  const Attrs sl{{ir::Attr::Dim, 1}, {ir::Attr::Start, 1}, {ir::Attr::End, 7}, {ir::Attr::Step, 2}};
   EXPECT_EQ(result(Op::Slice, {{kFloat32, {s0, 8}}}, sl), "f32[s0, 3]");
   EXPECT_THROW(result(Op::Slice, {{kFloat32, {s0, 5}}}, sl), ValueError);
   EXPECT_THROW(result(Op::Slice, {{kFloat32, {4, s0}}}, sl), ShapeError);  // symbolic sliced dim
   EXPECT_EQ(result(Op::Pad, {{kFloat32, {s0, 3, 4}}},
-                   {{"pads", std::vector<SymInt>{1, 2, 0, 1}}, {"value", 0.0}}),
+                   {{ir::Attr::Pads, std::vector<SymInt>{1, 2, 0, 1}}, {ir::Attr::Value, 0.0}}),
             "f32[s0, 4, 7]");
-  EXPECT_THROW(
-      result(Op::Pad, {{kFloat32, {3}}}, {{"pads", std::vector<SymInt>{1}}, {"value", 0.0}}),
-      ValueError);
-  EXPECT_EQ(result(Op::Concat, {{kFloat32, {s0, 2}}, {kFloat32, {s0, 3}}}, {{"dim", 1}}),
+  EXPECT_THROW(result(Op::Pad, {{kFloat32, {3}}},
+                      {{ir::Attr::Pads, std::vector<SymInt>{1}}, {ir::Attr::Value, 0.0}}),
+               ValueError);
+  EXPECT_EQ(result(Op::Concat, {{kFloat32, {s0, 2}}, {kFloat32, {s0, 3}}}, {{ir::Attr::Dim, 1}}),
             "f32[s0, 5]");
-  EXPECT_EQ(result(Op::Concat, {{kFloat32, {s0, 2}}, {kFloat32, {s1, 2}}}, {{"dim", 0}}),
+  EXPECT_EQ(result(Op::Concat, {{kFloat32, {s0, 2}}, {kFloat32, {s1, 2}}}, {{ir::Attr::Dim, 0}}),
             "f32[s0 + s1, 2]");
-  EXPECT_THROW(result(Op::Concat, {{kFloat32, {2, 2}}, {kFloat32, {3, 3}}}, {{"dim", 0}}),
+  EXPECT_THROW(result(Op::Concat, {{kFloat32, {2, 2}}, {kFloat32, {3, 3}}}, {{ir::Attr::Dim, 0}}),
                ShapeError);
 }
 
@@ -158,28 +165,43 @@ TEST(Rules, MatmulConvPool) {
     EXPECT_STREQ(e.what(), "matmul: shapes [2, 3] and [4, 5] cannot be multiplied (3 != 4)");
   }
   EXPECT_THROW(result(Op::Matmul, {{kFloat32, {3}}, {kFloat32, {3, 2}}}), ShapeError);
-  const Attrs conv{{"stride", std::vector<SymInt>{2, 2}},
-                   {"padding", std::vector<SymInt>{1, 1}},
-                   {"dilation", std::vector<SymInt>{1, 1}},
-                   {"groups", 1}};
+  const Attrs conv{{ir::Attr::Stride, std::vector<SymInt>{2, 2}},
+                   {ir::Attr::Padding, std::vector<SymInt>{1, 1}},
+                   {ir::Attr::Dilation, std::vector<SymInt>{1, 1}},
+                   {ir::Attr::Groups, 1}};
   EXPECT_EQ(result(Op::Conv2d, {{kFloat32, {s0, 3, 32, 32}}, {kFloat32, {16, 3, 3, 3}}}, conv),
             "f32[s0, 16, 16, 16]");
   EXPECT_THROW(result(Op::Conv2d, {{kFloat32, {1, 4, 8, 8}}, {kFloat32, {16, 3, 3, 3}}}, conv),
                ShapeError);
-  const Attrs pool{{"kernel", std::vector<SymInt>{2, 2}},
-                   {"stride", std::vector<SymInt>{2, 2}},
-                   {"padding", std::vector<SymInt>{0, 0}},
-                   {"dilation", std::vector<SymInt>{1, 1}},
-                   {"ceil_mode", false}};
+  const Attrs pool{{ir::Attr::Kernel, std::vector<SymInt>{2, 2}},
+                   {ir::Attr::Stride, std::vector<SymInt>{2, 2}},
+                   {ir::Attr::Padding, std::vector<SymInt>{0, 0}},
+                   {ir::Attr::Dilation, std::vector<SymInt>{1, 1}},
+                   {ir::Attr::CeilMode, false}};
   EXPECT_EQ(result(Op::MaxPool2d, {{kFloat32, {s0, 3, 9, 9}}}, pool), "f32[s0, 3, 4, 4]");
-  const Attrs avg{{"kernel", std::vector<SymInt>{2, 2}},
-                  {"stride", std::vector<SymInt>{2, 2}},
-                  {"padding", std::vector<SymInt>{0, 0}},
-                  {"ceil_mode", false},
-                  {"count_include_pad", true}};
+  const Attrs avg{{ir::Attr::Kernel, std::vector<SymInt>{2, 2}},
+                  {ir::Attr::Stride, std::vector<SymInt>{2, 2}},
+                  {ir::Attr::Padding, std::vector<SymInt>{0, 0}},
+                  {ir::Attr::CeilMode, false},
+                  {ir::Attr::CountIncludePad, true}};
   EXPECT_EQ(result(Op::AvgPool2d, {{kFloat64, {1, 1, 4, 6}}}, avg), "f64[1, 1, 2, 3]");
   EXPECT_THROW(result(Op::MaxPool2d, {{kFloat32, {3, 9, 9}}}, pool), ShapeError);
   EXPECT_THROW(result(Op::MaxPool2d, {{kInt32, {1, 3, 9, 9}}}, pool), DTypeError);
+}
+
+// attributes.def lists names in text order (Attrs keeps items in enum order, the text form prints
+// them so), and every name reads back.
+TEST(Rules, AttributeNamesAreInTextOrder) {
+  for (size_t i = 0; i <= size_t(ir::Attr::Value); ++i) {
+    const auto a = ir::Attr(i);
+    EXPECT_EQ(ir::attr_from_name(ir::attr_name(a)), a);
+    if (i > 0) {
+      EXPECT_LT(ir::attr_name(ir::Attr(i - 1)), ir::attr_name(a));
+    }
+  }
+  EXPECT_FALSE(ir::attr_from_name("axis"));
+  // Every op's attributes are known names (op_attributes asserts it when it parses the table).
+  for (int op = 0; op < ir::kNumOps; ++op) EXPECT_LE(ir::op_attributes(Op(op)).size(), 5u);
 }
 
 // ops.def declares each op's attributes with their types: a node gets exactly those.
@@ -193,19 +215,24 @@ TEST(Rules, AttributesAreThoseTheOpTableDeclares) {
     return std::string("no error");
   };
   const std::vector<std::pair<DType, SymShape>> x{{kFloat32, {2, 3}}};
-  EXPECT_EQ(message(Op::ReduceSum, x, {{"dims", std::vector<SymInt>{1}}}),
+  EXPECT_EQ(message(Op::ReduceSum, x, {{ir::Attr::Dims, std::vector<SymInt>{1}}}),
             "reduce_sum: missing attribute 'keepdim'");
   EXPECT_EQ(message(Op::ReduceSum, x,
-                    {{"dims", std::vector<SymInt>{1}}, {"keepdim", false}, {"axis", int64_t(1)}}),
-            "reduce_sum: unknown attribute 'axis'");
-  EXPECT_EQ(message(Op::ReduceSum, x, {{"dims", int64_t(1)}, {"keepdim", false}}),
+                    {{ir::Attr::Dims, std::vector<SymInt>{1}},
+                     {ir::Attr::Keepdim, false},
+                     {ir::Attr::Dim, int64_t(1)}}),
+            "reduce_sum: unknown attribute 'dim'");
+  EXPECT_EQ(message(Op::ReduceSum, x, {{ir::Attr::Dims, int64_t(1)}, {ir::Attr::Keepdim, false}}),
             "reduce_sum: attribute 'dims' must be a list");
-  EXPECT_EQ(message(Op::Exp, x, {{"dim", int64_t(0)}}), "exp: unknown attribute 'dim'");
-  EXPECT_EQ(message(Op::Concat, {}, {{"dim", int64_t(0)}}),
+  EXPECT_EQ(message(Op::Exp, x, {{ir::Attr::Dim, int64_t(0)}}), "exp: unknown attribute 'dim'");
+  EXPECT_EQ(message(Op::Concat, {}, {{ir::Attr::Dim, int64_t(0)}}),
             "concat: expected at least one operand");
   // A float attribute takes an int.
-  EXPECT_EQ(message(Op::Guard, {{kFloat32, {}}}, {{"value", int64_t(3)}}), "no error");
+  EXPECT_EQ(message(Op::Guard, {{kFloat32, {}}}, {{ir::Attr::Value, int64_t(3)}}), "no error");
   EXPECT_EQ(ir::op_attributes(Op::Slice).size(), 4u);
+  EXPECT_EQ(ir::op_attributes(Op::Slice)[1].name, ir::Attr::Start);
+  EXPECT_EQ(ir::op_attributes(Op::Slice)[1].type, ir::AttrType::Int);
+  EXPECT_EQ(ir::op_attributes(Op::Arange)[1].type, ir::AttrType::Float);
   EXPECT_TRUE(ir::is_commutative(Op::Add));
   EXPECT_FALSE(ir::is_commutative(Op::Sub));
   EXPECT_TRUE(ir::is_transcendental(Op::Exp));
@@ -215,45 +242,54 @@ TEST(Rules, AttributesAreThoseTheOpTableDeclares) {
 }
 
 TEST(Rules, IndexRandomConstantGuard) {
-  EXPECT_EQ(result(Op::IndexSelect, {{kFloat32, {10, s0}}, {kInt64, {s1}}}, {{"dim", 0}}),
+  EXPECT_EQ(result(Op::IndexSelect, {{kFloat32, {10, s0}}, {kInt64, {s1}}}, {{ir::Attr::Dim, 0}}),
             "f32[s1, s0]");
-  EXPECT_THROW(result(Op::IndexSelect, {{kFloat32, {10, 4}}, {kFloat32, {3}}}, {{"dim", 0}}),
-               DTypeError);
-  EXPECT_EQ(result(Op::Gather, {{kFloat32, {4, 5}}, {kInt64, {4, 2}}}, {{"dim", 1}}), "f32[4, 2]");
-  EXPECT_THROW(result(Op::Gather, {{kFloat32, {4, 5}}, {kInt64, {4}}}, {{"dim", 1}}), ShapeError);
-  const Attrs rnd{{"shape", std::vector<SymInt>{s0, 3}}, {"dtype", kFloat32}};
+  EXPECT_THROW(
+      result(Op::IndexSelect, {{kFloat32, {10, 4}}, {kFloat32, {3}}}, {{ir::Attr::Dim, 0}}),
+      DTypeError);
+  EXPECT_EQ(result(Op::Gather, {{kFloat32, {4, 5}}, {kInt64, {4, 2}}}, {{ir::Attr::Dim, 1}}),
+            "f32[4, 2]");
+  EXPECT_THROW(result(Op::Gather, {{kFloat32, {4, 5}}, {kInt64, {4}}}, {{ir::Attr::Dim, 1}}),
+               ShapeError);
+  const Attrs rnd{{ir::Attr::Shape, std::vector<SymInt>{s0, 3}}, {ir::Attr::DType, kFloat32}};
   EXPECT_EQ(result(Op::RandUniform, {{kInt64, {}}, {kInt64, {}}}, rnd), "f32[s0, 3]");
   EXPECT_EQ(result(Op::RandNormal, {{kInt64, {}}, {kInt64, {}}}, rnd), "f32[s0, 3]");
   EXPECT_THROW(result(Op::RandNormal, {{kInt32, {}}, {kInt64, {}}}, rnd), DTypeError);
   EXPECT_EQ(result(Op::Constant, {},
-                   {{"value", 1.5}, {"shape", std::vector<SymInt>{2, s0}}, {"dtype", kFloat16}}),
+                   {{ir::Attr::Value, 1.5},
+                    {ir::Attr::Shape, std::vector<SymInt>{2, s0}},
+                    {ir::Attr::DType, kFloat16}}),
             "f16[2, s0]");
-  EXPECT_EQ(
-      result(Op::Arange, {},
-             {{"start", 0.0}, {"step", 2.0}, {"shape", std::vector<SymInt>{5}}, {"dtype", kInt64}}),
-      "i64[5]");
-  EXPECT_THROW(result(Op::Constant, {}, {{"shape", std::vector<SymInt>{2}}, {"dtype", kFloat16}}),
+  EXPECT_EQ(result(Op::Arange, {},
+                   {{ir::Attr::Start, 0.0},
+                    {ir::Attr::Step, 2.0},
+                    {ir::Attr::Shape, std::vector<SymInt>{5}},
+                    {ir::Attr::DType, kInt64}}),
+            "i64[5]");
+  EXPECT_THROW(result(Op::Constant, {},
+                      {{ir::Attr::Shape, std::vector<SymInt>{2}}, {ir::Attr::DType, kFloat16}}),
                ValueError);
-  EXPECT_EQ(result(Op::Guard, {{kFloat32, {1, 1}}}, {{"value", 2.0}}), "none");
-  EXPECT_THROW(result(Op::Guard, {{kFloat32, {2}}}, {{"value", 2.0}}), ShapeError);
+  EXPECT_EQ(result(Op::Guard, {{kFloat32, {1, 1}}}, {{ir::Attr::Value, 2.0}}), "none");
+  EXPECT_THROW(result(Op::Guard, {{kFloat32, {2}}}, {{ir::Attr::Value, 2.0}}), ShapeError);
 }
 
 TEST(Rules, Composites) {
-  EXPECT_EQ(result(Op::Gelu, {{kFloat16, {s0, 8}}}, {{"approximate", false}}), "f16[s0, 8]");
-  EXPECT_EQ(result(Op::Gelu, {{kInt32, {4}}}, {{"approximate", true}}), "f32[4]");
+  EXPECT_EQ(result(Op::Gelu, {{kFloat16, {s0, 8}}}, {{ir::Attr::Approximate, false}}),
+            "f16[s0, 8]");
+  EXPECT_EQ(result(Op::Gelu, {{kInt32, {4}}}, {{ir::Attr::Approximate, true}}), "f32[4]");
   EXPECT_EQ(result(Op::Silu, {{kFloat32, {4}}}), "f32[4]");
-  EXPECT_EQ(result(Op::Softmax, {{kFloat32, {s0, 8}}}, {{"dim", -1}}), "f32[s0, 8]");
-  EXPECT_THROW(result(Op::Softmax, {{kInt64, {8}}}, {{"dim", 0}}), DTypeError);
-  EXPECT_THROW(result(Op::LogSoftmax, {{kFloat32, {8}}}, {{"dim", 1}}), IndexError);
-  const Attrs ln{{"ndims", 1}, {"eps", 1e-5}};
+  EXPECT_EQ(result(Op::Softmax, {{kFloat32, {s0, 8}}}, {{ir::Attr::Dim, -1}}), "f32[s0, 8]");
+  EXPECT_THROW(result(Op::Softmax, {{kInt64, {8}}}, {{ir::Attr::Dim, 0}}), DTypeError);
+  EXPECT_THROW(result(Op::LogSoftmax, {{kFloat32, {8}}}, {{ir::Attr::Dim, 1}}), IndexError);
+  const Attrs ln{{ir::Attr::Ndims, 1}, {ir::Attr::Eps, 1e-5}};
   EXPECT_EQ(result(Op::LayerNorm, {{kFloat32, {s0, 8}}, {kFloat32, {8}}, {kFloat32, {8}}}, ln),
             "f32[s0, 8]");
   EXPECT_EQ(result(Op::LayerNorm, {{kFloat32, {s0, 8}}}, ln), "f32[s0, 8]");
   EXPECT_THROW(result(Op::LayerNorm, {{kFloat32, {2, 8}}, {kFloat32, {4}}}, ln), ShapeError);
-  const Attrs red{{"dims", std::vector<SymInt>{0}}, {"keepdim", false}};
+  const Attrs red{{ir::Attr::Dims, std::vector<SymInt>{0}}, {ir::Attr::Keepdim, false}};
   EXPECT_EQ(result(Op::Mean, {{kFloat32, {4, s0}}}, red), "f32[s0]");
   Attrs var = red;
-  var.set("correction", 1.0);
+  var.set(ir::Attr::Correction, 1.0);
   EXPECT_EQ(result(Op::Var, {{kFloat64, {4, 5}}}, var), "f64[5]");
   EXPECT_THROW(result(Op::Mean, {{kInt32, {4}}}, red), DTypeError);
 }
@@ -308,9 +344,10 @@ TEST(GraphMutator, RewritesOneOpAndCopiesTheRest) {
   struct NegAsSub : ir::GraphMutator {
     Value* visit(const ir::Node& n) override {
       if (n.op != Op::Neg) return GraphMutator::visit(n);
-      Value* zero =
-          out().add(Op::Constant, {},
-                    {{"value", 0.0}, {"shape", std::vector<SymInt>{}}, {"dtype", kFloat32}});
+      Value* zero = out().add(Op::Constant, {},
+                              {{ir::Attr::Value, 0.0},
+                               {ir::Attr::Shape, std::vector<SymInt>{}},
+                               {ir::Attr::DType, kFloat32}});
       return out().add(Op::Sub, {zero, mapped(n.inputs[0])});
     }
   };
@@ -343,8 +380,8 @@ TEST(Canonicalize, ALongChainOfReshapesBecomesOne) {
   Value* v = g.add_input(kFloat32, {6});
   for (int i = 0; i < 3000; ++i)
     v = g.add(Op::Reshape, {v},
-              {{"shape", i % 2 ? std::vector<SymInt>{6} : std::vector<SymInt>{2, 3}}});
-  v = g.add(Op::Reshape, {v}, {{"shape", std::vector<SymInt>{3, 2}}});
+              {{ir::Attr::Shape, i % 2 ? std::vector<SymInt>{6} : std::vector<SymInt>{2, 3}}});
+  v = g.add(Op::Reshape, {v}, {{ir::Attr::Shape, std::vector<SymInt>{3, 2}}});
   g.set_outputs({v});
   EXPECT_TRUE(passes::canonicalize(g));
   ASSERT_EQ(g.nodes().size(), 1u);

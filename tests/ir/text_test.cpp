@@ -49,9 +49,11 @@ TEST(Text, FloatsPrintShortestAndExact) {
   for (double v : {0.1, 1.0 / 3, 1e-300, 6.02e23, -0.0, 2.5, 100.0}) {
     Graph g;
     g.set_outputs({g.add(Op::Constant, {},
-                         {{"value", v}, {"shape", std::vector<SymInt>{}}, {"dtype", kFloat64}})});
+                         {{ir::Attr::Value, v},
+                          {ir::Attr::Shape, std::vector<SymInt>{}},
+                          {ir::Attr::DType, kFloat64}})});
     const auto back = parse(print(g));
-    EXPECT_EQ(back->nodes()[0]->attrs.get_float("value"), v) << print(g);
+    EXPECT_EQ(back->nodes()[0]->attrs.get_float(ir::Attr::Value), v) << print(g);
     EXPECT_EQ(print(*back), print(g));
   }
 }
@@ -80,24 +82,24 @@ std::unique_ptr<Graph> random_graph(std::mt19937& rng) {
         break;
       case 2:
         if (a->rank() > 0)
-          r = g->add(
-              Op::ReduceSum, {a},
-              {{"dims", std::vector<SymInt>{int64_t(pick(rng) % a->rank())}}, {"keepdim", true}});
+          r = g->add(Op::ReduceSum, {a},
+                     {{ir::Attr::Dims, std::vector<SymInt>{int64_t(pick(rng) % a->rank())}},
+                      {ir::Attr::Keepdim, true}});
         break;
       case 3: {
         std::vector<SymInt> dims;
         for (int64_t d = a->rank() - 1; d >= 0; --d) dims.push_back(d);
-        r = g->add(Op::Permute, {a}, {{"dims", dims}});
+        r = g->add(Op::Permute, {a}, {{ir::Attr::Dims, dims}});
         break;
       }
       case 4:
-        r = g->add(Op::Reshape, {a}, {{"shape", std::vector<SymInt>{sym_numel(a->shape)}}});
+        r = g->add(Op::Reshape, {a}, {{ir::Attr::Shape, std::vector<SymInt>{sym_numel(a->shape)}}});
         break;
       case 5:
         r = g->add(Op::Constant, {},
-                   {{"value", double(pick(rng) % 100) / 7},
-                    {"shape", std::vector<SymInt>{}},
-                    {"dtype", kFloat32}});
+                   {{ir::Attr::Value, double(pick(rng) % 100) / 7},
+                    {ir::Attr::Shape, std::vector<SymInt>{}},
+                    {ir::Attr::DType, kFloat32}});
         break;
       default: {
         Value* c = g->add(Op::Gt, {a, a});
@@ -156,6 +158,9 @@ TEST(Text, ErrorsAreLocated) {
                      "1:26:", "declared i64[2]");
   expect_parse_error("graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = exp(%x) $ : f32[2]\n}",
                      "2:16:", "unexpected character '$'");
+  expect_parse_error(
+      "graph @f(%x: f32[2]) -> (f32[2]) {\n  %0 = exp(%x) {axis = 0} : f32[2]\n  return %0\n}",
+      "2:8:", "exp: unknown attribute 'axis'");
 }
 
 TEST(Text, FuzzedTextParsesOrThrowsEmberError) {

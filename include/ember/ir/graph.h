@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -31,28 +33,39 @@ class ParseError : public Error {
   using Error::Error;
 };
 
+// An attribute's name (attributes.def). Items of Attrs are kept in this order.
+enum class Attr : uint8_t {
+#define EMBER_ATTR(name, text) name,
+#include "ember/ir/attributes.def"
+#undef EMBER_ATTR
+};
+std::string_view attr_name(Attr attr);
+std::optional<Attr> attr_from_name(std::string_view name);
+
 // An attribute value: an int, a float, a bool, a dtype or a list of (symbolic) ints.
 using AttrValue = std::variant<int64_t, double, bool, DType, std::vector<SymInt>>;
 
+// A node's attributes. The typed getters throw InternalError when the attribute is missing or of
+// another type: Graph::add checks every node's attributes against ops.def, so that is a bug.
 class Attrs {
  public:
   Attrs() = default;
-  Attrs(std::initializer_list<std::pair<std::string, AttrValue>> items);
+  Attrs(std::initializer_list<std::pair<Attr, AttrValue>> items);
 
-  void set(const std::string& key, AttrValue value);
-  bool has(const std::string& key) const;
-  const AttrValue& get(const std::string& key) const;  // Error naming the key when missing
-  int64_t get_int(const std::string& key) const;
-  double get_float(const std::string& key) const;  // ints convert
-  bool get_bool(const std::string& key) const;
-  DType get_dtype(const std::string& key) const;
-  std::vector<SymInt> get_list(const std::string& key) const;
-  std::vector<int64_t> get_ints(const std::string& key) const;  // list of constants
-  const std::vector<std::pair<std::string, AttrValue>>& items() const { return items_; }
+  void set(Attr key, AttrValue value);
+  bool has(Attr key) const;
+  const AttrValue& get(Attr key) const;
+  int64_t get_int(Attr key) const;
+  double get_float(Attr key) const;  // ints convert
+  bool get_bool(Attr key) const;
+  DType get_dtype(Attr key) const;
+  const std::vector<SymInt>& get_list(Attr key) const;
+  std::vector<int64_t> get_ints(Attr key) const;  // a list of constants (else ValueError)
+  const std::vector<std::pair<Attr, AttrValue>>& items() const { return items_; }
   bool operator==(const Attrs& other) const;
 
  private:
-  std::vector<std::pair<std::string, AttrValue>> items_;  // sorted by key
+  std::vector<std::pair<Attr, AttrValue>> items_;  // sorted by key
 };
 
 class Node;

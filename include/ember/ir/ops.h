@@ -57,8 +57,9 @@ inline bool is_movement(Op op) { return op_category(op) == OpCategory::Movement;
 
 // The attributes an op's nodes carry, from the table's last column.
 enum class AttrType : uint8_t { Int, Float, Bool, DType, List };
+enum class Attr : uint8_t;  // graph.h
 struct AttrSpec {
-  std::string_view name;
+  Attr name;
   AttrType type;
 };
 std::span<const AttrSpec> op_attributes(Op op);
