@@ -78,24 +78,10 @@ Scalar Tensor::item() const {
 
 namespace detail {
 
-bool record_comparison(const Tensor& source, DType value_dtype, DType compare_dtype, Compare op,
+bool record_comparison(const Tensor& source, DType value_dtype, DType compare_dtype, ir::Op op,
                        const Scalar& rhs) {
   const Tensor lhs = source.to(value_dtype).to(compare_dtype);
-  switch (op) {
-    case Compare::Eq:
-      return bool(lhs == rhs);
-    case Compare::Ne:
-      return bool(lhs != rhs);
-    case Compare::Lt:
-      return bool(lhs < rhs);
-    case Compare::Le:
-      return bool(lhs <= rhs);
-    case Compare::Gt:
-      return bool(lhs > rhs);
-    case Compare::Ge:
-      return bool(lhs >= rhs);
-  }
-  return false;
+  return bool(dispatch_with_scalar(op, lhs, rhs, compare_dtype, false));
 }
 
 void record_value_guard(const Tensor& source, double value) {

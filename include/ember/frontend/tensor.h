@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ember/ir/ops.h"
 #include "ember/runtime/array.h"
 #include "ember/runtime/kernels.h"
 
@@ -230,10 +231,9 @@ class Tensor {
 };
 
 namespace detail {
-enum class Compare { Eq, Ne, Lt, Le, Gt, Ge };
-// While tracing: records `cast(source, value_dtype) <op> rhs` computed in compare_dtype, and a
-// guard on its outcome; returns the outcome.
-bool record_comparison(const Tensor& source, DType value_dtype, DType compare_dtype, Compare op,
+// While tracing: records `cast(source, value_dtype) <op> rhs` computed in compare_dtype (op is one
+// of ops.def's comparisons), and a guard on its outcome; returns the outcome.
+bool record_comparison(const Tensor& source, DType value_dtype, DType compare_dtype, ir::Op op,
                        const Scalar& rhs);
 // While tracing: records a guard that source still holds `value`.
 void record_value_guard(const Tensor& source, double value);
@@ -252,22 +252,23 @@ constexpr DType number_dtype() {
 }
 
 template <class A, class B>
-bool compare(Compare op, A a, B b) {
+bool compare(ir::Op op, A a, B b) {
   switch (op) {
-    case Compare::Eq:
+    case ir::Op::Eq:
       return a == b;
-    case Compare::Ne:
+    case ir::Op::Ne:
       return a != b;
-    case Compare::Lt:
+    case ir::Op::Lt:
       return a < b;
-    case Compare::Le:
+    case ir::Op::Le:
       return a <= b;
-    case Compare::Gt:
+    case ir::Op::Gt:
       return a > b;
-    case Compare::Ge:
+    case ir::Op::Ge:
       return a >= b;
+    default:
+      throw InternalError("detail::compare: not a comparison");
   }
-  return false;
 }
 }  // namespace detail
 
@@ -296,12 +297,12 @@ class ItemValue {
   template <class U>                                                                    \
   requires std::is_arithmetic_v<U>                                                      \
   friend bool operator sym(U b, const ItemValue& a) { return a.compare(op, b, true); }
-  EMBER_ITEM_COMPARE(==, detail::Compare::Eq)
-  EMBER_ITEM_COMPARE(!=, detail::Compare::Ne)
-  EMBER_ITEM_COMPARE(<, detail::Compare::Lt)
-  EMBER_ITEM_COMPARE(<=, detail::Compare::Le)
-  EMBER_ITEM_COMPARE(>, detail::Compare::Gt)
-  EMBER_ITEM_COMPARE(>=, detail::Compare::Ge)
+  EMBER_ITEM_COMPARE(==, ir::Op::Eq)
+  EMBER_ITEM_COMPARE(!=, ir::Op::Ne)
+  EMBER_ITEM_COMPARE(<, ir::Op::Lt)
+  EMBER_ITEM_COMPARE(<=, ir::Op::Le)
+  EMBER_ITEM_COMPARE(>, ir::Op::Gt)
+  EMBER_ITEM_COMPARE(>=, ir::Op::Ge)
 #undef EMBER_ITEM_COMPARE
 
   friend std::ostream& operator<<(std::ostream& os, const ItemValue& v) { return os << T(v); }
@@ -309,23 +310,23 @@ class ItemValue {
  private:
   // value <op> b, or b <op> value when reversed.
   template <class U>
-  bool compare(detail::Compare op, U b, bool reversed) const {
+  bool compare(ir::Op op, U b, bool reversed) const {
     using C = std::common_type_t<T, U>;
     if (reversed) op = mirrored(op);
     if (!source_.defined()) return detail::compare(op, C(value_), C(b));
     return detail::record_comparison(source_, detail::number_dtype<T>(), detail::number_dtype<C>(),
                                      op, Scalar(C(b)));
   }
-  static detail::Compare mirrored(detail::Compare op) {
+  static ir::Op mirrored(ir::Op op) {
     switch (op) {
-      case detail::Compare::Lt:
-        return detail::Compare::Gt;
-      case detail::Compare::Le:
-        return detail::Compare::Ge;
-      case detail::Compare::Gt:
-        return detail::Compare::Lt;
-      case detail::Compare::Ge:
-        return detail::Compare::Le;
+      case ir::Op::Lt:
+        return ir::Op::Gt;
+      case ir::Op::Le:
+        return ir::Op::Ge;
+      case ir::Op::Gt:
+        return ir::Op::Lt;
+      case ir::Op::Ge:
+        return ir::Op::Le;
       default:
         return op;
     }
