@@ -129,13 +129,8 @@ class ExprEmitter {
     return round_to(op(e.op, args, types, e.dtype), e.dtype);
   }
 
-  // Reductions: the accumulator's dtype (float sums and products in float64, integer ones in
-  // int64, as the eager kernels accumulate), its initial value, and one accumulation step.
-  static DType accumulator(ir::Op op, DType input) {
-    if (op == ir::Op::ReduceSum || op == ir::Op::ReduceProd)
-      return is_floating(input) ? DType::Float64 : DType::Int64;
-    return input;
-  }
+  // Reductions (accumulating in legalize.h's reduce_accumulator): the accumulator's initial
+  // value, and one accumulation step.
   llvm::Value* reduce_init(ir::Op op, DType acc) {
     const bool sum = op == ir::Op::ReduceSum, prod = op == ir::Op::ReduceProd;
     const bool max = op == ir::Op::ReduceMax;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "codegen/llvm_expr.h"
+#include "ember/codegen/legalize.h"
 
 namespace ember::codegen::llvm_backend {
 namespace {
@@ -173,7 +174,7 @@ void emit_row_kernel(llvm::Module& m, const KernelIR& k) {
       const KernelIR::Expr& x = k.exprs[e];
       if (x.kind != KernelIR::ExprKind::Reduce) continue;
       const DType in = k.exprs[size_t(x.args[0])].dtype;
-      const DType acc = ExprEmitter::accumulator(x.op, in);
+      const DType acc = reduce_accumulator(x.op, in);
       struct {
         ExprEmitter& em;
         const KernelIR::Expr& x;

@@ -9,8 +9,11 @@
 //   logical_and, abs/floor/ceil/round of a bool (and floor/ceil/round of an integer) are the
 //   operand itself.
 // What remains for a backend: each op on its operands' dtype, casts (float to integer truncates
-// and saturates, NaN gives 0; integers wrap; a Cast to a 16-bit float rounds to nearest even),
-// loads, stores and reductions.
+// and saturates, NaN gives 0, as LLVM's fptosi.sat and PTX's cvt.rzi do; integers wrap; a
+// Cast to a 16-bit float rounds to nearest even), loads, stores and reductions, which accumulate in
+// reduce_accumulator's dtype from the reduction's identity. The float32 exp/tanh/erf a CPU backend
+// expands come from runtime/polynomials.h, the eager kernels' coefficients; a GPU backend may use
+// its device library's functions instead (they differ in the last ulp, as eager CPU and CUDA do).
 #pragma once
 
 #include "ember/codegen/kernel_ir.h"
@@ -18,5 +21,13 @@
 namespace ember::codegen {
 
 KernelIR legalize(const KernelIR& kernel);
+
+// The dtype a reduction accumulates input values in: float sums and products in float64, integer
+// ones in int64 (as the eager kernels do), max and min in the input's dtype.
+inline DType reduce_accumulator(ir::Op op, DType input) {
+  if (op == ir::Op::ReduceSum || op == ir::Op::ReduceProd)
+    return is_floating(input) ? DType::Float64 : DType::Int64;
+  return input;
+}
 
 }  // namespace ember::codegen
