@@ -5,15 +5,22 @@
 #include "ember/ir/interpreter.h"
 #include "ember/runtime/kernels.h"
 #include "ember/runtime/small_vector.h"
+#include "frontend/autograd/node.h"
 
 namespace ember::detail {
 
 Tensor dispatch(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs) {
-  // Autograd's edge will be recorded here, for inputs that require grad (the autograd issue).
-  if (TraceContext* tc = TraceContext::active()) return tc->record(op, inputs, std::move(attrs));
-  SmallVector<const Array*, 4> operands;
-  for (const Tensor& t : inputs) operands.push_back(&t.array());
-  return Tensor(ir::evaluate(op, attrs, operands.data(), operands.size()));
+  const bool grad = autograd::should_record(inputs);
+  Tensor out;
+  if (TraceContext* tc = TraceContext::active()) {
+    out = tc->record(op, inputs, grad ? attrs : std::move(attrs));
+  } else {
+    SmallVector<const Array*, 4> operands;
+    for (const Tensor& t : inputs) operands.push_back(&t.array());
+    out = Tensor(ir::evaluate(op, attrs, operands.data(), operands.size()));
+  }
+  if (grad) autograd::record(op, attrs, inputs, out);
+  return out;
 }
 
 Tensor dispatch(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs) {
@@ -31,7 +38,8 @@ Array scalar_array(const Scalar& value, DType dtype) {
 
 Tensor dispatch_with_scalar(ir::Op op, const Tensor& tensor, const Scalar& scalar, DType dtype,
                             bool scalar_first) {
-  if (TraceContext::active()) {
+  const Tensor inputs[] = {tensor};
+  if (TraceContext::active() || autograd::should_record(inputs)) {
     const Tensor t = tensor.to(dtype), s = scalar_tensor(scalar, dtype);
     return scalar_first ? dispatch(op, {s, t}) : dispatch(op, {t, s});
   }

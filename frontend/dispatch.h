@@ -12,6 +12,7 @@
 #include "ember/frontend/tensor.h"
 #include "ember/frontend/trace.h"
 #include "ember/ir/graph.h"
+#include "frontend/autograd/node.h"
 
 namespace ember::detail {
 
@@ -30,8 +31,14 @@ Tensor dispatch_with_scalar(ir::Op op, const Tensor& tensor, const Scalar& scala
 template <class MakeAttrs>
 Tensor view(const Tensor& x, Array meta, ir::Op op, MakeAttrs&& make_attrs) {
   TraceContext* tc = TraceContext::active();
-  if (!tc) return Tensor(std::move(meta));
-  return Tensor::traced(tc, tc->record(op, {x}, make_attrs()).traced_value(), std::move(meta));
+  const Tensor inputs[] = {x};
+  const bool grad = autograd::should_record(inputs);
+  if (!tc && !grad) return Tensor(std::move(meta));
+  const ir::Attrs attrs = make_attrs();
+  Tensor out = tc ? Tensor::traced(tc, tc->record(op, {x}, attrs).traced_value(), std::move(meta))
+                  : Tensor(std::move(meta));
+  if (grad) autograd::record(op, attrs, inputs, out);
+  return out;
 }
 
 // A number as the value attribute of a constant of dtype: an exact integer for integer and bool

@@ -4,22 +4,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ember/frontend/autograd.h"
 #include "ember/frontend/ops.h"
 #include "ember/frontend/trace.h"
+#include "frontend/autograd/node.h"
 #include "frontend/dispatch.h"
+#include "frontend/tensor_impl.h"
 
 namespace ember {
-
-// The shared state behind a Tensor handle. A tracer tensor names its trace by id (the context
-// may be gone by the time the handle is used) and keeps that trace's graph, which owns its value,
-// alive; its array has sizes and strides but no storage. Autograd metadata joins it later.
-struct Tensor::Impl {
-  Array array;
-  bool requires_grad = false;
-  uint64_t trace_id = 0;
-  std::shared_ptr<const ir::Graph> graph;
-  ir::Value* value = nullptr;
-};
 
 Tensor::Tensor(Array array) : impl_(std::make_shared<Impl>(Impl{std::move(array)})) {}
 
@@ -107,14 +99,36 @@ std::vector<double> Tensor::values_as_double() const {
   return out;
 }
 
-bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+bool Tensor::requires_grad() const { return impl_ && (impl_->requires_grad || impl_->grad_fn); }
 Tensor& Tensor::set_requires_grad(bool requires_grad) {
   EMBER_CHECK(!requires_grad || is_floating_point(), DTypeError,
-              "set_requires_grad: only floating point tensors can require gradients, but got ",
+              "set_requires_grad: only Tensors of floating point dtype can require gradients, "
+              "but got ",
               dtype());
   array();
-  impl_->requires_grad = requires_grad;
+  EMBER_CHECK(!impl_->grad_fn || requires_grad, Error,
+              "set_requires_grad: you can only change requires_grad flags of leaf variables (this "
+              "tensor is the result of ",
+              impl_->grad_fn->name(), "); use detach() for a copy without its history");
+  if (!impl_->grad_fn) impl_->requires_grad = requires_grad;
   return *this;
+}
+Tensor Tensor::grad() const { return array(), impl_->grad; }
+Tensor& Tensor::mutable_grad() { return array(), impl_->grad; }
+bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
+std::string Tensor::grad_fn_name() const {
+  return impl_ && impl_->grad_fn ? impl_->grad_fn->name() : "";
+}
+Tensor Tensor::detach() const {
+  array();
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>(
+      Impl{impl_->array, false, impl_->trace_id, impl_->graph, impl_->value, nullptr, {}});
+  return t;
+}
+void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph,
+                      bool create_graph) const {
+  autograd::backward({*this}, {gradient}, retain_graph, create_graph);
 }
 
 namespace {
@@ -148,29 +162,64 @@ Tensor Tensor::to(Device device) const {
               " is not available yet (only cpu tensors exist before the GPU milestone)");
   return *this;
 }
-Tensor Tensor::contiguous() const {
-  if (is_contiguous()) return *this;
-  if (TraceContext* tc = TraceContext::active()) {  // layout is not part of the IR
-    const Array meta(nullptr, dtype(), sizes().vec(), contiguous_strides(sizes()), 0);
-    return Tensor::traced(tc, tc->value_of(*this), meta);
+namespace {
+
+// A copy of x's values (contiguous, or a copy of the storage), whose gradient is x's: recorded as
+// an identity reshape.
+Tensor copy_of(const Tensor& x, bool copy_storage) {
+  Tensor out;
+  if (TraceContext* tc =
+          TraceContext::active()) {  // layout is not part of the IR, values immutable
+    const Array meta(nullptr, x.dtype(), x.sizes().vec(), contiguous_strides(x.sizes()), 0);
+    out = Tensor::traced(tc, tc->value_of(x), meta);
+  } else {
+    out =
+        Tensor(copy_storage ? kernels::cast(x.array(), x.dtype()) : kernels::contiguous(x.array()));
   }
-  return Tensor(kernels::contiguous(array()));
+  const Tensor inputs[] = {x};
+  if (autograd::should_record(inputs))
+    autograd::record(ir::Op::Reshape, {{ir::Attr::Shape, ir::sym_shape(x.sizes())}}, inputs, out);
+  return out;
 }
-Tensor Tensor::clone() const {
-  if (TraceContext* tc = TraceContext::active()) {  // values are immutable in the IR
-    const Array meta(nullptr, dtype(), sizes().vec(), contiguous_strides(sizes()), 0);
-    return Tensor::traced(tc, tc->value_of(*this), meta);
-  }
-  return Tensor(kernels::cast(array(), dtype()));
+
+}  // namespace
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : copy_of(*this, false); }
+Tensor Tensor::clone() const { return copy_of(*this, true); }
+
+namespace {
+
+// An in-place write to x is refused while tracing, and on a leaf that requires grad (in grad
+// mode); it counts in the storage's version, which saved tensors check.
+void check_in_place_allowed(const Tensor& x, const char* op) {
+  check_not_tracing(op);
+  EMBER_CHECK(!(GradMode::is_enabled() && x.is_leaf() && x.requires_grad()), Error, op,
+              ": a leaf Variable that requires grad is being used in an in-place operation (wrap "
+              "the update in a NoGradGuard)");
 }
+void check_in_place(const Tensor& x, const char* op) {
+  check_in_place_allowed(x, op);
+  if (const auto& storage = x.array().storage()) storage->bump_version();
+}
+
+}  // namespace
+
+// x takes src's values and, where src requires grad, a history whose gradient flows to src
+// (broadcast back to its shape); x's previous history gets nothing, as it is overwritten.
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_not_tracing("copy_");
+  check_in_place(*this, "copy_");
   kernels::copy_into(array(), src.array());
+  const Tensor inputs[] = {src};
+  if (autograd::should_record(inputs))
+    autograd::record(ir::Op::Expand, {{ir::Attr::Shape, ir::sym_shape(sizes())}}, inputs, *this);
+  else if (GradMode::is_enabled())
+    impl_->grad_fn = nullptr;
   return *this;
 }
 Tensor& Tensor::fill_(const Scalar& value) {
-  check_not_tracing("fill_");
+  check_in_place(*this, "fill_");
   kernels::fill(array(), value.to_double());
+  if (GradMode::is_enabled()) impl_->grad_fn = nullptr;
   return *this;
 }
 Tensor& Tensor::zero_() { return fill_(0); }
@@ -334,12 +383,17 @@ namespace {
 
 // x op= y: computes out of place with PyTorch's promotion, then checks that the result can be
 // written back (same dtype category and a shape x already has), as PyTorch's in-place ops do.
-Tensor& in_place(Tensor& x, const Tensor& result, const char* op) {
-  check_not_tracing(op);
+// When autograd records, op reads a copy of x: the op may save its operand, which the write is
+// about to change.
+template <class Op>
+Tensor& in_place(Tensor& x, const Tensor& other, Op op, const char* name) {
+  check_in_place_allowed(x, name);
+  const Tensor operands[] = {x, other};
+  const Tensor result = op(autograd::should_record(operands) ? x.clone() : x);
   auto category = [](DType d) { return is_floating(d) ? 2 : d == DType::Bool ? 0 : 1; };
-  EMBER_CHECK(category(result.dtype()) <= category(x.dtype()), DTypeError, op, ": result type ",
+  EMBER_CHECK(category(result.dtype()) <= category(x.dtype()), DTypeError, name, ": result type ",
               result.dtype(), " can't be cast to the desired output type ", x.dtype());
-  EMBER_CHECK(result.sizes().vec() == x.sizes().vec(), ShapeError, op, ": output with shape ",
+  EMBER_CHECK(result.sizes().vec() == x.sizes().vec(), ShapeError, name, ": output with shape ",
               shape_str(x.sizes()), " doesn't match the broadcast shape ",
               shape_str(result.sizes()));
   return x.copy_(result);
@@ -347,11 +401,29 @@ Tensor& in_place(Tensor& x, const Tensor& result, const char* op) {
 
 }  // namespace
 
-Tensor& Tensor::add_(const Tensor& other) { return in_place(*this, *this + other, "add_"); }
-Tensor& Tensor::add_(const Scalar& other) { return in_place(*this, *this + other, "add_"); }
-Tensor& Tensor::sub_(const Tensor& other) { return in_place(*this, *this - other, "sub_"); }
-Tensor& Tensor::mul_(const Tensor& other) { return in_place(*this, *this * other, "mul_"); }
-Tensor& Tensor::mul_(const Scalar& other) { return in_place(*this, *this * other, "mul_"); }
-Tensor& Tensor::div_(const Tensor& other) { return in_place(*this, *this / other, "div_"); }
+Tensor& Tensor::add_(const Tensor& other) {
+  return in_place(
+      *this, other, [&](const Tensor& self) { return self + other; }, "add_");
+}
+Tensor& Tensor::add_(const Scalar& other) {
+  return in_place(
+      *this, Tensor(), [&](const Tensor& self) { return self + other; }, "add_");
+}
+Tensor& Tensor::sub_(const Tensor& other) {
+  return in_place(
+      *this, other, [&](const Tensor& self) { return self - other; }, "sub_");
+}
+Tensor& Tensor::mul_(const Tensor& other) {
+  return in_place(
+      *this, other, [&](const Tensor& self) { return self * other; }, "mul_");
+}
+Tensor& Tensor::mul_(const Scalar& other) {
+  return in_place(
+      *this, Tensor(), [&](const Tensor& self) { return self * other; }, "mul_");
+}
+Tensor& Tensor::div_(const Tensor& other) {
+  return in_place(
+      *this, other, [&](const Tensor& self) { return self / other; }, "div_");
+}
 
 }  // namespace ember

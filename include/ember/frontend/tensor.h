@@ -25,6 +25,10 @@ struct Value;
 class TraceContext;
 template <class T>
 class ItemValue;
+namespace autograd {
+struct Node;
+struct Access;
+}  // namespace autograd
 
 // A number argument (x + 2, clamp(x, 0.5)), which remembers whether it was written as a bool, an
 // integer or a float: PyTorch's type promotion treats each differently.
@@ -144,8 +148,26 @@ class Tensor {
   // item() without a guard: what ItemValue starts from.
   Scalar peek_item() const;
 
+  // ---- autograd (PyTorch's semantics; see ember/frontend/autograd.h) ----
+  // A leaf that asked for gradients, or a result computed (with grad mode on) from one.
   bool requires_grad() const;
+  // Only a floating-point leaf can require gradients (DTypeError otherwise, Error on a non-leaf).
   Tensor& set_requires_grad(bool requires_grad);
+  Tensor& requires_grad_(bool requires_grad = true) { return set_requires_grad(requires_grad); }
+  // The gradient accumulated into a leaf by backward() (undefined until then).
+  Tensor grad() const;
+  Tensor& mutable_grad();
+  bool is_leaf() const;  // no grad_fn: created by the user, or computed without grad
+  // The backward node that produced the tensor ("MulBackward"), empty for a leaf.
+  std::string grad_fn_name() const;
+  // The same values (shared storage), cut from the graph: a leaf that does not require grad.
+  Tensor detach() const;
+  // Accumulates d(this)/d(leaf) * gradient into every leaf's grad(). gradient may be omitted for
+  // a one-element tensor (it is 1). The graph's saved tensors are freed unless retain_graph
+  // (which defaults to create_graph); create_graph records the backward itself, for higher-order
+  // gradients.
+  void backward(const Tensor& gradient = {}, std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
 
   // ---- conversion and copies ----
   Tensor to(DType dtype) const;
@@ -226,6 +248,7 @@ class Tensor {
 
  private:
   struct Impl;
+  friend struct autograd::Access;
   void check_data_ptr(DType requested, const char* op) const;
   std::shared_ptr<Impl> impl_;
 };

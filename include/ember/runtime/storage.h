@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -27,6 +28,9 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  // Counts in-place writes through any view of the storage (autograd's saved tensors check it).
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
 
  private:
   void* data_;
@@ -34,6 +38,7 @@ class Storage {
   Device device_;
   std::function<void(void*)> deleter_;
   bool from_allocator_;
+  uint64_t version_ = 0;
 };
 
 }  // namespace ember

@@ -1,0 +1,408 @@
+// The backward rule of every differentiable op of ops.def, once (tinygrad's gradient.py,
+// PyTorch's derivatives.yaml). A rule gets the gradient of the op's result and what the op saved,
+// and returns the gradient of each input that wants one, in the input's shape. Rules use Ember's
+// Tensor ops only, so the same rule computes eagerly and, on tracer tensors, records the backward
+// graph. Sizes enter a rule as attributes of shape ops (which the tracer keeps symbolic), never as
+// baked numbers: a count of elements is computed from a tensor of those sizes (count() below).
+#include "frontend/autograd/rules.h"
+
+#include <array>
+#include <cmath>
+#include <numbers>
+
+#include "ember/frontend/ops.h"
+#include "ember/frontend/trace.h"
+#include "frontend/dispatch.h"
+
+namespace ember::autograd {
+namespace {
+
+using ir::Attr;
+using ir::Op;
+using Args = BackwardArgs;
+
+// ---- helpers ----
+
+// The reduced dims of a reduction node (attribute dims; empty = all), wrapped and ascending.
+std::vector<int64_t> reduced_dims(const Args& a) {
+  const int64_t rank = int64_t(a.input_sizes[0].size());
+  std::vector<int64_t> dims = wrap_dims(a.attrs.get_ints(Attr::Dims), rank, "backward");
+  if (dims.empty())
+    for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
+  std::sort(dims.begin(), dims.end());
+  return dims;
+}
+
+// A reduction's result (or its gradient) broadcast back over the input's sizes.
+Tensor unreduce(const Tensor& g, const std::vector<int64_t>& dims, bool keepdim,
+                IntArrayRef sizes) {
+  Tensor r = g;
+  if (!keepdim)
+    for (int64_t d : dims) r = r.unsqueeze(d);
+  return r.expand(sizes);
+}
+
+// The number of elements over dims of sizes, as a 0-dim tensor of dtype: a plain number eagerly;
+// while tracing, the sum of a constant of those sizes, so it follows symbolic sizes.
+Tensor count(IntArrayRef sizes, const std::vector<int64_t>& dims, DType dtype) {
+  Shape reduced;
+  for (int64_t d : dims) reduced.push_back(sizes[size_t(d)]);
+  if (!TraceContext::active()) {
+    int64_t n = 1;
+    for (int64_t s : reduced) n *= s;
+    return full(Shape{}, double(n), dtype);
+  }
+  return ones(reduced, dtype).sum();
+}
+
+Tensor zero_gradient(const Args& a, size_t i) { return zeros(a.input_sizes[i], a.input_dtypes[i]); }
+
+// f(x) * g for a unary op whose derivative f reads x or the result.
+template <class F>
+Gradients chain(const Args& a, F derivative) {
+  return {a.grad * derivative()};
+}
+
+Tensor pad(const Tensor& x, std::vector<int64_t> pads) {
+  return detail::dispatch(Op::Pad, {x}, {{Attr::Pads, ir::sym_shape(pads)}, {Attr::Value, 0.0}});
+}
+
+// The gradient of x.slice(dim, start, end, step) for an x of sizes (end follows from g's size): g
+// placed back at its positions, zeros between and around.
+Tensor unslice(const Tensor& g, IntArrayRef sizes, int64_t dim, int64_t start, int64_t step) {
+  const int64_t rank = int64_t(sizes.size()), n = sizes[size_t(dim)];
+  const int64_t m = g.size(dim);
+  Tensor r = g;
+  int64_t covered = m;  // along dim, from start
+  if (step > 1 && m > 0) {
+    // Interleave step - 1 zeros after each element: [.., m, ..] -> [.., m, step, ..] -> flatten.
+    r = r.unsqueeze(dim + 1);
+    std::vector<int64_t> pads(size_t(2 * (rank - dim)), 0);
+    pads[pads.size() - 1] = step - 1;  // after, on the new dim (counted from the last)
+    r = pad(r, pads);
+    Shape merged = r.sizes().vec();
+    merged[size_t(dim)] *= step;
+    merged.erase(merged.begin() + dim + 1);
+    r = r.reshape(merged);
+    covered = m * step;
+    if (start + covered > n) {
+      r = r.slice(dim, 0, n - start);
+      covered = n - start;
+    }
+  }
+  std::vector<int64_t> pads(size_t(2 * (rank - dim)), 0);
+  pads[pads.size() - 2] = start;
+  pads[pads.size() - 1] = n - start - covered;
+  return pad(r, pads);
+}
+
+// matmul's operands as the [..., m, k] x [..., k, n] form (a 1-D a is a row, a 1-D b a column),
+// and the gradient in the matching [..., m, n] form.
+Gradients matmul_backward(const Args& a) {
+  const Tensor &x = a.inputs[0], &y = a.inputs[1];
+  const bool x1 = x.dim() == 1, y1 = y.dim() == 1;
+  const Tensor X = x1 ? x.unsqueeze(0) : x, Y = y1 ? y.unsqueeze(1) : y;
+  Tensor G = a.grad;
+  if (x1) G = G.unsqueeze(y1 ? 0 : -2);
+  if (y1) G = G.unsqueeze(-1);
+  Gradients out(2);
+  if (a.needs[0]) {
+    Tensor gx = matmul(G, Y.transpose(-1, -2));
+    out[0] = x1 ? sum_to(gx, X.sizes()).reshape(x.sizes()) : sum_to(gx, x.sizes());
+  }
+  if (a.needs[1]) {
+    Tensor gy = matmul(X.transpose(-1, -2), G);
+    out[1] = y1 ? sum_to(gy, Y.sizes()).reshape(y.sizes()) : sum_to(gy, y.sizes());
+  }
+  return out;
+}
+
+// max/min over dims: the gradient is shared evenly by the elements equal to the result.
+Gradients extremum_backward(const Args& a) {
+  const std::vector<int64_t> dims = reduced_dims(a);
+  const bool keepdim = a.attrs.get_bool(Attr::Keepdim);
+  const IntArrayRef sizes = a.input_sizes[0];
+  const Tensor hit = (a.inputs[0] == unreduce(a.output, dims, keepdim, sizes)).to(a.grad.dtype());
+  const Tensor ties = hit.sum(dims, true);
+  return {unreduce(a.grad, dims, keepdim, sizes) * hit / ties};
+}
+
+// maximum/minimum: the gradient goes to the operand that won, halved on ties (as PyTorch).
+Gradients extremum2_backward(const Args& a) {
+  const Tensor &x = a.inputs[0], &y = a.inputs[1];
+  const bool max = a.op == Op::Maximum;
+  const Tensor half = a.grad * 0.5;
+  Gradients out(2);
+  const Tensor tie = x == y;
+  if (a.needs[0])
+    out[0] = sum_to(where(tie, half, where(max ? x > y : x < y, a.grad, 0.0)), a.input_sizes[0]);
+  if (a.needs[1])
+    out[1] = sum_to(where(tie, half, where(max ? y > x : y < x, a.grad, 0.0)), a.input_sizes[1]);
+  return out;
+}
+
+Gradients layer_norm_backward(const Args& a) {
+  const Tensor& x = a.inputs[0];
+  const int64_t ndims = a.attrs.get_int(Attr::Ndims);
+  std::vector<int64_t> dims;
+  for (int64_t d = x.dim() - ndims; d < x.dim(); ++d) dims.push_back(d);
+  const Tensor centered = x - x.mean(dims, true);
+  const Tensor rstd = rsqrt((centered * centered).mean(dims, true) + a.attrs.get_float(Attr::Eps));
+  const Tensor xhat = centered * rstd;
+  const bool has_weight = a.inputs.size() > 1 && a.inputs[1].defined();
+  Gradients out(a.inputs.size());
+  if (a.needs[0]) {
+    const Tensor gxhat = has_weight ? a.grad * a.inputs[1] : a.grad;
+    out[0] = rstd * (gxhat - gxhat.mean(dims, true) - xhat * (gxhat * xhat).mean(dims, true));
+  }
+  if (a.inputs.size() > 1 && a.needs[1]) out[1] = sum_to(a.grad * xhat, a.input_sizes[1]);
+  if (a.inputs.size() > 2 && a.needs[2]) out[2] = sum_to(a.grad, a.input_sizes[2]);
+  return out;
+}
+
+Gradients gelu_backward(const Args& a) {
+  const Tensor& x = a.inputs[0];
+  if (!a.attrs.get_bool(Attr::Approximate)) {
+    const Tensor cdf = (erf(x * std::numbers::sqrt2 * 0.5) + 1.0) * 0.5;
+    const Tensor pdf = exp(x * x * -0.5) * (std::numbers::inv_sqrtpi * std::numbers::sqrt2 * 0.5);
+    return {a.grad * (cdf + x * pdf)};
+  }
+  constexpr double kA = 0.044715;
+  const double k = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;  // sqrt(2 / pi)
+  const Tensor t = tanh((x + x * x * x * kA) * k);
+  const Tensor inner = (x * x * (3 * kA) + 1.0) * k;
+  return {a.grad * ((t + 1.0) * 0.5 + x * (1.0 - t * t) * inner * 0.5)};
+}
+
+// index_select along dim: each row of the gradient is added to the row it was read from. As a
+// one-hot matmul: g (dim moved last, [..., k]) x onehot [k, n].
+Gradients index_select_backward(const Args& a) {
+  const Tensor& index = a.inputs[1];
+  const int64_t dim = a.attrs.get_int(Attr::Dim);
+  const int64_t n = a.input_sizes[0][size_t(dim)];
+  const Tensor onehot = (index.unsqueeze(1) == arange(n, kInt64)).to(a.grad.dtype());
+  const Tensor g = a.grad.transpose(dim, -1);
+  return {matmul(g, onehot).transpose(dim, -1), Tensor()};
+}
+
+// gather along dim: out[.., i, ..] = x[.., index[.., i, ..], ..]; each gradient element is added
+// to the element it was read from, through a one-hot over dim's n positions.
+Gradients gather_backward(const Args& a) {
+  const Tensor& index = a.inputs[1];
+  const int64_t dim = a.attrs.get_int(Attr::Dim), rank = index.dim();
+  const IntArrayRef sizes = a.input_sizes[0];
+  const int64_t n = sizes[size_t(dim)];
+  const Tensor onehot = (index.unsqueeze(-1) == arange(n, kInt64)).to(a.grad.dtype());
+  Tensor g = (a.grad.unsqueeze(-1) * onehot).sum({dim});  // index's sizes without dim, then n
+  std::vector<int64_t> perm;
+  for (int64_t d = 0; d < rank; ++d) perm.push_back(d < dim ? d : d == dim ? rank - 1 : d - 1);
+  g = g.permute(perm);
+  std::vector<int64_t> pads;
+  for (int64_t d = rank - 1; d >= 0; --d) {
+    pads.push_back(0);
+    pads.push_back(d == dim ? 0 : sizes[size_t(d)] - index.size(d));
+  }
+  return {pad(g, pads), Tensor()};
+}
+
+Gradients not_implemented(const Args& a) {
+  throw Error(detail::concat(ir::op_name(a.op), ": backward is not implemented yet"));
+}
+
+constexpr auto Inputs = Rule::Inputs, Output = Rule::Output, Both = Rule::Both,
+               Nothing = Rule::Nothing;
+
+std::array<Rule, ir::kNumOps> make_table() {
+  std::array<Rule, ir::kNumOps> t{};
+  auto rule = [&](Op op, uint8_t saves, Gradients (*fn)(const Args&)) {
+    t[size_t(op)] = Rule{fn, saves};
+  };
+  // Elementwise unary: d/dx, times the gradient.
+  rule(Op::Neg, Nothing, [](const Args& a) -> Gradients { return {-a.grad}; });
+  rule(Op::Abs, Inputs, [](const Args& a) { return chain(a, [&] { return a.inputs[0].sign(); }); });
+  rule(Op::Exp, Output, [](const Args& a) { return chain(a, [&] { return a.output; }); });
+  rule(Op::Log, Inputs, [](const Args& a) -> Gradients { return {a.grad / a.inputs[0]}; });
+  rule(Op::Sqrt, Output, [](const Args& a) -> Gradients { return {a.grad / (a.output * 2.0)}; });
+  rule(Op::Rsqrt, Output, [](const Args& a) {
+    return chain(a, [&] { return a.output * a.output * a.output * -0.5; });
+  });
+  rule(Op::Sin, Inputs, [](const Args& a) { return chain(a, [&] { return a.inputs[0].cos(); }); });
+  rule(Op::Cos, Inputs, [](const Args& a) { return chain(a, [&] { return -a.inputs[0].sin(); }); });
+  rule(Op::Tanh, Output,
+       [](const Args& a) { return chain(a, [&] { return 1.0 - a.output * a.output; }); });
+  rule(Op::Sigmoid, Output,
+       [](const Args& a) { return chain(a, [&] { return a.output * (1.0 - a.output); }); });
+  rule(Op::Relu, Output,
+       [](const Args& a) -> Gradients { return {where(a.output > 0, a.grad, 0.0)}; });
+  rule(Op::Erf, Inputs, [](const Args& a) {
+    return chain(a, [&] {
+      const Tensor& x = a.inputs[0];
+      return exp(-(x * x)) * (2 * std::numbers::inv_sqrtpi);
+    });
+  });
+  rule(Op::Reciprocal, Output,
+       [](const Args& a) { return chain(a, [&] { return -(a.output * a.output); }); });
+  for (Op op : {Op::Floor, Op::Ceil, Op::Round, Op::Sign})  // piecewise constant
+    rule(op, Nothing, [](const Args& a) -> Gradients { return {zero_gradient(a, 0)}; });
+  rule(Op::Log1p, Inputs,
+       [](const Args& a) -> Gradients { return {a.grad / (a.inputs[0] + 1.0)}; });
+  rule(Op::Expm1, Output, [](const Args& a) { return chain(a, [&] { return a.output + 1.0; }); });
+
+  // Elementwise binary: each operand's gradient summed back over its broadcast dims.
+  rule(Op::Add, Nothing, [](const Args& a) -> Gradients {
+    return {sum_to(a.grad, a.input_sizes[0]), sum_to(a.grad, a.input_sizes[1])};
+  });
+  rule(Op::Sub, Nothing, [](const Args& a) -> Gradients {
+    return {sum_to(a.grad, a.input_sizes[0]),
+            a.needs[1] ? sum_to(-a.grad, a.input_sizes[1]) : Tensor()};
+  });
+  rule(Op::Mul, Inputs, [](const Args& a) -> Gradients {
+    return {a.needs[0] ? sum_to(a.grad * a.inputs[1], a.input_sizes[0]) : Tensor(),
+            a.needs[1] ? sum_to(a.grad * a.inputs[0], a.input_sizes[1]) : Tensor()};
+  });
+  rule(Op::Div, Inputs, [](const Args& a) -> Gradients {
+    const Tensor &x = a.inputs[0], &y = a.inputs[1];
+    return {a.needs[0] ? sum_to(a.grad / y, a.input_sizes[0]) : Tensor(),
+            a.needs[1] ? sum_to(-a.grad * x / (y * y), a.input_sizes[1]) : Tensor()};
+  });
+  rule(Op::Pow, Both, [](const Args& a) -> Gradients {
+    const Tensor &x = a.inputs[0], &y = a.inputs[1];
+    Gradients out(2);
+    if (a.needs[0]) out[0] = sum_to(a.grad * y * pow(x, y - 1.0), a.input_sizes[0]);
+    if (a.needs[1])  // 0^y with y >= 0 has no slope in y (PyTorch's convention), not NaN
+      out[1] = sum_to(where(logical_and(x == 0, y >= 0), 0.0, a.grad * a.output * log(x)),
+                      a.input_sizes[1]);
+    return out;
+  });
+  rule(Op::Maximum, Inputs, extremum2_backward);
+  rule(Op::Minimum, Inputs, extremum2_backward);
+  rule(Op::Where, Inputs, [](const Args& a) -> Gradients {
+    const Tensor& c = a.inputs[0];
+    return {Tensor(), a.needs[1] ? sum_to(where(c, a.grad, 0.0), a.input_sizes[1]) : Tensor(),
+            a.needs[2] ? sum_to(where(c, 0.0, a.grad), a.input_sizes[2]) : Tensor()};
+  });
+  rule(Op::Cast, Nothing,
+       [](const Args& a) -> Gradients { return {a.grad.to(a.input_dtypes[0])}; });
+
+  // Reductions.
+  rule(Op::ReduceSum, Nothing, [](const Args& a) -> Gradients {
+    return {unreduce(a.grad, reduced_dims(a), a.attrs.get_bool(Attr::Keepdim), a.input_sizes[0])};
+  });
+  rule(Op::ReduceProd, Both, [](const Args& a) -> Gradients {  // nonzero inputs
+    const bool keepdim = a.attrs.get_bool(Attr::Keepdim);
+    const std::vector<int64_t> dims = reduced_dims(a);
+    return {unreduce(a.grad * a.output, dims, keepdim, a.input_sizes[0]) / a.inputs[0]};
+  });
+  rule(Op::ReduceMax, Both, extremum_backward);
+  rule(Op::ReduceMin, Both, extremum_backward);
+  rule(Op::Mean, Nothing, [](const Args& a) -> Gradients {
+    const std::vector<int64_t> dims = reduced_dims(a);
+    const bool keepdim = a.attrs.get_bool(Attr::Keepdim);
+    return {unreduce(a.grad, dims, keepdim, a.input_sizes[0]) /
+            count(a.input_sizes[0], dims, a.grad.dtype())};
+  });
+  rule(Op::Var, Inputs, [](const Args& a) -> Gradients {
+    const Tensor& x = a.inputs[0];
+    const std::vector<int64_t> dims = reduced_dims(a);
+    const bool keepdim = a.attrs.get_bool(Attr::Keepdim);
+    const Tensor n = count(a.input_sizes[0], dims, x.dtype()) - a.attrs.get_float(Attr::Correction);
+    const Tensor centered = x - x.mean(dims, true);
+    return {unreduce(a.grad, dims, keepdim, a.input_sizes[0]) * centered * 2.0 / n};
+  });
+
+  // Movement: the gradient moved back.
+  rule(Op::Reshape, Nothing,
+       [](const Args& a) -> Gradients { return {a.grad.reshape(a.input_sizes[0])}; });
+  rule(Op::Permute, Nothing, [](const Args& a) -> Gradients {
+    const std::vector<int64_t> dims = a.attrs.get_ints(Attr::Dims);
+    std::vector<int64_t> inverse(dims.size());
+    for (size_t i = 0; i < dims.size(); ++i) inverse[size_t(dims[i])] = int64_t(i);
+    return {a.grad.permute(inverse)};
+  });
+  rule(Op::Expand, Nothing,
+       [](const Args& a) -> Gradients { return {sum_to(a.grad, a.input_sizes[0])}; });
+  rule(Op::Slice, Nothing, [](const Args& a) -> Gradients {
+    return {unslice(a.grad, a.input_sizes[0], a.attrs.get_int(Attr::Dim),
+                    a.attrs.get_int(Attr::Start), a.attrs.get_int(Attr::Step))};
+  });
+  rule(Op::Pad, Nothing, [](const Args& a) -> Gradients {
+    const std::vector<int64_t> pads = a.attrs.get_ints(Attr::Pads);
+    Tensor g = a.grad;
+    const int64_t rank = g.dim();
+    for (size_t p = 0; p < pads.size() / 2; ++p) {
+      const int64_t d = rank - 1 - int64_t(p);
+      g = g.slice(d, pads[2 * p], pads[2 * p] + a.input_sizes[0][size_t(d)]);
+    }
+    return {g};
+  });
+  rule(Op::Concat, Nothing, [](const Args& a) -> Gradients {
+    const int64_t dim = a.attrs.get_int(Attr::Dim);
+    Gradients out(a.input_sizes.size());
+    int64_t offset = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      const int64_t n = a.input_sizes[i][size_t(dim)];
+      if (a.needs[i]) out[i] = a.grad.slice(dim, offset, offset + n);
+      offset += n;
+    }
+    return out;
+  });
+
+  rule(Op::Matmul, Inputs, matmul_backward);
+  rule(Op::Conv2d, Nothing, not_implemented);
+  rule(Op::MaxPool2d, Nothing, not_implemented);
+  rule(Op::AvgPool2d, Nothing, not_implemented);
+  rule(Op::Gather, Inputs, gather_backward);
+  rule(Op::IndexSelect, Inputs, index_select_backward);
+
+  // Composites: rules of their own, cheaper than differentiating their decompositions.
+  rule(Op::Gelu, Inputs, gelu_backward);
+  rule(Op::Silu, Inputs, [](const Args& a) {
+    return chain(a, [&] {
+      const Tensor& x = a.inputs[0];
+      const Tensor s = sigmoid(x);
+      return s * (x * (1.0 - s) + 1.0);
+    });
+  });
+  rule(Op::Softmax, Output, [](const Args& a) -> Gradients {
+    const int64_t dim = a.attrs.get_int(Attr::Dim);
+    return {a.output * (a.grad - (a.grad * a.output).sum({dim}, true))};
+  });
+  rule(Op::LogSoftmax, Output, [](const Args& a) -> Gradients {
+    const int64_t dim = a.attrs.get_int(Attr::Dim);
+    return {a.grad - a.output.exp() * a.grad.sum({dim}, true)};
+  });
+  rule(Op::LayerNorm, Inputs, layer_norm_backward);
+  rule(Op::Clamp, Inputs, [](const Args& a) -> Gradients {
+    const Tensor& x = a.inputs[0];
+    const double lo = a.attrs.get_float(Attr::Min), hi = a.attrs.get_float(Attr::Max);
+    return {where(logical_and(x >= lo, x <= hi), a.grad, 0.0)};
+  });
+  return t;
+}
+
+}  // namespace
+
+const Rule* backward_rule(Op op) {
+  static const std::array<Rule, ir::kNumOps> table = [] {
+    auto t = make_table();
+    for (int i = 0; i < ir::kNumOps; ++i)
+      EMBER_INTERNAL_ASSERT((t[size_t(i)].backward != nullptr) == ir::is_differentiable(Op(i)),
+                            ir::op_name(Op(i)),
+                            ": ops.def's Differentiable column and the rule table disagree");
+    return t;
+  }();
+  const Rule& r = table[size_t(op)];
+  return r.backward ? &r : nullptr;
+}
+
+Tensor sum_to(const Tensor& g, IntArrayRef sizes) {
+  const int64_t lead = g.dim() - int64_t(sizes.size());
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < g.dim(); ++d)
+    if (d < lead || (sizes[size_t(d - lead)] == 1 && g.size(d) != 1)) dims.push_back(d);
+  if (dims.empty()) return g;
+  Tensor r = g.sum(dims, true);
+  return lead > 0 ? r.reshape(sizes) : r;
+}
+
+}  // namespace ember::autograd
