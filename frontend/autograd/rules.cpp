@@ -205,8 +205,170 @@ Gradients gather_backward(const Args& a) {
   return {pad(g, pads), Tensor()};
 }
 
-Gradients not_implemented(const Args& a) {
-  throw Error(detail::concat(ir::op_name(a.op), ": backward is not implemented yet"));
+// ---- windows: conv2d and the pools ----
+
+// Inserts step - 1 zeros between the elements along dim: [.., m, ..] -> [.., (m - 1) * step + 1,
+// ..].
+Tensor dilate(const Tensor& t, int64_t dim, int64_t step) {
+  if (step == 1 || t.size(dim) == 0) return t;
+  const int64_t m = t.size(dim);
+  Shape sizes = t.sizes().vec();
+  sizes[size_t(dim)] = (m - 1) * step + 1;
+  return unslice(t, sizes, dim, 0, step);
+}
+
+Tensor flip(const Tensor& t, int64_t dim) {
+  const int64_t n = t.size(dim);
+  return index_select(t, dim, arange(n - 1, -1, -1, kInt64));
+}
+
+// A window op's geometry along the two spatial dims of a [N, C, H, W] input.
+struct Window {
+  int64_t k[2], s[2], p[2], d[2] = {1, 1};
+  int64_t in[2], out[2];
+  // The padded extent that holds the input and every window: [-p, padded - p).
+  int64_t padded(int i) const {
+    return std::max(in[i] + 2 * p[i], (out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1);
+  }
+};
+
+Window window_of(const Args& a, const Tensor& g) {
+  Window w{};
+  const std::vector<int64_t> kernel = a.attrs.get_ints(Attr::Kernel);
+  const std::vector<int64_t> stride = a.attrs.get_ints(Attr::Stride);
+  const std::vector<int64_t> padding = a.attrs.get_ints(Attr::Padding);
+  const IntArrayRef sizes = a.input_sizes[0];
+  for (int i = 0; i < 2; ++i) {
+    w.k[i] = kernel[size_t(i)];
+    w.s[i] = stride[size_t(i)];
+    w.p[i] = padding[size_t(i)];
+    w.in[i] = sizes[sizes.size() - 2 + size_t(i)];
+    w.out[i] = g.size(g.dim() - 2 + i);
+  }
+  if (a.attrs.has(Attr::Dilation)) {
+    const std::vector<int64_t> dilation = a.attrs.get_ints(Attr::Dilation);
+    w.d[0] = dilation[0];
+    w.d[1] = dilation[1];
+  }
+  return w;
+}
+
+// The [.., Ho, Wo] elements that window offset (i, j) reads from a tensor in padded coordinates.
+Tensor tap(const Tensor& padded, const Window& w, int64_t i, int64_t j) {
+  const int64_t r = padded.dim() - 2;
+  return padded.slice(r, i * w.d[0], i * w.d[0] + (w.out[0] - 1) * w.s[0] + 1, w.s[0])
+      .slice(r + 1, j * w.d[1], j * w.d[1] + (w.out[1] - 1) * w.s[1] + 1, w.s[1]);
+}
+
+// tap's gradient: t placed back at offset (i, j) in padded coordinates, zeros elsewhere.
+Tensor untap(const Tensor& t, const Window& w, int64_t i, int64_t j) {
+  const int64_t r = t.dim() - 2;
+  Shape sizes = t.sizes().vec();
+  sizes[size_t(r)] = w.padded(0);
+  sizes[size_t(r + 1)] = w.padded(1);
+  Tensor out = unslice(t, sizes, r, i * w.d[0], w.s[0]);
+  return unslice(out, sizes, r + 1, j * w.d[1], w.s[1]);
+}
+
+// x in padded coordinates (fill value outside) and back.
+Tensor to_padded(const Tensor& x, const Window& w, double value) {
+  return detail::dispatch(Op::Pad, {x},
+                          {{Attr::Pads, ir::sym_shape({w.p[1], w.padded(1) - w.in[1] - w.p[1],
+                                                       w.p[0], w.padded(0) - w.in[0] - w.p[0]})},
+                           {Attr::Value, value}});
+}
+Tensor from_padded(const Tensor& t, const Window& w) {
+  const int64_t r = t.dim() - 2;
+  return t.slice(r, w.p[0], w.p[0] + w.in[0]).slice(r + 1, w.p[1], w.p[1] + w.in[1]);
+}
+
+// max_pool2d: each output's gradient goes to the first element of its window (in scan order)
+// that holds the maximum, as PyTorch's indices do.
+Gradients max_pool_backward(const Args& a) {
+  const Window w = window_of(a, a.grad);
+  const Tensor padded = to_padded(a.inputs[0], w, -INFINITY);
+  Tensor unclaimed = ones_like(a.grad), grad;
+  for (int64_t i = 0; i < w.k[0]; ++i)
+    for (int64_t j = 0; j < w.k[1]; ++j) {
+      const Tensor first = (tap(padded, w, i, j) == a.output).to(a.grad.dtype()) * unclaimed;
+      unclaimed = unclaimed - first;
+      const Tensor part = untap(a.grad * first, w, i, j);
+      grad = grad.defined() ? grad + part : part;
+    }
+  return {from_padded(grad, w)};
+}
+
+// avg_pool2d: each output's gradient spread over its window, divided by the count the forward
+// divided by (the window clipped to the padded input, or to the input without count_include_pad).
+Gradients avg_pool_backward(const Args& a) {
+  const Window w = window_of(a, a.grad);
+  const bool include_pad = a.attrs.get_bool(Attr::CountIncludePad);
+  auto mask = [&](int i) {  // 1 where an element counts, along padded dim i
+    const int64_t lo = include_pad ? 0 : w.p[i], n = include_pad ? w.in[i] + 2 * w.p[i] : w.in[i];
+    return pad(ones({n}, a.grad.dtype()), {lo, w.padded(i) - lo - n});
+  };
+  const Tensor counted = mask(0).unsqueeze(1) * mask(1).unsqueeze(0);
+  Tensor divisor;
+  for (int64_t i = 0; i < w.k[0]; ++i)
+    for (int64_t j = 0; j < w.k[1]; ++j) {
+      const Tensor part = tap(counted, w, i, j);
+      divisor = divisor.defined() ? divisor + part : part;
+    }
+  const Tensor share = a.grad / divisor;
+  Tensor grad;
+  for (int64_t i = 0; i < w.k[0]; ++i)
+    for (int64_t j = 0; j < w.k[1]; ++j) {
+      const Tensor part = untap(share, w, i, j);
+      grad = grad.defined() ? grad + part : part;
+    }
+  return {from_padded(grad, w)};
+}
+
+// conv2d (x [N, C, H, W], weight [O, C / groups, kh, kw], bias [O]): the input's gradient is the
+// full correlation of the stride-dilated gradient with the flipped, transposed weight; the
+// weight's is the correlation of the input with the gradient, channels as the batch, per group.
+Gradients conv2d_backward(const Args& a) {
+  const bool unbatched = a.inputs[0].dim() == 3;
+  const Tensor x = unbatched ? a.inputs[0].unsqueeze(0) : a.inputs[0];
+  const Tensor g = unbatched ? a.grad.unsqueeze(0) : a.grad;
+  const Tensor& weight = a.inputs[1];
+  const int64_t groups = a.attrs.get_int(Attr::Groups);
+  const std::vector<int64_t> stride = a.attrs.get_ints(Attr::Stride);
+  const std::vector<int64_t> padding = a.attrs.get_ints(Attr::Padding);
+  const std::vector<int64_t> dilation = a.attrs.get_ints(Attr::Dilation);
+  const int64_t O = weight.size(0), Cg = weight.size(1), Og = O / groups;
+  const int64_t kh = weight.size(2), kw = weight.size(3);
+  Gradients out(a.inputs.size());
+  if (a.needs[0]) {
+    Tensor wt = weight.reshape({groups, Og, Cg, kh, kw}).permute({0, 2, 1, 3, 4});
+    wt = flip(flip(wt.reshape({groups * Cg, Og, kh, kw}), 2), 3);
+    const Tensor spread = dilate(dilate(g, 2, stride[0]), 3, stride[1]);
+    Tensor full = conv2d(spread, wt, {}, 1, {dilation[0] * (kh - 1), dilation[1] * (kw - 1)},
+                         dilation, groups);
+    for (int i = 0; i < 2; ++i) {  // padded coordinates back to the input's
+      const int64_t dim = 2 + i, n = x.size(dim), length = full.size(dim);
+      const int64_t stop = std::min(length, padding[size_t(i)] + n);
+      full = full.slice(dim, padding[size_t(i)], stop);
+      if (full.size(dim) < n) {
+        std::vector<int64_t> pads(size_t(2 * (4 - dim)), 0);
+        pads[pads.size() - 1] = n - full.size(dim);
+        full = pad(full, pads);
+      }
+    }
+    out[0] = unbatched ? full.squeeze(0) : full;
+  }
+  if (a.needs[1]) {
+    std::vector<Tensor> parts;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const Tensor xs = x.slice(1, gi * Cg, (gi + 1) * Cg).transpose(0, 1);
+      const Tensor gs = g.slice(1, gi * Og, (gi + 1) * Og).transpose(0, 1);
+      const Tensor r = conv2d(xs, gs, {}, dilation, padding, stride);
+      parts.push_back(r.transpose(0, 1).slice(2, 0, kh).slice(3, 0, kw));
+    }
+    out[1] = groups == 1 ? parts[0] : cat(parts, 0);
+  }
+  if (a.inputs.size() > 2 && a.needs[2]) out[2] = g.sum({0, 2, 3});
+  return out;
 }
 
 constexpr auto Inputs = Rule::Inputs, Output = Rule::Output, Both = Rule::Both,
@@ -348,9 +510,9 @@ std::array<Rule, ir::kNumOps> make_table() {
   });
 
   rule(Op::Matmul, Inputs, matmul_backward);
-  rule(Op::Conv2d, Nothing, not_implemented);
-  rule(Op::MaxPool2d, Nothing, not_implemented);
-  rule(Op::AvgPool2d, Nothing, not_implemented);
+  rule(Op::Conv2d, Inputs, conv2d_backward);
+  rule(Op::MaxPool2d, Both, max_pool_backward);
+  rule(Op::AvgPool2d, Nothing, avg_pool_backward);
   rule(Op::Gather, Inputs, gather_backward);
   rule(Op::IndexSelect, Inputs, index_select_backward);
 

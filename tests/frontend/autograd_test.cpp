@@ -156,6 +156,45 @@ TEST(Gradcheck, Indexing) {
         [](const Inputs& a) { return gather(a[0], 0, a[1]); });
 }
 
+TEST(Gradcheck, Convolution) {
+  manual_seed(9);
+  check("conv2d", {randn64({2, 3, 7, 6}), randn64({4, 3, 3, 3}), randn64({4})},
+        [](const Inputs& a) { return conv2d(a[0], a[1], a[2]); });
+  check("conv2d_stride_padding", {randn64({1, 2, 8, 7}), randn64({3, 2, 3, 2})},
+        [](const Inputs& a) {
+          return conv2d(a[0], a[1], {}, {2, 3}, {1, 2});
+        });
+  check("conv2d_dilation", {randn64({1, 2, 9, 9}), randn64({2, 2, 3, 3})},
+        [](const Inputs& a) { return conv2d(a[0], a[1], {}, 1, 2, 2); });
+  check("conv2d_groups", {randn64({2, 4, 6, 6}), randn64({6, 2, 3, 3}), randn64({6})},
+        [](const Inputs& a) { return conv2d(a[0], a[1], a[2], 2, 1, 1, 2); });
+  check("conv2d_depthwise_unbatched", {randn64({3, 5, 5}), randn64({3, 1, 2, 2})},
+        [](const Inputs& a) { return conv2d(a[0], a[1], {}, 1, 0, 1, 3); });
+}
+
+TEST(Gradcheck, Pooling) {
+  manual_seed(10);
+  const Tensor x = randn64({2, 3, 7, 8});
+  check("max_pool2d", {x}, [](const Inputs& a) { return max_pool2d(a[0], 2); });
+  check("max_pool2d_overlapping", {x}, [](const Inputs& a) { return max_pool2d(a[0], 3, 2, 1); });
+  check("max_pool2d_dilation_ceil", {x}, [](const Inputs& a) {
+    return max_pool2d(a[0], {2, 3}, {2, 2}, 0, 2, true);
+  });
+  check("avg_pool2d", {x}, [](const Inputs& a) { return avg_pool2d(a[0], 2); });
+  check("avg_pool2d_padding_exclude", {x},
+        [](const Inputs& a) { return avg_pool2d(a[0], 3, 2, 1, false, false); });
+  check("avg_pool2d_ceil_include", {x},
+        [](const Inputs& a) { return avg_pool2d(a[0], 3, 2, 1, true, true); });
+  check("avg_pool2d_unbatched", {randn64({3, 6, 6})},
+        [](const Inputs& a) { return avg_pool2d(a[0], 2, 1); });
+}
+
+TEST(Autograd, MaxPoolGivesATieToTheFirstMaximum) {
+  Tensor x = zeros({1, 1, 2, 2}, kFloat64).set_requires_grad(true);
+  max_pool2d(x, 2).sum().backward();
+  expect_values(x.grad(), {1, 1, 2, 2}, {1, 0, 0, 0}, 0);
+}
+
 TEST(Gradcheck, RandomOpsAreConstants) {
   manual_seed(8);
   check("dropout", {randn64({4, 6})}, [](const Inputs& a) { return dropout(a[0], 0.5, true); });
@@ -332,14 +371,6 @@ TEST(Autograd, GradientsHaveTheInputsDtypeAndOwnStorage) {
   EXPECT_TRUE(y.grad().is_contiguous());
   y.mutable_grad().add_(1.0);
   expect_values(y.grad(), {3}, {2, 2, 2}, 0);
-}
-
-TEST(Autograd, BackwardOfARuleNotWrittenYetSaysSo) {
-  Tensor x = randn({1, 1, 4, 4}).set_requires_grad(true);
-  Tensor w = randn({1, 1, 3, 3});
-  Tensor y = conv2d(x, w).sum();
-  EXPECT_TRUE(
-      contains(message_of([&] { y.backward(); }), "conv2d: backward is not implemented yet"));
 }
 
 }  // namespace
