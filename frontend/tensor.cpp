@@ -123,7 +123,7 @@ Tensor Tensor::detach() const {
   array();
   Tensor t;
   t.impl_ = std::make_shared<Impl>(
-      Impl{impl_->array, false, impl_->trace_id, impl_->graph, impl_->value, nullptr, {}});
+      Impl{impl_->array, false, impl_->trace_id, impl_->graph, impl_->value, nullptr, 0, {}});
   return t;
 }
 void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph,

@@ -19,6 +19,7 @@ struct Tensor::Impl {
   std::shared_ptr<const ir::Graph> graph;
   ir::Value* value = nullptr;
   std::shared_ptr<autograd::Node> grad_fn;
+  uint32_t output_nr = 0;  // which of grad_fn's outputs this is
   Tensor grad;
 };
 

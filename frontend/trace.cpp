@@ -62,6 +62,15 @@ Tensor TraceContext::add_input(const Tensor& t, const std::vector<bool>& symboli
   return Tensor::traced(this, v, meta_of(t.array()));
 }
 
+Tensor TraceContext::add_input_like(const Tensor& traced, const std::string& name) {
+  const ir::Value* like = value_of(traced);
+  ir::Value* v = graph_->add_input(like->dtype, like->shape, ir::ValueKind::Input, name);
+  const Tensor example(kernels::full(traced.sizes(), 0.0, like->dtype));
+  inputs_.push_back(example);
+  input_arrays_.push_back(example.array());
+  return make_tracer(v);
+}
+
 ir::Value* TraceContext::value_of(const Tensor& t) {
   EMBER_CHECK(t.defined(), Error, "trace: an undefined tensor was used");
   if (t.is_traced()) {

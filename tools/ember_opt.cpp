@@ -1,8 +1,10 @@
 // ember-opt: reads textual IR (a file, or stdin for "-" or no file), runs the passes named on the
 // command line in order, and prints the result. The driver of the golden pass tests (lit +
-// FileCheck), in the manner of mlir-opt.
+// FileCheck), in the manner of mlir-opt. --autodiff first replaces the graph by its joint
+// forward + backward graph (autograd::joint_graph); --split then prints the forward and backward
+// graphs split_joint cuts it into, instead of the joint graph.
 //
-//   ember-opt [FILE] [--NAME | --pass NAME]... [--hash] [--memory-plan]
+//   ember-opt [FILE] [--autodiff [--split]] [--NAME | --pass NAME]... [--hash] [--memory-plan]
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -11,9 +13,11 @@
 #include <sstream>
 #include <string>
 
+#include "ember/frontend/autograd.h"
 #include "ember/ir/graph.h"
 #include "ember/passes/pipeline.h"
 #include "ember/passes/plan_memory.h"
+#include "ember/passes/split_joint.h"
 
 namespace {
 
@@ -26,7 +30,8 @@ const std::map<std::string, ember::passes::PassFn>& passes() {
 int usage() {
   std::fprintf(
       stderr,
-      "usage: ember-opt [FILE|-] [--NAME | --pass NAME]... [--hash] [--memory-plan]\npasses:");
+      "usage: ember-opt [FILE|-] [--autodiff [--split]] [--NAME | --pass NAME]... [--hash] "
+      "[--memory-plan]\npasses:");
   for (const auto& [name, pass] : passes()) std::fprintf(stderr, " %s", name.c_str());
   std::fprintf(stderr, "\n");
   return 2;
@@ -37,13 +42,17 @@ int usage() {
 int main(int argc, char** argv) {
   std::string file = "-";
   std::vector<std::string> pipeline;
-  bool print_hash = false, memory_plan = false;
+  bool print_hash = false, memory_plan = false, autodiff = false, split = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--pass" && i + 1 < argc) {
       pipeline.push_back(argv[++i]);
     } else if (arg.rfind("--", 0) == 0 && passes().count(arg.substr(2))) {
       pipeline.push_back(arg.substr(2));
+    } else if (arg == "--autodiff") {
+      autodiff = true;
+    } else if (arg == "--split") {
+      split = true;
     } else if (arg == "--hash") {
       print_hash = true;
     } else if (arg == "--memory-plan") {
@@ -69,7 +78,16 @@ int main(int argc, char** argv) {
     text << in.rdbuf();
   }
   try {
-    auto graph = ember::ir::parse(text.str());
+    if (split && !autodiff) {
+      std::fprintf(stderr, "ember-opt: --split splits the joint graph of --autodiff\n");
+      return usage();
+    }
+    std::shared_ptr<ember::ir::Graph> graph = ember::ir::parse(text.str());
+    ember::autograd::JointGraph joint;
+    if (autodiff) {
+      joint = ember::autograd::joint_graph(*graph);
+      graph = joint.graph;
+    }
     for (const std::string& name : pipeline) {
       auto it = passes().find(name);
       if (it == passes().end()) {
@@ -78,7 +96,11 @@ int main(int argc, char** argv) {
       }
       it->second(*graph);
     }
-    std::cout << ember::ir::print(*graph);
+    if (split)
+      std::cout << ember::passes::print_split(
+          ember::passes::split_joint(*graph, joint.num_forward_outputs, joint.tangents));
+    else
+      std::cout << ember::ir::print(*graph);
     if (print_hash) std::cout << "// hash: " << graph->structural_hash() << "\n";
     if (memory_plan)
       std::cout << ember::passes::print_plan(*graph, ember::passes::plan_memory(*graph));

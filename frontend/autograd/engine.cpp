@@ -29,9 +29,11 @@ void GradMode::set_enabled(bool enabled) { grad_mode_enabled = enabled; }
 namespace autograd {
 
 std::shared_ptr<Node> Access::grad_fn(const Tensor& t) { return t.impl_->grad_fn; }
-void Access::set_grad_fn(const Tensor& t, std::shared_ptr<Node> node) {
+void Access::set_grad_fn(const Tensor& t, std::shared_ptr<Node> node, uint32_t output_nr) {
   t.impl_->grad_fn = std::move(node);
+  t.impl_->output_nr = output_nr;
 }
+uint32_t Access::output_nr(const Tensor& t) { return t.impl_->output_nr; }
 Tensor& Access::grad(const Tensor& t) { return t.impl_->grad; }
 bool Access::requires_grad_flag(const Tensor& t) { return t.impl_->requires_grad; }
 
@@ -95,6 +97,18 @@ bool should_record(std::span<const Tensor> inputs) {
   return false;
 }
 
+uint64_t new_sequence() { return next_sequence++; }
+
+Edge edge_of(const Tensor& t) {
+  Edge edge;
+  if (t.defined() && t.requires_grad() && is_floating(t.dtype())) {
+    edge.node = Access::grad_fn(t);
+    edge.output_nr = edge.node ? Access::output_nr(t) : 0;
+    if (!edge.node) edge.leaf = t;
+  }
+  return edge;
+}
+
 void record(ir::Op op, const ir::Attrs& attrs, std::span<const Tensor> inputs,
             const Tensor& output) {
   const Rule* rule = backward_rule(op);
@@ -102,17 +116,10 @@ void record(ir::Op op, const ir::Attrs& attrs, std::span<const Tensor> inputs,
   auto node = std::make_shared<Node>();
   node->op = op;
   node->attrs = attrs;
-  node->sequence = next_sequence++;
-  node->output_sizes = output.sizes().vec();
-  node->output_dtype = output.dtype();
+  node->sequence = new_sequence();
   const bool save_inputs = rule->saves & Rule::Inputs;
   for (const Tensor& t : inputs) {
-    Edge edge;
-    if (t.defined() && t.requires_grad() && is_floating(t.dtype())) {
-      edge.node = Access::grad_fn(t);
-      if (!edge.node) edge.leaf = t;
-    }
-    node->next.push_back(std::move(edge));
+    node->next.push_back(edge_of(t));
     node->input_sizes.push_back(t.defined() ? t.sizes().vec() : Shape());
     node->input_dtypes.push_back(t.defined() ? t.dtype() : DType::Float32);
     node->saved_inputs.push_back(save_inputs && t.defined() ? SavedTensor{t, version_of(t), false}
@@ -140,7 +147,7 @@ class Engine {
       EMBER_CHECK(inputs[i].defined() && inputs[i].requires_grad(), Error, "grad: input ", i,
                   " does not require grad");
       if (auto node = Access::grad_fn(inputs[i]))
-        node_inputs_[node.get()].push_back(i);
+        node_inputs_[node.get()].push_back({i, Access::output_nr(inputs[i])});
       else
         leaf_inputs_[inputs[i].identity()].push_back(i);
     }
@@ -164,30 +171,41 @@ class Engine {
                   "backward: the gradient of output ", i, " has shape ", shape_str(g.sizes()),
                   " but the output has shape ", shape_str(out.sizes()));
       if (g.dtype() != out.dtype()) g = g.to(out.dtype());
-      Edge edge;
-      edge.node = Access::grad_fn(out);
-      if (!edge.node) edge.leaf = out;
-      deliver(edge, std::move(g));
+      deliver(edge_of(out), std::move(g));
     }
     while (!ready_.empty()) {
       Node* node = ready_.top().second;
       ready_.pop();
       auto it = pending_.find(node);
       std::shared_ptr<Node> keep = std::move(it->second.first);
-      Tensor g = std::move(it->second.second);
+      std::vector<Tensor> grads = std::move(it->second.second);
       pending_.erase(it);
       if (capturing_) {
         if (auto c = node_inputs_.find(node); c != node_inputs_.end())
-          for (size_t i : c->second) add_to(captured_[i], g);
+          for (const auto& [i, nr] : c->second)
+            if (grads[nr].defined()) add_to(captured_[i], grads[nr]);
       }
-      run_node(*node, g);
+      run_node(*node, grads);
     }
   }
 
   std::vector<Tensor> captured() const { return captured_; }
 
  private:
-  void run_node(Node& node, const Tensor& g) {
+  void run_node(Node& node, const std::vector<Tensor>& output_grads) {
+    if (node.custom) {
+      node.check_not_released();
+      EMBER_CHECK(!create_graph_, Error, node.name(),
+                  ": compiled backward does not record a graph for higher-order gradients (call "
+                  "the function uncompiled, or eagerly, for create_graph)");
+      std::vector<Tensor> grads = node.custom(output_grads, !keep_graph_);
+      if (!keep_graph_) node.released = true;
+      for (size_t i = 0; i < node.next.size() && i < grads.size(); ++i)
+        if (node.next[i].defined() && grads[i].defined())
+          deliver(node.next[i], std::move(grads[i]));
+      return;
+    }
+    const Tensor& g = output_grads[0];
     const Rule* rule = backward_rule(node.op);
     if (rule->saves != Rule::Nothing) node.check_not_released();
     std::vector<Tensor> inputs(node.saved_inputs.size());
@@ -224,8 +242,9 @@ class Engine {
 
   void deliver(const Edge& edge, Tensor g) {
     if (edge.node) {
-      auto [it, fresh] = pending_.try_emplace(edge.node.get(), edge.node, Tensor());
-      add_to(it->second.second, g);
+      auto [it, fresh] = pending_.try_emplace(edge.node.get(), edge.node,
+                                              std::vector<Tensor>(edge.node->num_outputs));
+      add_to(it->second.second[edge.output_nr], g);
       if (fresh) ready_.emplace(edge.node->sequence, edge.node.get());
       return;
     }
@@ -246,10 +265,10 @@ class Engine {
 
   bool keep_graph_, create_graph_;
   bool capturing_ = false;
-  std::unordered_map<const Node*, std::vector<size_t>> node_inputs_;
+  std::unordered_map<const Node*, std::vector<std::pair<size_t, uint32_t>>> node_inputs_;
   std::unordered_map<const void*, std::vector<size_t>> leaf_inputs_;
   std::vector<Tensor> captured_;
-  std::unordered_map<Node*, std::pair<std::shared_ptr<Node>, Tensor>> pending_;
+  std::unordered_map<Node*, std::pair<std::shared_ptr<Node>, std::vector<Tensor>>> pending_;
   std::priority_queue<std::pair<uint64_t, Node*>> ready_;
 };
 

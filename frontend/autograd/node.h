@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,6 +31,7 @@ struct Node;
 // grad() accumulates it); neither when the input does not require grad.
 struct Edge {
   std::shared_ptr<Node> node;
+  uint32_t output_nr = 0;  // of node
   Tensor leaf;
   bool defined() const { return node || leaf.defined(); }
 };
@@ -40,8 +42,12 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<Edge> next;  // per input
   std::vector<Shape> input_sizes;
   std::vector<DType> input_dtypes;
-  Shape output_sizes;
-  DType output_dtype = DType::Float32;
+  // A node of compiled code (compile()'s backward plan) has no op rule but `custom`: several
+  // outputs, and a function from their gradients (undefined: zero) to the inputs' (undefined:
+  // none). It frees what it holds when release is set.
+  size_t num_outputs = 1;
+  std::function<std::vector<Tensor>(const std::vector<Tensor>& output_grads, bool release)> custom;
+  std::string custom_name;
   std::vector<SavedTensor> saved_inputs;  // per input, defined when the rule reads inputs
   SavedTensor saved_output;               // defined when the rule reads the result
   uint64_t sequence = 0;                  // creation order: a node runs after every later one
@@ -58,13 +64,18 @@ struct Node : std::enable_shared_from_this<Node> {
 // Tensor's private autograd state, for this module.
 struct Access {
   static std::shared_ptr<Node> grad_fn(const Tensor& t);
-  static void set_grad_fn(const Tensor& t, std::shared_ptr<Node> node);
+  static void set_grad_fn(const Tensor& t, std::shared_ptr<Node> node, uint32_t output_nr = 0);
+  static uint32_t output_nr(const Tensor& t);
   static Tensor& grad(const Tensor& t);
   static bool requires_grad_flag(const Tensor& t);
 };
 
 // True when grad mode is on and one of inputs requires grad: the dispatch point then records.
 bool should_record(std::span<const Tensor> inputs);
+// A sequence number for a new node (nodes run in decreasing order).
+uint64_t new_sequence();
+// The edge a gradient for t takes (undefined when t does not require grad).
+Edge edge_of(const Tensor& t);
 // Makes output (a fresh result of op on inputs) the result of a new backward node.
 void record(ir::Op op, const ir::Attrs& attrs, std::span<const Tensor> inputs,
             const Tensor& output);

@@ -2,9 +2,13 @@
 // - the eager tape's gradients equal central finite differences (gradcheck), where the case
 //   computes in float64 throughout;
 // - the backward graph derived on the IR (the same rules run on tracer tensors, inside the trace
-//   of forward + autograd::grad) and run by the reference interpreter equals the tape.
+//   of forward + autograd::grad) and run by the reference interpreter equals the tape, and so does
+//   that graph split into a forward and a backward (passes::split_joint) run one after the other.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "ember/passes/split_joint.h"
 #include "tests/gradcheck.h"
 #include "tests/harness/cases.h"
 #include "tests/test_util.h"
@@ -89,13 +93,37 @@ TEST_P(GradientHarness, TapeMatchesFiniteDifferencesAndTheIRBackward) {
   ir::verify(*traced.graph);
   manual_seed(kSeed);
   const std::vector<Tensor> ir_grads = traced.run(args);
-  size_t k = 0;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].is_floating_point()) continue;
-    ASSERT_LT(k, ir_grads.size());
-    expect_values(ir_grads[k++], tape[i].sizes().vec(), values_of(tape[i]), 1e-9, 1e-12,
-                  c.name + ": IR backward of input " + std::to_string(i));
-  }
+  auto expect_tape = [&](const std::vector<Tensor>& grads, const std::string& what) {
+    size_t k = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!inputs[i].is_floating_point()) continue;
+      ASSERT_LT(k, grads.size());
+      expect_values(grads[k++], tape[i].sizes().vec(), values_of(tape[i]), 1e-9, 1e-12,
+                    c.name + ": " + what + " of input " + std::to_string(i));
+    }
+  };
+  expect_tape(ir_grads, "IR backward");
+
+  // Split: the weights are the tangents (the Input-kind graph inputs after the case's own).
+  const ir::Graph& g = *traced.graph;
+  std::vector<size_t> tangents;
+  for (size_t i = 0, seen = 0; i < g.inputs().size(); ++i)
+    if (g.inputs()[i]->kind == ir::ValueKind::Input && seen++ >= inputs.size())
+      tangents.push_back(i);
+  const passes::JointSplit split = passes::split_joint(g, 0, tangents);
+  ir::verify(*split.forward);
+  ir::verify(*split.backward);
+  manual_seed(kSeed);
+  const std::vector<Array> all = traced.interpreter_inputs(args);
+  std::vector<Array> forward_in, tangent_in;
+  for (size_t i = 0; i < all.size(); ++i)
+    (std::find(tangents.begin(), tangents.end(), i) != tangents.end() ? tangent_in : forward_in)
+        .push_back(all[i]);
+  std::vector<Array> backward_in = ir::interpret(*split.forward, forward_in);
+  backward_in.insert(backward_in.end(), tangent_in.begin(), tangent_in.end());
+  std::vector<Tensor> split_grads;
+  for (Array& a : ir::interpret(*split.backward, backward_in)) split_grads.emplace_back(a);
+  expect_tape(split_grads, "split backward");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GradientHarness,

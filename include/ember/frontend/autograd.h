@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ember/frontend/tensor.h"
+#include "ember/ir/graph.h"
 
 namespace ember {
 
@@ -53,6 +54,22 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 // backward() of several outputs at once (their gradients summed into the leaves).
 void backward(const std::vector<Tensor>& tensors, const std::vector<Tensor>& grad_tensors = {},
               std::optional<bool> retain_graph = std::nullopt, bool create_graph = false);
+
+// A forward graph's joint forward + backward graph, derived by running the rule table on tracer
+// tensors: its inputs are the forward graph's (all as plain inputs, x0, x1, ...), then one
+// gradient input per floating output (g0, g1, ...); its outputs are the forward outputs, then the
+// gradient of each floating input. passes::split_joint cuts it into a forward and a backward.
+struct JointGraph {
+  std::shared_ptr<ir::Graph> graph;
+  size_t num_forward_outputs = 0;
+  std::vector<size_t> tangents;  // indices of the gradient inputs in graph->inputs()
+};
+JointGraph joint_graph(const ir::Graph& forward);
+
+// The bytes of the tensors the autograd graph behind outputs saves for its backward (each
+// storage once; leaves and the outputs' own inputs that the caller holds anyway included): what
+// an eager training step keeps alive between forward and backward.
+int64_t saved_tensor_bytes(const std::vector<Tensor>& outputs);
 
 }  // namespace autograd
 }  // namespace ember

@@ -61,6 +61,9 @@ class TraceContext {
   // `symbolic` get a symbol instead of their size (dims of equal size share one symbol), so the
   // graph is shape-generic in them (sizes 0 and 1 stay static); fn still sees the real sizes.
   Tensor add_input(const Tensor& t, const std::vector<bool>& symbolic = {});
+  // A graph input of a traced tensor's dtype and (symbolic) shape that fn does not see as an
+  // argument: how a joint graph takes its outputs' gradients. Its example value is zeros.
+  Tensor add_input_like(const Tensor& traced, const std::string& name);
   // The IR form of sizes fn computed (for full, rand, expand, reshape): a size equal to a
   // symbol's value is that symbol. For a reshape of `reshaped`, when the sizes do not cover its
   // elements symbolically, the one size that makes them do becomes the quotient (flatten of
