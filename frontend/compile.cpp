@@ -229,10 +229,20 @@ struct CompiledEngine::Impl {
         continue;
       }
       os << "): " << entries[e]->paths.size() << " path(s)\n";
-      for (const auto& p : entries[e]->paths)
+      for (const auto& p : entries[e]->paths) {
         os << "  path with " << p->guards << " guard(s), " << p->plan->num_kernels()
            << " kernel(s), " << p->plan->num_library_calls() << " library call(s), "
            << p->plan->num_eager_nodes() << " eager node(s)\n";
+        if (const Path::Training* t = p->training.get()) {
+          size_t inputs = 0;
+          for (bool b : t->residual_is_input) inputs += b;
+          os << "    backward: " << t->backward->num_kernels() << " kernel(s), "
+             << t->backward->num_library_calls() << " library call(s), "
+             << t->backward->num_eager_nodes() << " eager node(s); " << t->residual_is_input.size()
+             << " residual(s) (" << inputs << " of them inputs), " << t->residual_bytes
+             << " bytes saved by the last call, " << t->recomputed << " node(s) recomputed\n";
+        }
+      }
     }
     return os.str();
   }

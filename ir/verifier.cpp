@@ -19,9 +19,17 @@ void verify(const Graph& g) {
     if (!names.insert(v->name).second) fail("duplicate name %" + v->name);
     defined.insert(v);
   }
+  std::set<int> closed_groups;  // a fused kernel is one run of consecutive nodes
+  int previous_group = -1;
   for (const auto& n : g.nodes()) {
     const std::string where =
         std::string(op_name(n->op)) + (n->output ? " producing %" + n->output->name : "");
+    if (n->group != previous_group) {
+      if (previous_group >= 0) closed_groups.insert(previous_group);
+      if (closed_groups.count(n->group))
+        fail(where + ": kernel k" + std::to_string(n->group) + " is not one run of nodes");
+      previous_group = n->group;
+    }
     std::vector<const Value*> in;
     for (const Value* v : n->inputs) {
       if (!v) fail(where + ": null operand");

@@ -384,6 +384,13 @@ class Fuser {
     for (const auto& n : nodes)
       if (n->op == Op::Guard) guards.push_back(n.get());
     for (int gi : order) {
+      // The views the group reads from outside come before it, so that it stays consecutive;
+      // a view of one of its own values comes where it is read.
+      for (const Node* n : groups_[size_t(gi)].nodes)
+        for (const Value* v : n->inputs)
+          if (v->producer && views_.count(v->producer) &&
+              producer_group(v->producer->inputs[0]) != gi)
+            emit(v->producer);
       for (Node* n : groups_[size_t(gi)].nodes) {
         emit_views_for(n);
         n->group = renumbered;

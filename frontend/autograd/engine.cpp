@@ -66,7 +66,9 @@ bool is_own(const Tensor& g) {
 
 }  // namespace
 
-std::string Node::name() const { return std::string(kOpEnumNames[size_t(op)]) + "Backward"; }
+std::string Node::name() const {
+  return custom ? custom_name : std::string(kOpEnumNames[size_t(op)]) + "Backward";
+}
 
 void Node::check_not_released() const {
   EMBER_CHECK(!released, Error, name(),

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <chrono>
 
+#include "ember/frontend/autograd.h"
 #include "ember/frontend/ops.h"
+#include "ember/ir/interpreter.h"
 #include "ember/passes/pipeline.h"
+#include "ember/passes/split_joint.h"
 #include "ember/runtime/small_vector.h"
+#include "frontend/autograd/node.h"
 
 namespace ember::detail {
 namespace {
@@ -36,12 +40,79 @@ std::vector<CompileArg> probe_args(const std::vector<CompileArg>& args,
 
 }  // namespace
 
+// What one trace gives: the graph (a joint graph when the call trains), its text, and how the
+// joint graph's inputs and outputs map to the call's.
+struct PathBuilder::Trace {
+  TracedGraph traced;
+  std::string text;
+  std::vector<bool> param_wants_grad;
+  bool training = false;
+  size_t num_outputs = 0;
+  std::vector<size_t> tangents;  // graph inputs
+  std::vector<size_t> tangent_outputs;
+  std::vector<int64_t> targets;
+};
+
+PathBuilder::Trace PathBuilder::trace(const std::vector<CompileArg>& args,
+                                      const Signature& signature, Body body) {
+  TraceContext tc(name_);
+  std::vector<CompileArg> traced_args;
+  traced_args.reserve(args.size());
+  std::vector<Tensor> leaves;
+  Trace r;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (const Tensor* t = std::get_if<Tensor>(&args[i])) {
+      std::vector<bool> symbolic;
+      for (int s : signature[i].symbol) symbolic.push_back(s >= 0);
+      Tensor x = tc.add_input(*t, symbolic);
+      if (signature[i].requires_grad) {
+        x.set_requires_grad(true);
+        leaves.push_back(x);
+        r.targets.push_back(int64_t(i));
+      }
+      traced_args.push_back(x);
+    } else {
+      traced_args.push_back(args[i]);
+    }
+  }
+  std::vector<Tensor> outputs = body(traced_args);
+  for (const Tensor& p : tc.params()) r.param_wants_grad.push_back(wants_grad(p));
+  std::vector<Tensor> differentiated, tangents;
+  for (size_t j = 0; j < outputs.size(); ++j) {
+    if (!GradMode::is_enabled() || !outputs[j].defined() || !outputs[j].requires_grad()) continue;
+    r.tangents.push_back(tc.graph()->inputs().size());
+    r.tangent_outputs.push_back(j);
+    tangents.push_back(tc.add_input_like(outputs[j], "g" + std::to_string(j)));
+    differentiated.push_back(outputs[j]);
+  }
+  r.training = !differentiated.empty();
+  r.num_outputs = outputs.size();
+  if (r.training) {
+    // The joint graph: the gradients of the outputs with respect to the arguments and captured
+    // tensors that require grad, appended as outputs.
+    for (size_t k = 0; k < r.param_wants_grad.size(); ++k)
+      if (r.param_wants_grad[k]) {
+        leaves.push_back(tc.params()[k]);
+        r.targets.push_back(-1 - int64_t(k));
+      }
+    std::vector<Tensor> grads =
+        autograd::grad(differentiated, leaves, tangents, false, false, true);
+    for (size_t k = 0; k < grads.size(); ++k)
+      outputs.push_back(grads[k].defined() ? grads[k] : zeros_like(leaves[k]));
+  } else {
+    r.targets.clear();
+  }
+  r.traced = tc.finish(outputs);
+  r.text = ir::print(*r.traced.graph);
+  return r;
+}
+
 std::shared_ptr<Path> PathBuilder::build(const std::vector<CompileArg>& args,
                                          const Signature& signature, Body body,
                                          CompileStats& stats) {
   const auto start = std::chrono::steady_clock::now();
   auto path = std::make_shared<Path>();
-  const std::string text = trace_into(args, signature, body, &path->traced);
+  Trace t = trace(args, signature, body);
   ++stats.traces;
   bool symbolic = false;
   for (const ArgSpec& a : signature)
@@ -50,17 +121,32 @@ std::shared_ptr<Path> PathBuilder::build(const std::vector<CompileArg>& args,
     const kernels::RngState rng = kernels::rng_state();  // the probe's draws leave no trace
     std::string probe_text;
     try {
-      probe_text = trace_into(probe_args(args, signature), signature, body, nullptr);
+      probe_text = trace(probe_args(args, signature), signature, body).text;
     } catch (const Error&) {
       kernels::set_rng_state(rng);
       throw;
     }
     kernels::set_rng_state(rng);
-    EMBER_CHECK(probe_text == text, Error,
+    EMBER_CHECK(probe_text == t.text, Error,
                 "the traced graph depends on the value of a symbolic size, not only on shapes "
                 "(a size used as a number, as in x.sum(0) / x.size(0))");
   }
-  for (const auto& n : path->traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
+  for (const auto& n : t.traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
+  path->param_wants_grad = t.param_wants_grad;
+  path->traced = std::move(t.traced);
+  if (t.training) {
+    passes::JointSplit split = passes::split_joint(*path->traced.graph, t.num_outputs, t.tangents);
+    auto training = std::make_unique<Path::Training>();
+    training->num_outputs = t.num_outputs;
+    training->tangent_outputs = t.tangent_outputs;
+    training->targets = t.targets;
+    training->residual_is_input = split.residual_is_input;
+    training->recomputed = split.recomputed;
+    passes::run_pipeline(*split.backward);
+    training->backward = std::make_shared<codegen::ExecutablePlan>(*split.backward, cache_);
+    path->traced.graph = std::move(split.forward);
+    path->training = std::move(training);
+  }
   passes::run_pipeline(*path->traced.graph);
   path->plan = std::make_unique<codegen::ExecutablePlan>(*path->traced.graph, cache_);
   stats.compile_ms +=
@@ -68,28 +154,65 @@ std::shared_ptr<Path> PathBuilder::build(const std::vector<CompileArg>& args,
   return path;
 }
 
-std::string PathBuilder::trace_into(const std::vector<CompileArg>& args, const Signature& signature,
-                                    Body body, TracedGraph* out) {
-  TraceContext tc(name_);
-  std::vector<CompileArg> traced_args;
-  traced_args.reserve(args.size());
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (const Tensor* t = std::get_if<Tensor>(&args[i])) {
-      std::vector<bool> symbolic;
-      for (int s : signature[i].symbol) symbolic.push_back(s >= 0);
-      traced_args.push_back(tc.add_input(*t, symbolic));
-    } else {
-      traced_args.push_back(args[i]);
-    }
+namespace {
+
+// The outputs of a training path's forward run get one backward node, which runs the backward
+// plan on the residuals and the outputs' gradients and sends the gradients to the arguments and
+// captured tensors they belong to.
+void attach_backward(const Path& path, const std::vector<CompileArg>& args,
+                     std::vector<Tensor>& results, std::vector<Array> residuals) {
+  const Path::Training& tr = *path.training;
+  int64_t bytes = 0;
+  std::vector<const void*> counted;  // each storage once
+  for (size_t k = 0; k < residuals.size(); ++k) {
+    const auto& storage = residuals[k].storage();
+    if (tr.residual_is_input[k] || !storage ||
+        std::find(counted.begin(), counted.end(), storage.get()) != counted.end())
+      continue;
+    counted.push_back(storage.get());
+    bytes += int64_t(storage->nbytes());
   }
-  TracedGraph traced = tc.finish(body(traced_args));
-  std::string text = ir::print(*traced.graph);
-  if (out) *out = std::move(traced);
-  return text;
+  tr.residual_bytes = bytes;
+  auto node = std::make_shared<autograd::Node>();
+  node->custom_name = "CompiledFunctionBackward";
+  node->num_outputs = results.size();
+  node->sequence = autograd::new_sequence();
+  for (int64_t target : tr.targets)
+    node->next.push_back(autograd::edge_of(target >= 0 ? std::get<Tensor>(args[size_t(target)])
+                                                       : path.traced.params[size_t(-1 - target)]));
+  std::vector<Shape> sizes;
+  std::vector<DType> dtypes;
+  for (const Tensor& r : results) {
+    sizes.push_back(r.sizes().vec());
+    dtypes.push_back(r.dtype());
+  }
+  auto saved = std::make_shared<std::vector<Array>>(std::move(residuals));
+  node->custom = [backward = tr.backward, saved, tangent_outputs = tr.tangent_outputs, sizes,
+                  dtypes](const std::vector<Tensor>& grads, bool release) {
+    std::vector<Array> in = *saved;
+    if (release) saved->clear();
+    for (size_t out : tangent_outputs)
+      in.push_back(grads[out].defined() ? grads[out].array()
+                                        : kernels::full(sizes[out], 0.0, dtypes[out]));
+    std::vector<Tensor> result;
+    for (Array& a : backward->run(std::move(in))) result.emplace_back(std::move(a));
+    return result;
+  };
+  for (size_t out : tr.tangent_outputs)
+    autograd::Access::set_grad_fn(results[out], node, uint32_t(out));
 }
+
+}  // namespace
 
 std::vector<Tensor> run_path(const Path& path, const std::vector<CompileArg>& args,
                              bool first_run) {
+  // Which captured tensors want gradients is part of what the path was traced for.
+  const std::vector<Tensor>& params = path.traced.params;
+  for (size_t k = 0; k < path.param_wants_grad.size(); ++k)
+    if (wants_grad(params[k]) != path.param_wants_grad[k])
+      throw ir::GuardFailure(detail::concat(
+          "captured tensor ", k, (path.param_wants_grad[k] ? " no longer wants" : " now wants"),
+          " its gradient (requires_grad or grad mode changed)"));
   // The graph inputs: the tensor arguments, then what the trace bound (captured tensors,
   // generator states).
   SmallVector<const Tensor*, 8> tensors;
@@ -98,9 +221,14 @@ std::vector<Tensor> run_path(const Path& path, const std::vector<CompileArg>& ar
   std::vector<Array> outputs =
       path.plan->run(path.traced.graph_inputs(tensors.data(), tensors.size(), !first_run));
   if (path.traced.final_rng) kernels::set_rng_state(*path.traced.final_rng);
+  const size_t n = path.training ? path.training->num_outputs : outputs.size();
   std::vector<Tensor> out;
-  out.reserve(outputs.size());
-  for (Array& a : outputs) out.emplace_back(std::move(a));
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.emplace_back(std::move(outputs[i]));
+  if (path.training)
+    attach_backward(path, args, out,
+                    std::vector<Array>(std::make_move_iterator(outputs.begin() + long(n)),
+                                       std::make_move_iterator(outputs.end())));
   return out;
 }
 

@@ -1,10 +1,16 @@
 // Paths: one traced branch of an entry (its graph, what the graph's extra inputs are bound to, its
 // plan), how one is built from a call, and how one runs. Building a path traces the function
 // with the signature's dims symbolic, checks a symbolic trace against a probe trace at other
-// sizes, runs the pass pipeline and builds the executable plan. Autograd's joint graph joins
-// here (a path then holds a forward and a backward plan).
+// sizes, runs the pass pipeline and builds the executable plan.
+//
+// A training path (grad mode on, and an argument or a captured tensor requires grad) traces the
+// joint graph instead: fn, then autograd::grad of its outputs with respect to those tensors (the
+// rule table on tracer tensors), split by passes::split_joint into a forward plan, which also
+// returns the residuals, and a backward plan, both compiled when the path is built. Its outputs
+// carry a grad_fn that runs the backward plan and sends the gradients on, as eager's tape would.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,9 +22,25 @@
 namespace ember::detail {
 
 struct Path {
-  TracedGraph traced;
+  TracedGraph traced;  // a training path's: the forward graph (the joint graph's split)
   std::unique_ptr<codegen::ExecutablePlan> plan;
   int guards = 0;
+  // Per captured tensor (traced.params): whether the call wanted its gradient (checked on every
+  // call: a change is a guard failure, so the trace tree keeps a path for each).
+  std::vector<bool> param_wants_grad;
+  struct Training {
+    std::shared_ptr<codegen::ExecutablePlan> backward;
+    size_t num_outputs = 0;               // the forward plan's own outputs; the residuals follow
+    std::vector<size_t> tangent_outputs;  // per gradient input of the backward: its output
+    // Per backward output: the tensor argument (>= 0) or captured tensor (-1 - index) it is the
+    // gradient of.
+    std::vector<int64_t> targets;
+    std::vector<bool> residual_is_input;
+    int recomputed = 0;
+    // The bytes the last run's residuals hold beyond the inputs (what the step keeps alive).
+    mutable std::atomic<int64_t> residual_bytes{0};
+  };
+  std::unique_ptr<Training> training;
 };
 
 class PathBuilder {
@@ -35,9 +57,9 @@ class PathBuilder {
                               Body body, CompileStats& stats);
 
  private:
-  // Traces body on args (the signature's dims symbolic) into *out when given; returns the text.
-  std::string trace_into(const std::vector<CompileArg>& args, const Signature& signature, Body body,
-                         TracedGraph* out);
+  struct Trace;
+  // Traces body on args (the signature's dims symbolic), as a joint graph when the call trains.
+  Trace trace(const std::vector<CompileArg>& args, const Signature& signature, Body body);
 
   std::string name_;
   codegen::KernelCacheOptions cache_;

@@ -38,6 +38,8 @@ std::vector<std::vector<bool>> ShapePolicy::symbolic_dims(
               std::to_string(t->dim());
       } else if (t->is_contiguous() != s.contiguous) {
         why = arg_name(i) + (t->is_contiguous() ? ": now contiguous" : ": now non-contiguous");
+      } else if (wants_grad(*t) != s.requires_grad) {
+        why = arg_name(i) + (s.requires_grad ? ": no longer requires grad" : ": now requires grad");
       }
     }
     if (why.empty()) {

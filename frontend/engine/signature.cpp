@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "ember/frontend/autograd.h"
+
 namespace ember::detail {
 
 bool same_number(const CompileArg& a, const CompileArg& b) {
@@ -29,6 +31,8 @@ std::string number_text(const CompileArg& a) {
 
 std::string arg_name(size_t i) { return "input " + std::to_string(i); }
 
+bool wants_grad(const Tensor& t) { return t.requires_grad() && GradMode::is_enabled(); }
+
 bool matches(const Signature& signature, const std::vector<CompileArg>& args) {
   if (signature.size() != args.size()) return false;
   int64_t symbols[kMaxSymbols];
@@ -42,7 +46,7 @@ bool matches(const Signature& signature, const std::vector<CompileArg>& args) {
       continue;
     }
     if (t->dtype() != s.dtype || size_t(t->dim()) != s.sizes.size() ||
-        t->is_contiguous() != s.contiguous)
+        t->is_contiguous() != s.contiguous || wants_grad(*t) != s.requires_grad)
       return false;
     const auto sizes = t->sizes();
     for (size_t d = 0; d < s.sizes.size(); ++d) {
@@ -78,6 +82,7 @@ Signature make_signature(const std::vector<CompileArg>& args,
     }
     s.dtype = t->dtype();
     s.contiguous = t->is_contiguous();
+    s.requires_grad = wants_grad(*t);
     s.sizes = t->sizes().vec();
     s.symbol.assign(s.sizes.size(), -1);
     for (size_t d = 0; d < s.sizes.size(); ++d) {
@@ -106,7 +111,7 @@ std::string signature_text(const Signature& signature) {
     for (size_t d = 0; d < s.sizes.size(); ++d)
       os << (d ? ", " : "")
          << (s.symbol[d] >= 0 ? "s" + std::to_string(s.symbol[d]) : std::to_string(s.sizes[d]));
-    os << ']' << (s.contiguous ? "" : " strided");
+    os << ']' << (s.contiguous ? "" : " strided") << (s.requires_grad ? " requires_grad" : "");
   }
   return os.str();
 }

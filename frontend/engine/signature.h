@@ -14,15 +14,20 @@ struct ArgSpec {
   size_t kind = 0;  // the CompileArg alternative
   DType dtype = DType::Float32;
   bool contiguous = true;
-  Shape sizes;              // tensors; a symbolic dim's size is the one it was traced with
-  std::vector<int> symbol;  // tensors: per dim, its symbol or -1
-  CompileArg number;        // numbers: the value
+  bool requires_grad = false;  // wants_grad when traced: a training entry
+  Shape sizes;                 // tensors; a symbolic dim's size is the one it was traced with
+  std::vector<int> symbol;     // tensors: per dim, its symbol or -1
+  CompileArg number;           // numbers: the value
 };
 using Signature = std::vector<ArgSpec>;
 
 inline constexpr size_t kMaxSymbols = 16;  // per entry
 
-// Whether args fit: kinds, dtypes, ranks and layout classes, static sizes equal, symbolic sizes
+// Whether a call wants t's gradient: grad mode is on and t requires grad.
+bool wants_grad(const Tensor& t);
+
+// Whether args fit: kinds, dtypes, ranks, layout classes and wants_grad, static sizes equal,
+// symbolic sizes
 // >= 2 and equal wherever they share a symbol. A hash-free scan: a few comparisons per argument.
 bool matches(const Signature& signature, const std::vector<CompileArg>& args);
 // The signature of args with the given dims symbolic (dims of equal size share a symbol, as the

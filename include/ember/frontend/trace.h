@@ -89,6 +89,8 @@ class TraceContext {
   void record_guard(const Tensor& t, double value);
 
   ir::Value* value_of(const Tensor& t);
+  // The tensors from outside the function that became params, in the graph's order.
+  const std::vector<Tensor>& params() const { return params_; }
   // A number no other trace in this process has.
   uint64_t id() const { return id_; }
   const std::shared_ptr<ir::Graph>& graph() const { return graph_; }

@@ -1,0 +1,95 @@
+// The harness's gradient mode, compiled: for every case with floating inputs, the gradients of a
+// compiled call (its joint graph split into a forward and a backward plan) equal the eager
+// tape's, in float32 and float64, on the trace and on a replay with other inputs.
+#include <gtest/gtest.h>
+
+#include "tests/gradcheck.h"
+#include "tests/harness/cases.h"
+#include "tests/test_util.h"
+
+namespace ember::testing {
+namespace {
+
+using Inputs = std::vector<Tensor>;
+
+// Fresh leaves (floating ones require grad), the call's outputs, and their gradients with respect
+// to the floating leaves for fixed output weights.
+struct Step {
+  Inputs leaves, outputs, grads;
+};
+
+template <class F>
+Step run(const F& call, const Inputs& inputs, uint64_t seed) {
+  Step s;
+  Inputs wanted;
+  for (const Tensor& x : inputs) {
+    Tensor leaf = x.detach().clone();
+    if (leaf.is_floating_point()) {
+      leaf.set_requires_grad(true);
+      wanted.push_back(leaf);
+    }
+    s.leaves.push_back(leaf);
+  }
+  manual_seed(seed);
+  s.outputs = call(s.leaves);
+  const Inputs w = output_weights(s.outputs, seed + 7);
+  Inputs outs, ws;
+  for (size_t j = 0; j < s.outputs.size(); ++j)
+    if (w[j].defined() && s.outputs[j].requires_grad()) {
+      outs.push_back(s.outputs[j]);
+      ws.push_back(w[j]);
+    }
+  if (!outs.empty()) s.grads = autograd::grad(outs, wanted, ws, {}, false, true);
+  return s;
+}
+
+class CompiledGradients : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(CompiledGradients, EqualTheEagerTape) {
+  const Case& c = harness_cases()[GetParam()];
+  for (DType dtype : {kFloat32, kFloat64}) {
+    auto fn = [&c](const auto&... x) { return c.fn(Inputs{x...}); };
+    CompileOptions options;
+    options.name = c.name + "/grad";
+    auto f = compile(fn, options);
+    for (uint64_t seed : {uint64_t(41), uint64_t(42)}) {
+      Inputs in;
+      bool any_float = false;
+      for (const Tensor& x : c.make_inputs(seed)) {
+        in.push_back(x.is_floating_point() ? x.to(dtype) : x);
+        any_float |= x.is_floating_point();
+      }
+      if (!any_float) GTEST_SKIP() << c.name << ": no floating inputs";
+      const Step eager = run([&](const Inputs& x) { return c.fn(x); }, in, seed);
+      const Step compiled =
+          run([&](const Inputs& x) { return call_unpacked<Inputs>(f, x); }, in, seed);
+      const std::string what =
+          c.name + " (" + dtype_name(dtype) + ", seed " + std::to_string(seed) + ")";
+      ASSERT_EQ(compiled.grads.size(), eager.grads.size()) << what;
+      const double rtol = dtype == kFloat64 ? 1e-9 : 10 * c.rtol;
+      const double atol = dtype == kFloat64 ? 1e-11 : 10 * c.atol;
+      for (size_t i = 0; i < eager.grads.size(); ++i) {
+        ASSERT_EQ(compiled.grads[i].defined(), eager.grads[i].defined()) << what << " grad " << i;
+        if (!eager.grads[i].defined()) continue;
+        expect_values(compiled.grads[i], eager.grads[i].sizes().vec(), values_of(eager.grads[i]),
+                      rtol, atol, what + " gradient " + std::to_string(i));
+      }
+      for (const Tensor& o : compiled.outputs) {
+        if (!o.requires_grad()) continue;
+        EXPECT_EQ(o.grad_fn_name(), "CompiledFunctionBackward") << what;
+      }
+    }
+    if (c.data_dependent) continue;  // other inputs may take another branch
+    EXPECT_EQ(f.stats().traces, 1) << c.name;
+    EXPECT_GE(f.stats().replays + f.stats().eager_calls, 1) << c.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CompiledGradients,
+                         ::testing::Range<size_t>(0, harness_cases().size()),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return harness_cases()[info.param].name;
+                         });
+
+}  // namespace
+}  // namespace ember::testing
