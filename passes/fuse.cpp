@@ -1,6 +1,7 @@
 #include "ember/passes/fuse.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -348,7 +349,7 @@ class Fuser {
     for (size_t gi = 0; gi < groups_.size(); ++gi)
       for (const Node* n : groups_[gi].nodes)
         for (const Value* v : n->inputs) {
-          const int h = producer_group(v);
+          const int h = producer_group(through_views(v));  // a view's source comes first too
           if (h >= 0 && h != int(gi) && direct[gi].insert(h).second) ++indeg[gi];
         }
     std::set<std::pair<double, int>> ready;
@@ -375,9 +376,16 @@ class Fuser {
     };
     for (const auto& n : nodes)
       if (is_constant(*n)) emit(n.get());
+    // A view, after the views it reads (a permute of a reshape).
+    std::function<void(Node*)> emit_view = [&](Node* view) {
+      if (done.count(view)) return;
+      const Value* source = view->inputs[0];
+      if (source->producer && views_.count(source->producer)) emit_view(source->producer);
+      emit(view);
+    };
     auto emit_views_for = [&](const Node* n) {
       for (const Value* v : n->inputs)
-        if (v->producer && views_.count(v->producer)) emit(v->producer);
+        if (v->producer && views_.count(v->producer)) emit_view(v->producer);
     };
     int renumbered = 0;
     std::vector<const Node*> guards;
@@ -388,9 +396,8 @@ class Fuser {
       // a view of one of its own values comes where it is read.
       for (const Node* n : groups_[size_t(gi)].nodes)
         for (const Value* v : n->inputs)
-          if (v->producer && views_.count(v->producer) &&
-              producer_group(v->producer->inputs[0]) != gi)
-            emit(v->producer);
+          if (v->producer && views_.count(v->producer) && !reads_group(v->producer, gi))
+            emit_view(v->producer);
       for (Node* n : groups_[size_t(gi)].nodes) {
         emit_views_for(n);
         n->group = renumbered;
@@ -414,6 +421,16 @@ class Fuser {
     for (size_t i = 0; i < emitted.size(); ++i) new_position[emitted[i]] = i;
     g_.reorder_nodes(
         [&](const Node* a, const Node* b) { return new_position[a] < new_position[b]; });
+  }
+
+  // The value a chain of views starts from (v itself when no view produces it).
+  const Value* through_views(const Value* v) const {
+    while (v->producer && views_.count(v->producer)) v = v->producer->inputs[0];
+    return v;
+  }
+  // Whether a view (or a view of a view ...) reads a value group gi computes.
+  bool reads_group(const Node* view, int gi) const {
+    return producer_group(through_views(view->output)) == gi;
   }
 
   int producer_group(const Value* v) const {

@@ -196,6 +196,22 @@ std::vector<Case> build() {
       },
       1e-4, 1e-5));
   c.push_back(make(
+      // Pre-norm, two heads: LayerNorm, attention with the heads split and merged by reshapes
+      // and transposes, residual, LayerNorm, gelu MLP, residual.
+      "transformer_block",
+      randn_inputs({{2, 8, 16}, {16}, {16, 16}, {16, 16}, {16, 16}, {16, 16}, {16, 32}, {32, 16}}),
+      [](const Inputs& x) -> Inputs {
+        const int64_t b = 2, s = 8, d = 16, heads = 2, dh = 8;
+        auto split = [&](const Tensor& t) { return t.reshape({b, s, heads, dh}).transpose(1, 2); };
+        const Tensor h = layer_norm(x[0], {d}, x[1]);
+        const Tensor q = split(matmul(h, x[2])), k = split(matmul(h, x[3])),
+                     v = split(matmul(h, x[4]));
+        const Tensor att = softmax(matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh)), -1);
+        const Tensor r1 = x[0] + matmul(matmul(att, v).transpose(1, 2).reshape({b, s, d}), x[5]);
+        return {r1 + matmul(gelu(matmul(layer_norm(r1, {d}), x[6])), x[7] * 0.2)};
+      },
+      1e-4, 1e-5));
+  c.push_back(make(
       "conv_block", randn_inputs({{2, 3, 10, 10}, {8, 3, 3, 3}, {8}}),
       [](const Inputs& x) -> Inputs {
         return {max_pool2d(relu(conv2d(x[0], x[1], x[2], 1, 1)), 2)};
