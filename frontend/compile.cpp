@@ -276,6 +276,13 @@ CompiledPlanInfo CompiledEngine::last_plan() const {
     info.library_calls = p->plan->num_library_calls();
     info.eager_nodes = p->plan->num_eager_nodes();
     info.guards = p->guards;
+    if (const Path::Training* t = p->training.get()) {
+      info.training = true;
+      info.backward_kernels = t->backward->num_kernels();
+      info.backward_library_calls = t->backward->num_library_calls();
+      info.backward_eager_nodes = t->backward->num_eager_nodes();
+      info.residual_bytes = t->residual_bytes;
+    }
   }
   return info;
 }

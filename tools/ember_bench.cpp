@@ -116,7 +116,24 @@ struct Workload {
   TraceableFn fn;
   double flops = 0;  // matmul-bound work: reported as GFLOP/s
   std::string skipped;
+  // A training step: fn returns the loss of a model whose parameters these are; a step is fn,
+  // backward, then an SGD update of the parameters (eagerly and compiled alike: compiled, fn's
+  // forward and backward run as the two plans of its joint graph).
+  std::vector<Tensor> params;
 };
+
+// One training step of w on in with f computing the loss; returns the loss.
+template <class F>
+Inputs train_step(const Workload& w, const F& loss_of, const Inputs& in) {
+  Tensor loss = loss_of(in).at(0);
+  loss.backward();
+  NoGradGuard no_grad;
+  for (Tensor p : w.params) {
+    p.sub_(p.grad() * 1e-4);
+    p.mutable_grad() = Tensor();
+  }
+  return {loss.detach()};
+}
 
 double bytes_of(const Inputs& in) {
   double b = 0;
@@ -204,9 +221,61 @@ std::vector<Workload> workloads(double scale) {
     conv.flops = 2.0 * double(n) * double(co) * double(hw * hw) * double(ci) * 9;
     w.push_back(conv);
   }
-  Workload train{"mlp_train_step", "-", [] { return Inputs{}; }, nullptr};
-  train.skipped = "needs autograd (not built yet)";
-  w.push_back(train);
+  {
+    const int64_t m = rows(1024), k = 512, h = 1024, o = 256;
+    Tensor w1 = (randn({k, h}) * 0.04).set_requires_grad(true),
+           b1 = zeros({h}).set_requires_grad(true),
+           w2 = (randn({h, o}) * 0.03).set_requires_grad(true),
+           b2 = zeros({o}).set_requires_grad(true);
+    Workload train{"mlp_train_step", dims({m, k}) + " @" + dims({k, h}) + " @" + dims({h, o}),
+                   [=] {
+                     return Inputs{randn({m, k}), randn({m, o})};
+                   },
+                   [=](const Inputs& x) -> Inputs {
+                     const Tensor out = matmul(gelu(matmul(x[0], w1) + b1), w2) + b2;
+                     const Tensor err = out - x[1];
+                     return {(err * err).mean()};
+                   }};
+    train.flops = 3 * 2.0 * double(m) * (double(k) * double(h) + double(h) * double(o));
+    train.params = {w1, b1, w2, b2};
+    w.push_back(train);
+  }
+  {
+    // A pre-norm transformer block: LayerNorm, 4-head attention, residual, LayerNorm, a 4x MLP
+    // with gelu, residual; the loss is the mean square of the output.
+    const int64_t b = rows(8), s = 128, d = 256, heads = 4, dh = d / heads, f = 4 * d;
+    auto param = [](Tensor t) { return t.set_requires_grad(true); };
+    const Tensor ln1w = param(ones({d})), ln1b = param(zeros({d})), ln2w = param(ones({d})),
+                 ln2b = param(zeros({d}));
+    const Tensor wq = param(randn({d, d}) * 0.06), wk = param(randn({d, d}) * 0.06),
+                 wv = param(randn({d, d}) * 0.06), wo = param(randn({d, d}) * 0.06);
+    const Tensor w1 = param(randn({d, f}) * 0.06), b1 = param(zeros({f})),
+                 w2 = param(randn({f, d}) * 0.03), b2 = param(zeros({d}));
+    Workload block{
+        "transformer_block_train_step", dims({b, s, d}) + " " + std::to_string(heads) + " heads",
+        [=] {
+          return Inputs{randn({b, s, d})};
+        },
+        [=](const Inputs& x) -> Inputs {
+          auto split_heads = [&](const Tensor& t) {
+            return t.reshape({b, s, heads, dh}).transpose(1, 2);
+          };
+          const Tensor h = layer_norm(x[0], {d}, ln1w, ln1b);
+          const Tensor q = split_heads(matmul(h, wq)), k = split_heads(matmul(h, wk)),
+                       v = split_heads(matmul(h, wv));
+          const Tensor att = softmax(matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh)), -1);
+          const Tensor ctx = matmul(att, v).transpose(1, 2).reshape({b, s, d});
+          const Tensor r1 = x[0] + matmul(ctx, wo);
+          const Tensor r2 =
+              r1 + matmul(gelu(matmul(layer_norm(r1, {d}, ln2w, ln2b), w1) + b1), w2) + b2;
+          return {(r2 * r2).mean()};
+        }};
+    block.flops =
+        3 * 2.0 * double(b) * double(s) *
+        (4.0 * double(d) * double(d) + 2.0 * double(s) * double(d) + 2.0 * double(d) * double(f));
+    block.params = {ln1w, ln1b, ln2w, ln2b, wq, wk, wv, wo, w1, b1, w2, b2};
+    w.push_back(block);
+  }
   return w;
 }
 
@@ -310,9 +379,10 @@ struct Result {
   Stat eager, compiled;
   CompileTimes compile;
   CompiledPlanInfo plan;
-  double bytes = 0;  // what it must move at least: inputs read once, outputs written once
-  double max_abs_diff = 0;
-  ember_bench::TorchTiming torch;  // LibTorch eager, where built with it
+  double bytes = 0;         // what it must move at least: inputs read once, outputs written once
+  double max_abs_diff = 0;  // training rows: over the loss and every gradient, before updates
+  int64_t eager_saved = -1, compiled_saved = -1;  // training rows: bytes kept for the backward
+  ember_bench::TorchTiming torch;                 // LibTorch eager, where built with it
   double speedup() const { return eager.median / compiled.median; }
   double gbps(const Stat& s) const { return bytes / (s.median * 1e-3) / 1e9; }
   double gflops(const Stat& s) const { return w->flops / (s.median * 1e-3) / 1e9; }
@@ -328,7 +398,7 @@ void print_table(const std::vector<Result>& results, const std::vector<const Wor
                  double bandwidth) {
   bool torch = false;
   for (const Result& r : results) torch |= r.torch.available;
-  std::printf("\n%-18s %-26s %21s %21s %8s %20s %10s %9s %7s%s\n", "workload", "size",
+  std::printf("\n%-28s %-26s %21s %21s %8s %20s %10s %9s %7s%s\n", "workload", "size",
               "eager ms (min-max)", "compiled ms (min-max)", "speedup", "compiled throughput",
               "cold ms", "warm ms", "kernels", torch ? "   LibTorch ms  vs compiled" : "");
   for (const Result& r : results) {
@@ -348,7 +418,7 @@ void print_table(const std::vector<Result>& results, const std::vector<const Wor
                                      ? fmt("%14.2f", r.torch.median_ms) +
                                            fmt("  %9.2fx", r.torch.median_ms / r.compiled.median)
                                      : std::string(13, ' ') + "-";
-    std::printf("%-18s %-26s %21s %21s %7.2fx %20s %10s %9s %7s%s\n", r.w->name.c_str(),
+    std::printf("%-28s %-26s %21s %21s %7.2fx %20s %10s %9s %7s%s\n", r.w->name.c_str(),
                 r.w->shape.c_str(), eager.c_str(), comp.c_str(), r.speedup(), through.c_str(),
                 r.compile.cold < 0 ? "-" : fmt("%.1f", r.compile.cold).c_str(),
                 r.compile.warm < 0 ? "-" : fmt("%.2f", r.compile.warm).c_str(), kernels.c_str(),
@@ -356,6 +426,15 @@ void print_table(const std::vector<Result>& results, const std::vector<const Wor
   }
   for (const Workload* w : skipped)
     std::printf("%-18s skipped: %s\n", w->name.c_str(), w->skipped.c_str());
+  for (const Result& r : results) {
+    if (r.eager_saved < 0) continue;
+    std::printf(
+        "%s: forward + backward + SGD update; backward plan %d kernels + %d library calls; kept "
+        "for the backward: eager tape %.2f MiB, compiled residuals %.2f MiB; max |eager - "
+        "compiled| over the loss and gradients %.2g\n",
+        r.w->name.c_str(), r.plan.backward_kernels, r.plan.backward_library_calls,
+        double(r.eager_saved) / (1 << 20), double(r.compiled_saved) / (1 << 20), r.max_abs_diff);
+  }
   std::printf(
       "\nthroughput: bytes each workload must move (inputs once, outputs once) per second, and "
       "its share of the measured triad bandwidth (%.1f GB/s); GFLOP/s for matmul-bound work. "
@@ -411,7 +490,11 @@ void write_json(const std::string& path, const Options& o, const std::vector<Res
         << ", \"kernels_loaded_warm\": " << r.compile.loaded << ", \"kernels\": " << r.plan.kernels
         << ", \"library_calls\": " << r.plan.library_calls
         << ", \"eager_nodes\": " << r.plan.eager_nodes
-        << ", \"max_abs_diff_vs_eager\": " << r.max_abs_diff << ",\n     \"libtorch_eager_ms\": ";
+        << ", \"max_abs_diff_vs_eager\": " << r.max_abs_diff
+        << ", \"backward_kernels\": " << r.plan.backward_kernels
+        << ", \"backward_library_calls\": " << r.plan.backward_library_calls
+        << ", \"eager_saved_bytes\": " << r.eager_saved
+        << ", \"compiled_saved_bytes\": " << r.compiled_saved << ",\n     \"libtorch_eager_ms\": ";
     if (r.torch.available)
       out << "{\"median\": " << r.torch.median_ms << ", \"min\": " << r.torch.min_ms
           << ", \"max\": " << r.torch.max_ms << "}";
@@ -555,30 +638,60 @@ int main(int argc, char** argv) {
   std::vector<Result> results;
   for (size_t i = 0; i < chosen.size(); ++i) {
     const Workload& w = *chosen[i];
-    Result r{&w, {}, {}, {}, {}, 0, 0, {}};
+    Result r{&w, {}, {}, {}, {}, 0, 0, -1, -1, {}};
     const Inputs in = w.inputs();
     CompileOptions options;
     options.disk_cache = false;
     options.name = w.name;
     auto f = compiled_of(w, options);
+    const bool train = !w.params.empty();
+    auto run_eager = [&] { return train ? train_step(w, w.fn, in) : w.fn(in); };
+    auto run_compiled = [&] {
+      auto loss_of = [&](const Inputs& x) { return call_unpacked<Inputs>(f, x); };
+      return train ? train_step(w, loss_of, in) : loss_of(in);
+    };
     Inputs eager_out, compiled_out;
-    // The first call compiles (a quick tier first); timings start once the optimized tier is in.
-    call_unpacked<Inputs>(f, in);
+    if (train) {
+      // Before any update: the loss and every gradient, eager against compiled, and what each
+      // keeps alive for its backward.
+      std::vector<Tensor> grads;
+      Tensor loss = w.fn(in).at(0);
+      r.eager_saved = autograd::saved_tensor_bytes({loss});
+      loss.backward();
+      for (Tensor p : w.params) {
+        grads.push_back(p.grad());
+        p.mutable_grad() = Tensor();
+      }
+      Tensor closs = call_unpacked<Inputs>(f, in).at(0);
+      r.compiled_saved = f.last_plan().residual_bytes;
+      closs.backward();
+      r.max_abs_diff = (loss - closs).abs().item<double>().value();
+      for (size_t k = 0; k < grads.size(); ++k) {
+        Tensor p = w.params[k];
+        r.max_abs_diff =
+            std::max(r.max_abs_diff, (grads[k] - p.grad()).abs().max().item<double>().value());
+        p.mutable_grad() = Tensor();
+      }
+    } else {
+      // The first call compiles (a quick tier first).
+      call_unpacked<Inputs>(f, in);
+    }
+    // Timings start once the optimized tier is in.
     codegen::wait_for_background_compiles();
     // Eager and compiled repetitions alternate, so a slow spell of the machine hits both.
     for (int k = 0; k < o.warmup; ++k) {
-      eager_out = w.fn(in);
-      compiled_out = call_unpacked<Inputs>(f, in);
+      eager_out = run_eager();
+      compiled_out = run_compiled();
     }
     std::vector<double> eager_ms, compiled_ms;
     for (int k = 0; k < o.reps; ++k) {
       std::fprintf(stderr, "\r[%zu/%zu] %-18s rep %d/%d        ", i + 1, chosen.size(),
                    w.name.c_str(), k + 1, o.reps);
       auto start = Clock::now();
-      eager_out = w.fn(in);
+      eager_out = run_eager();
       eager_ms.push_back(ms_since(start));
       start = Clock::now();
-      compiled_out = call_unpacked<Inputs>(f, in);
+      compiled_out = run_compiled();
       compiled_ms.push_back(ms_since(start));
     }
     r.eager = summarize(eager_ms);
@@ -588,7 +701,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<int64_t>> shapes;
     for (const Tensor& t : in) shapes.push_back(t.sizes().vec().vec());
     r.torch = ember_bench::time_libtorch(w.name, shapes, get_num_threads(), o.warmup, o.reps);
-    for (size_t k = 0; k < eager_out.size(); ++k)
+    for (size_t k = 0; k < eager_out.size() && !train; ++k)
       r.max_abs_diff = std::max(
           r.max_abs_diff, (eager_out[k] - compiled_out[k]).abs().max().item<double>().value());
     results.push_back(r);

@@ -20,7 +20,8 @@ assert data["bandwidth"]["gb_per_s"] > 0
 assert data["libtorch"], data
 names = [w["name"] for w in data["workloads"]]
 assert names == ["elementwise_chain", "bias_gelu", "softmax", "layer_norm", "rms_norm",
-                 "mlp_forward", "attention", "conv_block"], names
+                 "mlp_forward", "attention", "conv_block", "mlp_train_step",
+                 "transformer_block_train_step"], names
 for w in data["workloads"]:
     for key in ("eager_ms", "compiled_ms"):
         t = w[key]
@@ -31,7 +32,14 @@ for w in data["workloads"]:
     assert w["max_abs_diff_vs_eager"] < 1e-2, w
     torch = w["libtorch_eager_ms"]  # null unless built with LibTorch
     assert torch is None or 0 < torch["min"] <= torch["median"] <= torch["max"], w
-assert [s["name"] for s in data["skipped"]] == ["mlp_train_step"], data["skipped"]
+assert data["skipped"] == [], data["skipped"]
+for w in data["workloads"]:
+    if w["name"].endswith("_train_step"):
+        # Compiled training keeps residuals, fewer bytes than the eager tape, and has a backward.
+        assert 0 < w["compiled_saved_bytes"] < w["eager_saved_bytes"], w
+        assert w["backward_kernels"] + w["backward_library_calls"] >= 1, w
+    else:
+        assert w["eager_saved_bytes"] == -1, w
 
 svg = open(svg_path).read()
 assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")

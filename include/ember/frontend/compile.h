@@ -72,6 +72,11 @@ struct CompiledPlanInfo {
   int library_calls = 0;  // matmul, conv2d
   int eager_nodes = 0;    // nodes no kernel covers, run with the eager kernels
   int guards = 0;
+  // A training path (grad mode on and an input or captured tensor requires grad): its backward
+  // plan, and the bytes of the residuals the last call saved for it (beyond its inputs).
+  bool training = false;
+  int backward_kernels = 0, backward_library_calls = 0, backward_eager_nodes = 0;
+  int64_t residual_bytes = 0;
 };
 
 // One argument of a compiled function: a tensor, or a number guarded by value.
