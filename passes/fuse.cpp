@@ -107,6 +107,15 @@ class Fuser {
     }
   }
 
+  // Whether the reduced dims are the trailing ones, as a row kernel reduces them.
+  static bool reduces_trailing_dims(const Node& n) {
+    const std::vector<int64_t> axes = ir::reduced_axes(n);
+    const int64_t rank = n.inputs[0]->rank();
+    for (size_t i = 0; i < axes.size(); ++i)
+      if (axes[i] != rank - int64_t(axes.size()) + int64_t(i)) return false;
+    return true;
+  }
+
   int group_of(const Value* v) const {
     if (!v->producer) return -1;
     auto it = group_.find(v->producer);
@@ -229,6 +238,13 @@ class Fuser {
       return;
     }
     const OpCategory c = ir::op_category(n.op);
+    if (ir::is_reduction(n.op) && !reduces_trailing_dims(n)) {
+      // Row kernels reduce trailing dims; this one (a bias gradient's sum over the batch) runs as
+      // the eager reduction, and its operand's kernel stays compiled instead of falling back too.
+      const int gi = open(n, Kind::Opaque);
+      say(name(n) + ": own kernel k" + std::to_string(gi) + " (reduces leading dims)");
+      return;
+    }
     if (c == OpCategory::Pool || c == OpCategory::Index) {
       const int gi = open(n, Kind::Opaque);
       say(name(n) + ": own kernel k" + std::to_string(gi) + " (" + std::string(ir::op_name(n.op)) +

@@ -3,6 +3,8 @@
 // tape's, in float32 and float64, on the trace and on a replay with other inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/gradcheck.h"
 #include "tests/harness/cases.h"
 #include "tests/test_util.h"
@@ -66,8 +68,10 @@ TEST_P(CompiledGradients, EqualTheEagerTape) {
       const std::string what =
           c.name + " (" + dtype_name(dtype) + ", seed " + std::to_string(seed) + ")";
       ASSERT_EQ(compiled.grads.size(), eager.grads.size()) << what;
-      const double rtol = dtype == kFloat64 ? 1e-9 : 10 * c.rtol;
-      const double atol = dtype == kFloat64 ? 1e-11 : 10 * c.atol;
+      // float32 gradients differ from eager's in the last bits where the kernels sum in another
+      // order; float64 ones agree to 1e-9.
+      const double rtol = dtype == kFloat64 ? 1e-9 : std::max(10 * c.rtol, 1e-5);
+      const double atol = dtype == kFloat64 ? 1e-11 : std::max(10 * c.atol, 1e-6);
       for (size_t i = 0; i < eager.grads.size(); ++i) {
         ASSERT_EQ(compiled.grads[i].defined(), eager.grads[i].defined()) << what << " grad " << i;
         if (!eager.grads[i].defined()) continue;

@@ -130,11 +130,23 @@ TEST(Fusion, CheapValueIsRecomputedInEachKernel) {
   const auto f = fuse_traced(
       [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
         const Tensor y = x[0] * 2;
-        return {y.sum(0), y.sum(1)};
+        return {y.sum(), y.sum(1)};
       },
       {randn({256, 256})});
   EXPECT_EQ(count(f.text, "mul("), 2u) << f.text;
   EXPECT_EQ(f.kernels, 2) << f.text;
+}
+
+// Row kernels reduce trailing dims: a sum over the batch (a bias gradient) is its own eager
+// reduction, and the elementwise work before it stays one compiled kernel.
+TEST(Fusion, ReductionOverLeadingDimsRunsOnItsOwn) {
+  const auto f = fuse_traced(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        return {(x[0] * x[1] + 1).sum(0)};
+      },
+      {randn({64, 32}), randn({64, 32})});
+  EXPECT_EQ(f.kernels, 2) << f.text;
+  EXPECT_NE(f.text.find("kernel k1 {\n    %3 = reduce_sum"), std::string::npos) << f.text;
 }
 
 TEST(Fusion, IndependentChainsMeetingAreOneKernel) {
