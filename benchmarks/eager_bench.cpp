@@ -88,6 +88,48 @@ void BM_EagerMulScalar16(benchmark::State& state) {
 }
 BENCHMARK(BM_EagerMulScalar16);
 
+// The same with autograd recording: one input requires grad, so every call also records a
+// backward node (what the tape costs per op, beside the dispatch above).
+void BM_EagerAdd16Grad(benchmark::State& state) {
+  const ember::Tensor a = ember::rand({16}).set_requires_grad(true), b = ember::rand({16});
+  for (auto _ : state) {
+    ember::Tensor c = a + b;
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+}
+BENCHMARK(BM_EagerAdd16Grad);
+
+void BM_EagerMulScalar16Grad(benchmark::State& state) {
+  const ember::Tensor a = ember::rand({16}).set_requires_grad(true);
+  for (auto _ : state) {
+    ember::Tensor c = a * 2.0;
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+}
+BENCHMARK(BM_EagerMulScalar16Grad);
+
+// A requires-grad input under NoGradGuard: the check that nothing records.
+void BM_EagerAdd16NoGradGuard(benchmark::State& state) {
+  const ember::Tensor a = ember::rand({16}).set_requires_grad(true), b = ember::rand({16});
+  ember::NoGradGuard no_grad;
+  for (auto _ : state) {
+    ember::Tensor c = a + b;
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+}
+BENCHMARK(BM_EagerAdd16NoGradGuard);
+
+// Forward and backward of a 4-op chain on 16 elements: the tape's whole cost per step.
+void BM_EagerBackward16(benchmark::State& state) {
+  const ember::Tensor a = ember::rand({16}).set_requires_grad(true), b = ember::rand({16});
+  for (auto _ : state) {
+    ember::Tensor loss = ((a * b + 1.0).exp()).sum();
+    loss.backward();
+    benchmark::DoNotOptimize(a.grad().data_ptr());
+  }
+}
+BENCHMARK(BM_EagerBackward16);
+
 void BM_MatmulEmber1024(benchmark::State& state) {
   const ember::Tensor a = ember::randn({1024, 1024}), b = ember::randn({1024, 1024});
   for (auto _ : state) {
