@@ -13,7 +13,7 @@
 
 namespace ember {
 
-Tensor::Tensor(Array array) : impl_(std::make_shared<Impl>(Impl{std::move(array)})) {}
+Tensor::Tensor(Array array) : impl_(std::make_shared<Impl>()) { impl_->array = std::move(array); }
 
 Tensor Tensor::traced(TraceContext* ctx, ir::Value* v, Array meta) {
   Tensor t;

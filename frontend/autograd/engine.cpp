@@ -20,7 +20,8 @@
 namespace ember {
 
 namespace {
-thread_local bool grad_mode_enabled = true;
+// initial-exec: a plain load from the thread pointer (as the tracer's), read on every op.
+[[gnu::tls_model("initial-exec")]] thread_local bool grad_mode_enabled = true;
 }  // namespace
 
 bool GradMode::is_enabled() { return grad_mode_enabled; }

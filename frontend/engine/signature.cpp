@@ -37,6 +37,7 @@ bool matches(const Signature& signature, const std::vector<CompileArg>& args) {
   if (signature.size() != args.size()) return false;
   int64_t symbols[kMaxSymbols];
   int bound = 0;
+  const bool grad_mode = GradMode::is_enabled();
   for (size_t i = 0; i < args.size(); ++i) {
     const ArgSpec& s = signature[i];
     if (s.kind != args[i].index()) return false;
@@ -46,7 +47,7 @@ bool matches(const Signature& signature, const std::vector<CompileArg>& args) {
       continue;
     }
     if (t->dtype() != s.dtype || size_t(t->dim()) != s.sizes.size() ||
-        t->is_contiguous() != s.contiguous || wants_grad(*t) != s.requires_grad)
+        t->is_contiguous() != s.contiguous || (grad_mode && t->requires_grad()) != s.requires_grad)
       return false;
     const auto sizes = t->sizes();
     for (size_t d = 0; d < s.sizes.size(); ++d) {

@@ -1,6 +1,7 @@
 // The harness's gradient mode, compiled: for every case with floating inputs, the gradients of a
 // compiled call (its joint graph split into a forward and a backward plan) equal the eager
-// tape's, in float32 and float64, on the trace and on a replay with other inputs.
+// tape's, in float32, float64 and float32 in non-contiguous memory (the leaves themselves
+// strided), on the trace and on a replay with other inputs.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,12 +21,17 @@ struct Step {
   Inputs leaves, outputs, grads;
 };
 
+// The same values with the last two dims transposed in memory.
+Tensor strided(const Tensor& x) {
+  return x.dim() >= 2 ? x.transpose(-1, -2).contiguous().transpose(-1, -2) : x.clone();
+}
+
 template <class F>
-Step run(const F& call, const Inputs& inputs, uint64_t seed) {
+Step run(const F& call, const Inputs& inputs, uint64_t seed, bool strided_leaves) {
   Step s;
   Inputs wanted;
   for (const Tensor& x : inputs) {
-    Tensor leaf = x.detach().clone();
+    Tensor leaf = strided_leaves ? strided(x.detach()) : x.detach().clone();
     if (leaf.is_floating_point()) {
       leaf.set_requires_grad(true);
       wanted.push_back(leaf);
@@ -49,7 +55,13 @@ class CompiledGradients : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(CompiledGradients, EqualTheEagerTape) {
   const Case& c = harness_cases()[GetParam()];
-  for (DType dtype : {kFloat32, kFloat64}) {
+  struct Variant {
+    DType dtype;
+    bool strided;
+  };
+  for (const Variant& variant :
+       {Variant{kFloat32, false}, Variant{kFloat64, false}, Variant{kFloat32, true}}) {
+    const DType dtype = variant.dtype;
     auto fn = [&c](const auto&... x) { return c.fn(Inputs{x...}); };
     CompileOptions options;
     options.name = c.name + "/grad";
@@ -62,11 +74,12 @@ TEST_P(CompiledGradients, EqualTheEagerTape) {
         any_float |= x.is_floating_point();
       }
       if (!any_float) GTEST_SKIP() << c.name << ": no floating inputs";
-      const Step eager = run([&](const Inputs& x) { return c.fn(x); }, in, seed);
-      const Step compiled =
-          run([&](const Inputs& x) { return call_unpacked<Inputs>(f, x); }, in, seed);
-      const std::string what =
-          c.name + " (" + dtype_name(dtype) + ", seed " + std::to_string(seed) + ")";
+      const Step eager = run([&](const Inputs& x) { return c.fn(x); }, in, seed, variant.strided);
+      const Step compiled = run([&](const Inputs& x) { return call_unpacked<Inputs>(f, x); }, in,
+                                seed, variant.strided);
+      const std::string what = c.name + " (" + dtype_name(dtype) +
+                               (variant.strided ? ", strided" : "") + ", seed " +
+                               std::to_string(seed) + ")";
       ASSERT_EQ(compiled.grads.size(), eager.grads.size()) << what;
       // float32 gradients differ from eager's in the last bits where the kernels sum in another
       // order; float64 ones agree to 1e-9.
