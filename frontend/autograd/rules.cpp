@@ -111,8 +111,16 @@ Gradients matmul_backward(const Args& a) {
     out[0] = x1 ? sum_to(gx, X.sizes()).reshape(x.sizes()) : sum_to(gx, x.sizes());
   }
   if (a.needs[1]) {
-    Tensor gy = matmul(X.transpose(-1, -2), G);
-    out[1] = y1 ? sum_to(gy, Y.sizes()).reshape(y.sizes()) : sum_to(gy, y.sizes());
+    if (Y.dim() == 2 && X.dim() > 2) {
+      // A weight shared by every batch element: one GEMM over the flattened batch, instead of a
+      // batch of products summed afterwards.
+      const int64_t k = X.size(-1), n = G.size(-1);
+      const Tensor gy = matmul(X.reshape({-1, k}).t(), G.reshape({-1, n}));
+      out[1] = y1 ? gy.reshape(y.sizes()) : gy;
+    } else {
+      Tensor gy = matmul(X.transpose(-1, -2), G);
+      out[1] = y1 ? sum_to(gy, Y.sizes()).reshape(y.sizes()) : sum_to(gy, y.sizes());
+    }
   }
   return out;
 }
