@@ -186,9 +186,25 @@ void attach_backward(const Path& path, const std::vector<CompileArg>& args,
     sizes.push_back(r.sizes().vec());
     dtypes.push_back(r.dtype());
   }
+  // The inputs saved by reference: an in-place write to one before the backward is an error, as
+  // for a tensor the eager tape saved.
+  std::vector<std::pair<size_t, uint64_t>> versions;
+  for (size_t k = 0; k < residuals.size(); ++k)
+    if (tr.residual_is_input[k] && residuals[k].storage())
+      versions.emplace_back(k, residuals[k].storage()->version());
   auto saved = std::make_shared<std::vector<Array>>(std::move(residuals));
-  node->custom = [backward = tr.backward, saved, tangent_outputs = tr.tangent_outputs, sizes,
-                  dtypes](const std::vector<Tensor>& grads, bool release) {
+  node->custom = [backward = tr.backward, saved, versions, tangent_outputs = tr.tangent_outputs,
+                  sizes, dtypes](const std::vector<Tensor>& grads, bool release) {
+    for (const auto& [k, version] : versions) {
+      const Array& a = (*saved)[k];
+      const uint64_t now = a.storage()->version();
+      EMBER_CHECK(now == version, Error,
+                  "one of the variables needed for gradient computation has been modified by an "
+                  "inplace operation: [",
+                  ir::dtype_short_name(a.dtype()), " ", shape_str(a.sizes()),
+                  "], an input saved by CompiledFunctionBackward, is at version ", now,
+                  "; expected version ", version, " instead");
+    }
     std::vector<Array> in = *saved;
     if (release) saved->clear();
     for (size_t out : tangent_outputs)

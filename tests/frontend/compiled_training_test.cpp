@@ -148,6 +148,19 @@ TEST(CompiledTraining, BackwardSemanticsMatchEager) {
               std::string::npos)
         << e.what();
   }
+  // An input the backward reads, changed in place before it runs: eager's error.
+  Tensor l3 = f(x, y);
+  {
+    NoGradGuard no_grad;
+    m.w2.mul_(0.5);  // the backward reads w2 (for the gradient of the hidden layer)
+  }
+  try {
+    l3.backward();
+    FAIL() << "a backward through a modified input ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified by an inplace operation"), std::string::npos)
+        << e.what();
+  }
   // Compiled backward does not record a graph of its own.
   Tensor l2 = f(x, y);
   EXPECT_THROW(autograd::grad({l2}, {m.w1}, {}, std::nullopt, true), Error);
