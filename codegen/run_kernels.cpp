@@ -21,6 +21,9 @@ void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t nb, Int
   SmallVector<int64_t, 64> strides(nb * kMaxRank, 0);
   for (size_t b = 0; b < nb; ++b) {
     const Array& a = *buffers[b];
+    EMBER_INTERNAL_ASSERT(size_t(a.dim()) <= rank, "run_elementwise: buffer ", b, " of shape ",
+                          shape_str(a.sizes()), " has more dims than the domain ",
+                          shape_str(domain));
     const size_t lead = rank - size_t(a.dim());
     for (size_t d = 0; d < size_t(a.dim()); ++d)
       if (a.size(int64_t(d)) != 1)
@@ -40,7 +43,7 @@ void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t nb, Int
       const int64_t r = pos / inner, col = pos % inner, n = std::min(inner - col, hi - pos);
       for (size_t b = 0; b < nb; ++b) {
         int64_t offset = col * inner_strides[b], rest = r;
-        for (size_t d = rank - 1; d-- > 0;) {
+        for (size_t d = rank > 0 ? rank - 1 : 0; d-- > 0;) {  // the outer dims (none for 0-dim)
           offset += (rest % domain[d]) * strides[b * kMaxRank + d];
           rest /= domain[d];
         }

@@ -40,6 +40,10 @@ std::vector<Case> build() {
   c.push_back(make(
       "add_mul_chain", randn_inputs({{8, 16}, {8, 16}}),
       [](const Inputs& x) -> Inputs { return {(x[0] + x[1]) * x[0] - x[1] / (x[0] * x[0] + 1)}; }));
+  // 0-dim tensors only: a kernel whose domain has no dims.
+  c.push_back(make("zero_dim", randn_inputs({{}, {}}), [](const Inputs& x) -> Inputs {
+    return {(x[0] * x[1]).exp() + x[0], tanh(x[0] - x[1]) * 2};
+  }));
   c.push_back(make("exp_log_sqrt", positive_inputs({{6, 10}}), [](const Inputs& x) -> Inputs {
     return {log(x[0]) + sqrt(x[0]) * exp(-x[0]) + rsqrt(x[0]) + reciprocal(x[0])};
   }));
