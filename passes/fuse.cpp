@@ -160,7 +160,13 @@ class Fuser {
         if (in_reduction_domain(*G.reduction, out)) return "";
         return "shape " + ir::shape_text(out) + " is outside the reduction's row domain";
       case Kind::Elementwise:
-        if (is_movement(n)) return "";  // index arithmetic over its own output domain
+        if (is_movement(n)) {
+          // Lowering reads moved values through the strides of a view of a kernel input; a value
+          // the kernel computes has no strides to move by, so its movement runs after the kernel.
+          if (group_of(n.inputs[0]) == gi)
+            return "a movement of a value k" + std::to_string(gi) + " computes";
+          return "";
+        }
         if (ir::is_reduction(n.op)) {
           for (const Node* m : G.nodes)
             if (m->output && !broadcasts_to(m->output->shape, n.inputs[0]->shape))
@@ -287,6 +293,7 @@ class Fuser {
       // Library calls and opaque kernels read their operands from memory: nothing to fuse into.
       if (groups_[gi].kind == Kind::Library || groups_[gi].kind == Kind::Opaque) continue;
       for (Node* consumer : std::vector<Node*>(groups_[gi].nodes)) {
+        if (is_movement(*consumer)) continue;  // it moves a kernel input: see refusal()
         for (size_t k = 0; k < consumer->inputs.size(); ++k) {
           Value* v = consumer->inputs[k];
           const int h = group_of(v);
