@@ -550,6 +550,12 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   return dispatch(Op::Gather, {x, index}, {{ir::Attr::Dim, wrap_dim(dim, x.dim(), "gather")}});
 }
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source) {
+  EMBER_CHECK(x.dim() > 0, ShapeError, "index_add: expected an input with at least one dimension");
+  const int64_t d = wrap_dim(dim, x.dim(), "index_add");
+  const Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
+  return dispatch(Op::IndexAdd, {x, flat, source}, {{ir::Attr::Dim, d}});
+}
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: expected a 2-D weight, but got shape ",
               shape_str(weight.sizes()));

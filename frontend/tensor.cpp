@@ -316,6 +316,9 @@ Tensor Tensor::index_select(int64_t dim, const Tensor& index) const {
 Tensor Tensor::gather(int64_t dim, const Tensor& index) const {
   return ember::gather(*this, dim, index);
 }
+Tensor Tensor::index_add(int64_t dim, const Tensor& index, const Tensor& source) const {
+  return ember::index_add(*this, dim, index, source);
+}
 
 Tensor Tensor::sum(IntArrayRef dims, bool keepdim) const {
   return ember::sum(*this, dims, keepdim);

@@ -376,6 +376,20 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
         return ValueType{x->dtype, index->shape};
       }
       EMBER_CHECK(index->rank() == 1, ShapeError, name, ": index must be 1-D, got ", text(index));
+      if (op == Op::IndexAdd) {
+        const Value* src = in[2];
+        EMBER_CHECK(src->dtype == x->dtype, DTypeError, name, ": source ", text(src),
+                    " must have the dtype of ", text(x));
+        EMBER_CHECK(src->rank() == x->rank(), ShapeError, name, ": source ", text(src),
+                    " must have the rank of ", text(x));
+        for (size_t d = 0; d < x->shape.size(); ++d) {
+          const SymInt want = int64_t(d) == dim ? index->shape[0] : x->shape[d];
+          EMBER_CHECK(src->shape[d] == want, ShapeError, name, ": source ", text(src),
+                      " must have size ", want.str(), " at dimension ", d, " (input ", text(x),
+                      ", index ", text(index), ")");
+        }
+        return ValueType{x->dtype, x->shape};
+      }
       SymShape shape = x->shape;
       shape[size_t(dim)] = index->shape[0];
       return ValueType{x->dtype, shape};

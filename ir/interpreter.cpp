@@ -69,7 +69,9 @@ class OpEvaluator {
       }
       case OpCategory::Index:
         r = op == Op::Gather ? kernels::gather(in(0), a.get_int(ir::Attr::Dim), in(1))
-                             : kernels::index_select(in(0), a.get_int(ir::Attr::Dim), in(1));
+            : op == Op::IndexSelect
+                ? kernels::index_select(in(0), a.get_int(ir::Attr::Dim), in(1))
+                : kernels::index_add(in(0), a.get_int(ir::Attr::Dim), in(1), in(2));
         break;
       case OpCategory::Random: {
         const kernels::RngState state{uint64_t(*in(0).data_as<int64_t>()),

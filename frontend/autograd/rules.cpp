@@ -182,35 +182,35 @@ Gradients gelu_backward(const Args& a) {
   return {a.grad * ((t + 1.0) * 0.5 + x * (1.0 - t * t) * inner * 0.5)};
 }
 
-// index_select along dim: each row of the gradient is added to the row it was read from. As a
-// one-hot matmul: g (dim moved last, [..., k]) x onehot [k, n].
+// index_select along dim: each slice of the gradient is added to the slice it was read from.
 Gradients index_select_backward(const Args& a) {
-  const Tensor& index = a.inputs[1];
   const int64_t dim = a.attrs.get_int(Attr::Dim);
-  const int64_t n = a.input_sizes[0][size_t(dim)];
-  const Tensor onehot = (index.unsqueeze(1) == arange(n, kInt64)).to(a.grad.dtype());
-  const Tensor g = a.grad.transpose(dim, -1);
-  return {matmul(g, onehot).transpose(dim, -1), Tensor()};
+  return {index_add(zeros(a.input_sizes[0], a.grad.dtype()), dim, a.inputs[1], a.grad), Tensor()};
 }
 
 // gather along dim: out[.., i, ..] = x[.., index[.., i, ..], ..]; each gradient element is added
-// to the element it was read from, through a one-hot over dim's n positions.
+// to the element it was read from: an index_add over x flattened, at each element's flat offset.
 Gradients gather_backward(const Args& a) {
   const Tensor& index = a.inputs[1];
   const int64_t dim = a.attrs.get_int(Attr::Dim), rank = index.dim();
   const IntArrayRef sizes = a.input_sizes[0];
-  const int64_t n = sizes[size_t(dim)];
-  const Tensor onehot = (index.unsqueeze(-1) == arange(n, kInt64)).to(a.grad.dtype());
-  Tensor g = (a.grad.unsqueeze(-1) * onehot).sum({dim});  // index's sizes without dim, then n
-  std::vector<int64_t> perm;
-  for (int64_t d = 0; d < rank; ++d) perm.push_back(d < dim ? d : d == dim ? rank - 1 : d - 1);
-  g = g.permute(perm);
-  std::vector<int64_t> pads;
-  for (int64_t d = rank - 1; d >= 0; --d) {
-    pads.push_back(0);
-    pads.push_back(d == dim ? 0 : sizes[size_t(d)] - index.size(d));
+  const Shape strides = contiguous_strides(sizes);
+  Tensor flat = index.to(kInt64) * strides[size_t(dim)];
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d == dim) continue;
+    Shape along(size_t(rank), 1);
+    along[size_t(d)] = index.size(d);
+    flat = flat + (arange(index.size(d), kInt64) * strides[size_t(d)]).reshape(along);
   }
-  return {pad(g, pads), Tensor()};
+  const Tensor g = index_add(zeros(sizes, a.grad.dtype()).reshape({-1}), 0, flat.reshape({-1}),
+                             a.grad.reshape({-1}));
+  return {g.reshape(sizes), Tensor()};
+}
+
+// index_add: the input's gradient passes through; the source's is read back at the index.
+Gradients index_add_backward(const Args& a) {
+  const int64_t dim = a.attrs.get_int(Attr::Dim);
+  return {a.grad, Tensor(), a.needs[2] ? index_select(a.grad, dim, a.inputs[1]) : Tensor()};
 }
 
 // ---- windows: conv2d and the pools ----
@@ -523,6 +523,7 @@ std::array<Rule, ir::kNumOps> make_table() {
   rule(Op::AvgPool2d, Nothing, avg_pool_backward);
   rule(Op::Gather, Inputs, gather_backward);
   rule(Op::IndexSelect, Inputs, index_select_backward);
+  rule(Op::IndexAdd, Inputs, index_add_backward);
 
   // Composites: rules of their own, cheaper than differentiating their decompositions.
   rule(Op::Gelu, Inputs, gelu_backward);

@@ -358,6 +358,48 @@ Array gather(const Array& a, int64_t dim, const Array& index) {
   return out;
 }
 
+Array index_add(const Array& a, int64_t dim, const Array& index, const Array& source) {
+  check_index_dtype(index, "index_add");
+  EMBER_CHECK(a.dim() > 0, ShapeError, "index_add: expected an input with at least one dimension");
+  EMBER_CHECK(index.dim() <= 1, ShapeError, "index_add: index must be 0-D or 1-D, but got shape ",
+              shape_str(index.sizes()));
+  EMBER_CHECK(source.dtype() == a.dtype(), DTypeError, "index_add: source dtype ", source.dtype(),
+              " does not match the input's ", a.dtype());
+  const int64_t d = wrap_dim(dim, a.dim(), "index_add");
+  const std::vector<int64_t> idx = read_indices(index, a.size(d), d, "index_add");
+  Shape want = a.sizes();
+  want[size_t(d)] = int64_t(idx.size());
+  EMBER_CHECK(source.sizes() == want, ShapeError, "index_add: source of shape ",
+              shape_str(source.sizes()), " does not fit input ", shape_str(a.sizes()), " and ",
+              idx.size(), " indices along dimension ", d, " (expected ", shape_str(want), ")");
+  Array out = contiguous(cast(a, a.dtype()));
+  // Destination offsets of source element i: its coordinates, with dim's replaced by idx.
+  const Shape src_strides = contiguous_strides(source.sizes());
+  const Array src = contiguous(source);
+  dispatch_dtype(a.dtype(), [&]<class T>() {
+    const T* s = src.data_as<T>();
+    T* dst = out.data_as<T>();
+    if (d == 0) {  // rows: the embedding gradient
+      const int64_t row = src.numel() / std::max<int64_t>(int64_t(idx.size()), 1);
+      for (size_t i = 0; i < idx.size(); ++i) {
+        T* to = dst + idx[i] * row;
+        const T* from = s + int64_t(i) * row;
+        for (int64_t k = 0; k < row; ++k) to[k] = T(compute_t<T>(to[k]) + compute_t<T>(from[k]));
+      }
+      return;
+    }
+    for (int64_t i = 0; i < src.numel(); ++i) {
+      int64_t off = 0;
+      for (int64_t k = 0; k < src.dim(); ++k) {
+        const int64_t pos = (i / src_strides[size_t(k)]) % src.size(k);
+        off += (k == d ? idx[size_t(pos)] : pos) * out.stride(k);
+      }
+      dst[off] = T(compute_t<T>(dst[off]) + compute_t<T>(s[i]));
+    }
+  });
+  return out;
+}
+
 Array embedding(const Array& weight, const Array& indices) {
   EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: expected a 2-D weight, but got shape ",
               shape_str(weight.sizes()));

@@ -154,6 +154,13 @@ TEST(Gradcheck, Indexing) {
         [](const Inputs& a) { return gather(a[0], 1, a[1]); });
   check("gather_dim0", {randn64({3, 4}), tensor({{0, 2, 1}}, kInt64)},
         [](const Inputs& a) { return gather(a[0], 0, a[1]); });
+  check("gather_3d_repeated",
+        {randn64({2, 3, 4}), tensor({{{1, 1}, {0, 2}}, {{2, 2}, {1, 0}}}, kInt64)},
+        [](const Inputs& a) { return gather(a[0], 1, a[1]); });
+  check("index_add", {randn64({4, 3}), index, randn64({4, 3})},
+        [](const Inputs& a) { return index_add(a[0], 0, a[1], a[2]) * a[0]; });
+  check("index_add_dim1", {randn64({2, 3}), index, randn64({2, 4})},
+        [](const Inputs& a) { return index_add(a[0], 1, a[1], a[2]).exp(); });
 }
 
 TEST(Gradcheck, Convolution) {

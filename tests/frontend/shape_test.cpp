@@ -153,6 +153,44 @@ TEST(Index, IndexSelectGatherEmbedding) {
   EXPECT_THROW(embedding(w, from_values({1}, {5}, kInt64)), IndexError);
 }
 
+// index_add against a reference loop: repeated indices accumulate, any dim, strided inputs.
+TEST(Index, IndexAddAccumulatesAtTheIndices) {
+  for (DType dtype : {kFloat32, kFloat64, kInt64, kBFloat16}) {
+    for (int64_t dim : {0, 1, -1}) {
+      const Tensor x = iota({4, 3}).to(dtype);
+      const int64_t d = dim < 0 ? dim + 2 : dim;
+      const std::vector<double> index =
+          d == 0 ? std::vector<double>{3, 0, 3, -1, 1} : std::vector<double>{2, 2, 0};
+      const int64_t k = int64_t(index.size());
+      const Shape src_shape = d == 0 ? Shape{k, 3} : Shape{4, k};
+      const Tensor src = from_values(
+          src_shape, test_values(size_t(src_shape[0] * src_shape[1]), -4, 4, 7, true), dtype);
+      std::vector<double> want = values_of(x);
+      const std::vector<double> sv = values_of(src);
+      for (int64_t i = 0; i < src.numel(); ++i) {
+        const int64_t r = i / src_shape[1], c = i % src_shape[1];
+        int64_t j = int64_t(index[size_t(d == 0 ? r : c)]);
+        const int64_t size = x.size(d);
+        if (j < 0) j += size;
+        const int64_t at = d == 0 ? j * 3 + c : r * 3 + j;
+        want[size_t(at)] = round_to(want[size_t(at)] + sv[size_t(i)], dtype);
+      }
+      const Tensor idx = from_values({k}, index, kInt64);
+      expect_values(index_add(x, dim, idx, src), {4, 3}, want, tolerance(dtype), -1,
+                    std::string(dtype_name(dtype)) + " dim " + std::to_string(dim));
+      // The same through a non-contiguous input.
+      const Tensor xt = x.t().contiguous().t();
+      expect_values(xt.index_add(dim, idx, src), {4, 3}, want, tolerance(dtype), -1, "strided");
+    }
+  }
+  const Tensor x = zeros({4, 3});
+  EXPECT_THROW(index_add(x, 0, from_values({1}, {4}, kInt64), ones({1, 3})), IndexError);
+  EXPECT_THROW(index_add(x, 0, from_values({2}, {0, 1}, kInt64), ones({3, 3})), ShapeError);
+  EXPECT_THROW(index_add(x, 0, from_values({1}, {0}, kInt64), ones({1, 3}, kFloat64)), DTypeError);
+  EXPECT_THROW(index_add(x, 0, from_values({1}, {0}, kFloat32), ones({1, 3})), DTypeError);
+  EXPECT_THROW(index_add(x, 2, from_values({1}, {0}, kInt64), ones({1, 3})), IndexError);
+}
+
 TEST(Copy, CopyBroadcastsAndConvertsIntoViews) {
   Tensor x = zeros({3, 4});
   x.slice(1, 1, 3).copy_(from_values({2}, {7, 8}, kInt64));

@@ -237,6 +237,15 @@ std::vector<Case> build() {
         return {index_select(x[0], 0, x[1]), gather(x[0], 1, x[2]),
                 embedding(x[0], x[1].reshape({5, 1}))};
       }));
+  c.push_back(make(
+      "index_add",
+      [](uint64_t seed) {
+        manual_seed(seed);
+        return Inputs{randn({6, 4}), randint(0, 6, {5}), randn({5, 4})};
+      },
+      [](const Inputs& x) -> Inputs {
+        return {index_add(x[0] * 2, 0, x[1], x[2].exp()), x[0].index_add(0, x[1], x[2]).sum(1)};
+      }));
   c.push_back(make("creation_inside", randn_inputs({{3, 4}}), [](const Inputs& x) -> Inputs {
     return {x[0] + ones({3, 4}) * 2 + zeros({4}), x[0] * arange(4).to(kFloat32),
             full({3, 1}, 0.5) - x[0], arange(0.0, 1.0, 0.25)};

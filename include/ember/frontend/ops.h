@@ -176,6 +176,9 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// x with source's slices along dim added at the positions index (0-D or 1-D) names; a repeated
+// index accumulates. source has x's dtype and shape, but index.numel() along dim.
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source);
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 
 // ---- comparison of whole tensors ----

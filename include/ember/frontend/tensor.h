@@ -197,6 +197,7 @@ class Tensor {
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor index_select(int64_t dim, const Tensor& index) const;
   Tensor gather(int64_t dim, const Tensor& index) const;
+  Tensor index_add(int64_t dim, const Tensor& index, const Tensor& source) const;
 
   // ---- reductions (dims empty = all) ----
   Tensor sum(IntArrayRef dims = {}, bool keepdim = false) const;

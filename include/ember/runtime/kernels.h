@@ -103,6 +103,8 @@ Array cat(const std::vector<Array>& arrays, int64_t dim);
 Array stack(const std::vector<Array>& arrays, int64_t dim);
 Array index_select(const Array& a, int64_t dim, const Array& index);
 Array gather(const Array& a, int64_t dim, const Array& index);
+// a with source's slices along dim added at index's positions; repeated indices accumulate.
+Array index_add(const Array& a, int64_t dim, const Array& index, const Array& source);
 Array embedding(const Array& weight, const Array& indices);
 
 // ---- reductions ----------------------------------------------------------------------------
