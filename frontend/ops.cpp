@@ -361,11 +361,27 @@ Tensor prod(const Tensor& x, IntArrayRef dims, bool keepdim) {
 Tensor max(const Tensor& x) { return reduce(Op::ReduceMax, x, {}, false); }
 Tensor min(const Tensor& x) { return reduce(Op::ReduceMin, x, {}, false); }
 // Values and indices as two reductions (the IR's nodes have one result each).
+namespace {
+// max/min over one dim with their indices: the values are read at the indices (one reduction
+// pass, and the gradient goes to the returned index, as PyTorch's does).
+std::tuple<Tensor, Tensor> extremum_with_index(const Tensor& x, int64_t dim, bool keepdim,
+                                               bool is_max) {
+  if (x.dim() == 0)
+    return {is_max ? amax(x, dim, keepdim) : amin(x, dim, keepdim),
+            is_max ? argmax(x, dim, keepdim) : argmin(x, dim, keepdim)};
+  const int64_t d = wrap_dim(dim, x.dim(), is_max ? "max" : "min");
+  const Tensor index = is_max ? argmax(x, d, true) : argmin(x, d, true);
+  const Tensor values = gather(x, d, index);
+  if (keepdim) return {values, index};
+  return {values.squeeze(d), index.squeeze(d)};
+}
+}  // namespace
+
 std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
-  return {amax(x, dim, keepdim), argmax(x, dim, keepdim)};
+  return extremum_with_index(x, dim, keepdim, true);
 }
 std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
-  return {amin(x, dim, keepdim), argmin(x, dim, keepdim)};
+  return extremum_with_index(x, dim, keepdim, false);
 }
 Tensor amax(const Tensor& x, IntArrayRef dims, bool keepdim) {
   return reduce(Op::ReduceMax, x, dims, keepdim);

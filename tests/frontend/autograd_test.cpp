@@ -196,6 +196,18 @@ TEST(Gradcheck, Pooling) {
         [](const Inputs& a) { return avg_pool2d(a[0], 2, 1); });
 }
 
+TEST(Autograd, MaxOverADimGivesATieToTheReturnedIndex) {
+  Tensor x = tensor({{1.0, 3.0, 3.0}, {2.0, 2.0, 0.0}}, kFloat64).set_requires_grad(true);
+  auto [values, index] = x.max(1);
+  expect_values(index, {2}, {1, 0}, 0);
+  values.sum().backward();
+  expect_values(x.grad(), {2, 3}, {0, 1, 0, 1, 0, 0}, 0);
+  // amax shares a tie, as PyTorch's amax does.
+  Tensor y = tensor({{1.0, 3.0, 3.0}}, kFloat64).set_requires_grad(true);
+  y.amax({1}).sum().backward();
+  expect_values(y.grad(), {1, 3}, {0, 0.5, 0.5}, 0);
+}
+
 TEST(Autograd, MaxPoolGivesATieToTheFirstMaximum) {
   Tensor x = zeros({1, 1, 2, 2}, kFloat64).set_requires_grad(true);
   max_pool2d(x, 2).sum().backward();
