@@ -458,10 +458,20 @@ std::array<Rule, ir::kNumOps> make_table() {
   rule(Op::ReduceSum, Nothing, [](const Args& a) -> Gradients {
     return {unreduce(a.grad, reduced_dims(a), a.attrs.get_bool(Attr::Keepdim), a.input_sizes[0])};
   });
-  rule(Op::ReduceProd, Both, [](const Args& a) -> Gradients {  // nonzero inputs
+  rule(Op::ReduceProd, Inputs, [](const Args& a) -> Gradients {
+    // Each element's gradient is the product of the others: the product over x / x where the
+    // slice has no zero; where it has one, the zero's is the product of the rest and the others'
+    // are 0; with two or more, all are 0.
+    const Tensor& x = a.inputs[0];
     const bool keepdim = a.attrs.get_bool(Attr::Keepdim);
     const std::vector<int64_t> dims = reduced_dims(a);
-    return {unreduce(a.grad * a.output, dims, keepdim, a.input_sizes[0]) / a.inputs[0]};
+    const Tensor zero = x == 0;
+    const Tensor zeros_in_slice = zero.to(x.dtype()).sum(dims, true);
+    const Tensor nonzero = where(zero, 1.0, x);
+    const Tensor rest = nonzero.prod(dims, true);  // the product without the zeros
+    const Tensor others = where(zero, where(zeros_in_slice == 1, rest, 0.0),
+                                where(zeros_in_slice == 0, rest / nonzero, 0.0));
+    return {unreduce(a.grad, dims, keepdim, a.input_sizes[0]) * others};
   });
   rule(Op::ReduceMax, Both, extremum_backward);
   rule(Op::ReduceMin, Both, extremum_backward);

@@ -81,6 +81,7 @@ TEST(Gradcheck, Reductions) {
   check("sum_keepdim", {x}, [](const Inputs& a) { return a[0].sum({1}, true); });
   check("mean", {x}, [](const Inputs& a) { return a[0].mean({-1}); });
   check("prod", {positive64({3, 4})}, [](const Inputs& a) { return a[0].prod({1}); });
+  check("prod_signs", {randn64({3, 4})}, [](const Inputs& a) { return a[0].prod(); });
   check("amax", {x}, [](const Inputs& a) { return a[0].amax({1}); });
   check("amin_all", {x}, [](const Inputs& a) { return a[0].amin(); });
   check("max_dim", {x}, [](const Inputs& a) { return std::get<0>(a[0].max(2, true)); });
@@ -194,6 +195,14 @@ TEST(Gradcheck, Pooling) {
         [](const Inputs& a) { return avg_pool2d(a[0], 3, 2, 1, true, true); });
   check("avg_pool2d_unbatched", {randn64({3, 6, 6})},
         [](const Inputs& a) { return avg_pool2d(a[0], 2, 1); });
+}
+
+// prod's gradient is the product of the other elements, zeros included.
+TEST(Autograd, ProdGradientWithZeros) {
+  Tensor x =
+      tensor({{2.0, 0.0, 3.0}, {0.0, 5.0, 0.0}, {1.0, 2.0, 4.0}}, kFloat64).set_requires_grad(true);
+  x.prod(1).sum().backward();
+  expect_values(x.grad(), {3, 3}, {0, 6, 0, 0, 0, 0, 8, 4, 2}, 0);
 }
 
 TEST(Autograd, MaxOverADimGivesATieToTheReturnedIndex) {
