@@ -126,6 +126,15 @@ Tensor Tensor::detach() const {
       Impl{impl_->array, false, impl_->trace_id, impl_->graph, impl_->value, nullptr, 0, {}});
   return t;
 }
+void Tensor::set_data(const Tensor& data) {
+  array();
+  EMBER_CHECK(!is_traced() && !data.is_traced(), Error,
+              "set_data: not supported on traced tensors");
+  EMBER_CHECK(!impl_->requires_grad || data.is_floating_point(), DTypeError,
+              "set_data: a tensor that requires grad needs floating data, got ", data.dtype());
+  impl_->array = data.array();
+  impl_->grad = Tensor();
+}
 void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph,
                       bool create_graph) const {
   autograd::backward({*this}, {gradient}, retain_graph, create_graph);

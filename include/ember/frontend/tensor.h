@@ -162,6 +162,9 @@ class Tensor {
   std::string grad_fn_name() const;
   // The same values (shared storage), cut from the graph: a leaf that does not require grad.
   Tensor detach() const;
+  // Every handle of this tensor now sees data's values (sizes, dtype, storage), keeping its own
+  // autograd flags: how nn::Module::to converts parameters an optimizer already holds.
+  void set_data(const Tensor& data);
   // Accumulates d(this)/d(leaf) * gradient into every leaf's grad(). gradient may be omitted for
   // a one-element tensor (it is 1). The graph's saved tensors are freed unless retain_graph
   // (which defaults to create_graph); create_graph records the backward itself, for higher-order

@@ -1,0 +1,134 @@
+#include "ember/optim/optim.h"
+
+#include <cmath>
+
+#include "ember/frontend/autograd.h"
+#include "ember/frontend/ops.h"
+
+namespace ember::optim {
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name) : name_(name) {
+  add_param_group(std::move(params), lr);
+}
+
+void Optimizer::add_param_group(std::vector<Tensor> params, double lr) {
+  EMBER_CHECK(lr >= 0, ValueError, name_, ": invalid learning rate ", lr);
+  for (const Tensor& p : params) {
+    EMBER_CHECK(p.defined() && p.is_leaf() && p.requires_grad(), ValueError, name_,
+                ": can only optimize leaf tensors that require grad");
+    for (const ParamGroup& g : groups_)
+      for (const Tensor& q : g.params)
+        EMBER_CHECK(q.identity() != p.identity(), ValueError, name_,
+                    ": a parameter appears in more than one parameter group");
+  }
+  groups_.push_back({std::move(params), lr});
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  NoGradGuard no_grad;
+  for (ParamGroup& g : groups_)
+    for (Tensor& p : g.params) {
+      if (!p.grad().defined()) continue;
+      if (set_to_none)
+        p.mutable_grad() = Tensor();
+      else
+        p.mutable_grad().zero_();
+    }
+}
+
+template <class F>
+void Optimizer::for_each_update(const F& f) {
+  NoGradGuard no_grad;
+  for (ParamGroup& group : groups_)
+    for (Tensor& p : group.params)
+      if (p.grad().defined()) f(p, group.lr, state_of(p));
+}
+
+SGD::SGD(std::vector<Tensor> params, SGDOptions o)
+    : Optimizer(std::move(params), o.lr_, "SGD"), options(o) {
+  EMBER_CHECK(o.momentum_ >= 0 && o.weight_decay_ >= 0, ValueError,
+              "SGD: momentum and weight_decay must be non-negative");
+  EMBER_CHECK(!o.nesterov_ || (o.momentum_ > 0 && o.dampening_ == 0), ValueError,
+              "SGD: Nesterov momentum requires a momentum and zero dampening");
+}
+
+void SGD::step() {
+  for_each_update([&](Tensor& p, double lr, State& s) {
+    Tensor g = p.grad();
+    if (options.weight_decay_ != 0) g = g + p * options.weight_decay_;
+    if (options.momentum_ != 0) {
+      s.a = s.step++ == 0 ? g.clone() : s.a * options.momentum_ + g * (1 - options.dampening_);
+      g = options.nesterov_ ? g + s.a * options.momentum_ : s.a;
+    }
+    p.sub_(g * lr);
+  });
+}
+
+namespace {
+
+// One Adam update of p (decoupled weight decay already applied for AdamW).
+template <class Options>
+void adam_update(Tensor& p, Tensor g, double lr, const Options& o, int64_t step, Tensor& exp_avg,
+                 Tensor& exp_avg_sq, Tensor& max_exp_avg_sq) {
+  const auto [b1, b2] = o.betas_;
+  if (step == 1) {
+    exp_avg = zeros_like(p);
+    exp_avg_sq = zeros_like(p);
+    if (o.amsgrad_) max_exp_avg_sq = zeros_like(p);
+  }
+  exp_avg = exp_avg * b1 + g * (1 - b1);
+  exp_avg_sq = exp_avg_sq * b2 + g * g * (1 - b2);
+  const double bias1 = 1 - std::pow(b1, double(step)), bias2 = 1 - std::pow(b2, double(step));
+  Tensor second = exp_avg_sq;
+  if (o.amsgrad_) second = max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq);
+  const Tensor denom = second.sqrt() / std::sqrt(bias2) + o.eps_;
+  p.sub_(exp_avg / denom * (lr / bias1));
+}
+
+template <class Options>
+void check_adam(const Options& o, const char* name) {
+  EMBER_CHECK(o.eps_ >= 0 && o.weight_decay_ >= 0, ValueError, name,
+              ": eps and weight_decay must be non-negative");
+  EMBER_CHECK(
+      o.betas_.first >= 0 && o.betas_.first < 1 && o.betas_.second >= 0 && o.betas_.second < 1,
+      ValueError, name, ": betas must be in [0, 1), got (", o.betas_.first, ", ", o.betas_.second,
+      ")");
+}
+
+}  // namespace
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions o)
+    : Optimizer(std::move(params), o.lr_, "Adam"), options(std::move(o)) {
+  check_adam(o, "Adam");
+}
+
+void Adam::step() {
+  for_each_update([&](Tensor& p, double lr, State& s) {
+    const Tensor g = options.weight_decay_ != 0 ? p.grad() + p * options.weight_decay_ : p.grad();
+    adam_update(p, g, lr, options, ++s.step, s.a, s.b, s.c);
+  });
+}
+
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
+    : Optimizer(std::move(params), o.lr_, "AdamW"), options(o) {
+  check_adam(o, "AdamW");
+}
+
+void AdamW::step() {
+  for_each_update([&](Tensor& p, double lr, State& s) {
+    if (options.weight_decay_ != 0) p.mul_(1 - lr * options.weight_decay_);
+    adam_update(p, p.grad(), lr, options, ++s.step, s.a, s.b, s.c);
+  });
+}
+
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
+    : optimizer_(optimizer), step_size_(step_size), gamma_(gamma) {
+  EMBER_CHECK(step_size > 0, ValueError, "StepLR: step_size must be positive, got ", step_size);
+}
+
+void StepLR::step() {
+  if (++count_ % step_size_ != 0) return;
+  for (ParamGroup& g : optimizer_.param_groups()) g.lr *= gamma_;
+}
+
+}  // namespace ember::optim

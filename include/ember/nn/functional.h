@@ -1,0 +1,49 @@
+// ember::nn::functional: losses and layers as functions, with PyTorch's semantics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ember/frontend/tensor.h"
+
+namespace ember::nn::functional {
+
+enum class Reduction { None, Mean, Sum };
+
+// x W^T + b.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+
+// (input - target)^2, reduced.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// -log_probs[n, target[n], ...] for class indices in target (int64), over the class dim 1 of an
+// [N, C, ...] input (or dim 0 of a [C] one); targets equal to ignore_index count nothing, and
+// the mean divides by the targets that count.
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, int64_t ignore_index = -100,
+                Reduction reduction = Reduction::Mean);
+
+struct CrossEntropyOptions {
+  int64_t ignore_index_ = -100;
+  double label_smoothing_ = 0;
+  Reduction reduction_ = Reduction::Mean;
+  CrossEntropyOptions& ignore_index(int64_t v) {
+    ignore_index_ = v;
+    return *this;
+  }
+  CrossEntropyOptions& label_smoothing(double v) {
+    label_smoothing_ = v;
+    return *this;
+  }
+  CrossEntropyOptions& reduction(Reduction v) {
+    reduction_ = v;
+    return *this;
+  }
+};
+
+// log_softmax over the class dim, then nll_loss for class-index targets (with label smoothing:
+// (1 - s) * nll + s * the mean over classes of -log_probs), or, for a floating target of the
+// input's shape, -(target * log_probs) summed over classes.
+Tensor cross_entropy(const Tensor& input, const Tensor& target,
+                     const CrossEntropyOptions& options = {});
+
+}  // namespace ember::nn::functional

@@ -1,0 +1,136 @@
+// ember::optim: SGD, Adam and AdamW with LibTorch's option classes and param groups, and StepLR.
+// step() updates each parameter that has a gradient, under no grad; state is per parameter
+// (momentum buffers, moments) and lives in the optimizer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ember/frontend/options.h"
+#include "ember/frontend/tensor.h"
+
+namespace ember::optim {
+
+using Betas = std::pair<double, double>;
+
+struct SGDOptions {
+  explicit SGDOptions(double lr) : lr_(lr) {}
+  EMBER_OPTION(SGDOptions, double, lr);
+  EMBER_OPTION(SGDOptions, double, momentum) = 0;
+  EMBER_OPTION(SGDOptions, double, dampening) = 0;
+  EMBER_OPTION(SGDOptions, double, weight_decay) = 0;
+  EMBER_OPTION(SGDOptions, bool, nesterov) = false;
+};
+
+// Adam's and AdamW's options (they differ in weight_decay's default and in how it applies).
+template <class Self>
+struct AdamLikeOptions {
+  double lr_ = 1e-3;
+  Betas betas_ = {0.9, 0.999};
+  double eps_ = 1e-8;
+  double weight_decay_ = 0;
+  bool amsgrad_ = false;
+  Self& lr(double v) { return set(lr_, v); }
+  Self& betas(Betas v) { return set(betas_, v); }
+  Self& eps(double v) { return set(eps_, v); }
+  Self& weight_decay(double v) { return set(weight_decay_, v); }
+  Self& amsgrad(bool v) { return set(amsgrad_, v); }
+
+ private:
+  template <class T>
+  Self& set(T& field, T v) {
+    field = v;
+    return static_cast<Self&>(*this);
+  }
+};
+
+struct AdamOptions : AdamLikeOptions<AdamOptions> {
+  explicit AdamOptions(double lr = 1e-3) { lr_ = lr; }
+};
+
+struct AdamWOptions : AdamLikeOptions<AdamWOptions> {
+  explicit AdamWOptions(double lr = 1e-3) {
+    lr_ = lr;
+    weight_decay_ = 1e-2;
+  }
+};
+
+// A group of parameters with its own learning rate (the rest of the options are the
+// optimizer's).
+struct ParamGroup {
+  std::vector<Tensor> params;
+  double lr;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // Drops each parameter's gradient (set_to_none), or fills it with zeros.
+  void zero_grad(bool set_to_none = true);
+  virtual void step() = 0;
+  std::vector<ParamGroup>& param_groups() { return groups_; }
+  const std::vector<ParamGroup>& param_groups() const { return groups_; }
+  // Adds a group at the given learning rate.
+  void add_param_group(std::vector<Tensor> params, double lr);
+
+ protected:
+  explicit Optimizer(std::vector<Tensor> params, double lr, const char* name);
+  // The optimizer's state tensors of one parameter (created zeros of its shape on first use).
+  struct State {
+    int64_t step = 0;
+    Tensor a, b, c;  // SGD: momentum buffer; Adam: exp_avg, exp_avg_sq, max_exp_avg_sq
+  };
+  State& state_of(const Tensor& p) { return state_[p.identity()]; }
+  // f(param, its group's lr, its state) for every parameter with a gradient, under no grad.
+  template <class F>
+  void for_each_update(const F& f);
+
+ private:
+  std::vector<ParamGroup> groups_;
+  std::unordered_map<const void*, State> state_;
+  const char* name_;
+};
+
+// PyTorch's SGD: g = grad + weight_decay * p; with momentum, buf = momentum * buf +
+// (1 - dampening) * g (buf = g on the first step) and g = nesterov ? g + momentum * buf : buf;
+// p -= lr * g.
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, SGDOptions options);
+  void step() override;
+  SGDOptions options;
+};
+
+// Adam (weight_decay as L2 on the gradient), and AdamW (decoupled: p *= 1 - lr * weight_decay
+// first); bias-corrected moments, eps outside the square root, amsgrad keeping the largest
+// second moment.
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, AdamOptions options);
+  void step() override;
+  AdamOptions options;
+};
+
+class AdamW : public Optimizer {
+ public:
+  AdamW(std::vector<Tensor> params, AdamWOptions options);
+  void step() override;
+  AdamWOptions options;
+};
+
+// Multiplies every group's learning rate by gamma every step_size calls of step().
+class StepLR {
+ public:
+  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
+  void step();
+
+ private:
+  Optimizer& optimizer_;
+  int64_t step_size_, count_ = 0;
+  double gamma_;
+};
+
+}  // namespace ember::optim
