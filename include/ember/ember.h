@@ -5,6 +5,7 @@
 #include "ember/frontend/autograd.h"
 #include "ember/frontend/compile.h"
 #include "ember/frontend/ops.h"
+#include "ember/frontend/serialize.h"
 #include "ember/frontend/tensor.h"
 #include "ember/frontend/trace.h"
 #include "ember/ir/graph.h"
