@@ -116,22 +116,20 @@ struct Workload {
   TraceableFn fn;
   double flops = 0;  // matmul-bound work: reported as GFLOP/s
   std::string skipped;
-  // A training step: fn returns the loss of a model whose parameters these are; a step is fn,
-  // backward, then an SGD update of the parameters (eagerly and compiled alike: compiled, fn's
-  // forward and backward run as the two plans of its joint graph).
+  // A training step: fn returns the loss of a model whose parameters these are; a step is
+  // zero_grad, fn, backward, then the optimizer's step (SGD with momentum; eagerly and compiled
+  // alike: compiled, fn's forward and backward run as the two plans of its joint graph).
   std::vector<Tensor> params;
+  std::shared_ptr<optim::Optimizer> optimizer;
 };
 
 // One training step of w on in with f computing the loss; returns the loss.
 template <class F>
 Inputs train_step(const Workload& w, const F& loss_of, const Inputs& in) {
+  w.optimizer->zero_grad();
   Tensor loss = loss_of(in).at(0);
   loss.backward();
-  NoGradGuard no_grad;
-  for (Tensor p : w.params) {
-    p.sub_(p.grad() * 1e-4);
-    p.mutable_grad() = Tensor();
-  }
+  w.optimizer->step();
   return {loss.detach()};
 }
 
@@ -238,6 +236,8 @@ std::vector<Workload> workloads(double scale) {
                    }};
     train.flops = 3 * 2.0 * double(m) * (double(k) * double(h) + double(h) * double(o));
     train.params = {w1, b1, w2, b2};
+    train.optimizer =
+        std::make_shared<optim::SGD>(train.params, optim::SGDOptions(1e-4).momentum(0.9));
     w.push_back(train);
   }
   {
@@ -274,6 +274,8 @@ std::vector<Workload> workloads(double scale) {
         3 * 2.0 * double(b) * double(s) *
         (4.0 * double(d) * double(d) + 2.0 * double(s) * double(d) + 2.0 * double(d) * double(f));
     block.params = {ln1w, ln1b, ln2w, ln2b, wq, wk, wv, wo, w1, b1, w2, b2};
+    block.optimizer =
+        std::make_shared<optim::SGD>(block.params, optim::SGDOptions(1e-4).momentum(0.9));
     w.push_back(block);
   }
   return w;
@@ -429,7 +431,8 @@ void print_table(const std::vector<Result>& results, const std::vector<const Wor
   for (const Result& r : results) {
     if (r.eager_saved < 0) continue;
     std::printf(
-        "%s: forward + backward + SGD update; backward plan %d kernels + %d library calls; kept "
+        "%s: forward + backward + optim::SGD step (momentum 0.9); backward plan %d kernels + %d "
+        "library calls; kept "
         "for the backward: eager tape %.2f MiB, compiled residuals %.2f MiB; max |eager - "
         "compiled| over the loss and gradients %.2g\n",
         r.w->name.c_str(), r.plan.backward_kernels, r.plan.backward_library_calls,
