@@ -572,6 +572,48 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   const Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
   return dispatch(Op::IndexAdd, {x, flat, source}, {{ir::Attr::Dim, d}});
 }
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
+  EMBER_CHECK(mask.dtype() == kBool, DTypeError, "masked_fill: expected a bool mask, but got ",
+              mask.dtype());
+  return where(mask, full({}, value, x.dtype()), x);
+}
+namespace {
+// Where column - row >= k (upper) or <= k (lower) over the last two dims of x.
+Tensor triangle(const Tensor& x, int64_t k, bool upper, const char* op) {
+  EMBER_CHECK(x.dim() >= 2, ShapeError, op, ": expected a tensor with at least 2 dims, got shape ",
+              shape_str(x.sizes()));
+  const int64_t rows = x.size(-2), cols = x.size(-1);
+  const Tensor offset = arange(cols, kInt64).unsqueeze(0) - arange(rows, kInt64).unsqueeze(1);
+  const Tensor keep = upper ? offset >= k : offset <= k;
+  return where(keep, x, full({}, 0, x.dtype()));
+}
+}  // namespace
+Tensor tril(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, false, "tril"); }
+Tensor triu(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, true, "triu"); }
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+  EMBER_CHECK(split_size > 0, ValueError, "split: split_size must be positive, got ", split_size);
+  const int64_t d = wrap_dim(dim, x.dim(), "split"), n = x.size(d);
+  std::vector<Tensor> out;
+  for (int64_t start = 0; start < n || (n == 0 && out.empty()); start += split_size)
+    out.push_back(x.slice(d, start, std::min(n, start + split_size)));
+  return out;
+}
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+  EMBER_CHECK(chunks > 0, ValueError, "chunk: chunks must be positive, got ", chunks);
+  const int64_t d = wrap_dim(dim, x.dim(), "chunk"), n = x.size(d);
+  return split(x, std::max<int64_t>(1, (n + chunks - 1) / chunks), d);
+}
+Tensor one_hot(const Tensor& indices, int64_t num_classes) {
+  EMBER_CHECK(indices.dtype() == kInt64, DTypeError,
+              "one_hot: expected int64 class indices, but got ", indices.dtype());
+  if (num_classes < 0) num_classes = indices.numel() ? indices.max().item<int64_t>() + 1 : 0;
+  if (!indices.is_traced() && indices.numel()) {
+    const int64_t lo = indices.min().item<int64_t>(), hi = indices.max().item<int64_t>();
+    EMBER_CHECK(lo >= 0 && hi < num_classes, IndexError, "one_hot: class values must be in [0, ",
+                num_classes, "), got ", lo < 0 ? lo : hi);
+  }
+  return (indices.unsqueeze(-1) == arange(num_classes, kInt64)).to(kInt64);
+}
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: expected a 2-D weight, but got shape ",
               shape_str(weight.sizes()));

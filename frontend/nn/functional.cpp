@@ -1,5 +1,8 @@
 #include "ember/nn/functional.h"
 
+#include <cmath>
+
+#include "ember/frontend/autograd.h"
 #include "ember/frontend/ops.h"
 
 namespace ember::nn::functional {
@@ -87,4 +90,42 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target,
   return reduce(loss, options.reduction_);
 }
 
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask, double dropout_p, bool is_causal) {
+  EMBER_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ShapeError,
+              "scaled_dot_product_attention: q, k and v need at least 2 dims, got ",
+              shape_str(q.sizes()), ", ", shape_str(k.sizes()), ", ", shape_str(v.sizes()));
+  EMBER_CHECK(!(is_causal && mask.defined()), ValueError,
+              "scaled_dot_product_attention: pass a mask or is_causal, not both");
+  Tensor scores = matmul(q, k.transpose(-2, -1)) / std::sqrt(double(q.size(-1)));
+  if (is_causal)
+    scores = masked_fill(scores, triu(ones({q.size(-2), k.size(-2)}, kBool), 1), -INFINITY);
+  if (mask.defined())
+    scores = mask.dtype() == kBool ? masked_fill(scores, logical_not(mask), -INFINITY)
+                                   : scores + mask.to(scores.dtype());
+  Tensor weights = softmax(scores, -1);
+  if (dropout_p > 0) weights = dropout(weights, dropout_p, true);
+  return matmul(weights, v);
+}
+
 }  // namespace ember::nn::functional
+
+namespace ember::nn::utils {
+
+double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm) {
+  NoGradGuard no_grad;
+  double total = 0;
+  for (const Tensor& p : parameters)
+    if (p.grad().defined()) {
+      const Tensor g = p.grad().to(kFloat64);
+      total += (g * g).sum().item<double>();
+    }
+  const double norm = std::sqrt(total);
+  const double scale = max_norm / (norm + 1e-6);
+  if (scale < 1)
+    for (Tensor p : parameters)
+      if (p.grad().defined()) p.mutable_grad().mul_(scale);
+  return norm;
+}
+
+}  // namespace ember::nn::utils

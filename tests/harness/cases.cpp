@@ -216,6 +216,14 @@ std::vector<Case> build() {
       },
       1e-4, 1e-5));
   c.push_back(make(
+      "causal_attention", randn_inputs({{2, 2, 6, 8}, {2, 2, 6, 8}, {2, 2, 6, 8}}),
+      [](const Inputs& x) -> Inputs {
+        const auto parts = chunk(x[0], 2, -1);
+        return {nn::functional::scaled_dot_product_attention(x[0], x[1], x[2], {}, 0, true),
+                masked_fill(tril(x[1]), x[2] > 1.0, -2.0) + parts[1].sum(-1, true)};
+      },
+      1e-4, 1e-5));
+  c.push_back(make(
       "conv_block", randn_inputs({{2, 3, 10, 10}, {8, 3, 3, 3}, {8}}),
       [](const Inputs& x) -> Inputs {
         return {max_pool2d(relu(conv2d(x[0], x[1], x[2], 1, 1)), 2)};

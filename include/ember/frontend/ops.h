@@ -181,6 +181,20 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source);
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 
+// value where mask (bool, broadcast to x) is true, x elsewhere.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value);
+// The lower (tril) or upper (triu) triangle of the last two dims, relative to the diagonal
+// (k > 0: above it), zeros elsewhere.
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
+// Views of x along dim: pieces of split_size (the last one smaller), or chunks pieces of
+// ceil(size / chunks).
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+// int64 one-hot rows for class indices in [0, num_classes) (num_classes < 0: the largest index
+// plus one).
+Tensor one_hot(const Tensor& indices, int64_t num_classes = -1);
+
 // ---- comparison of whole tensors ----
 // |a - b| <= atol + rtol * |b| everywhere (broadcasting); NaNs compare unequal.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ember/frontend/tensor.h"
 
@@ -46,4 +47,18 @@ struct CrossEntropyOptions {
 Tensor cross_entropy(const Tensor& input, const Tensor& target,
                      const CrossEntropyOptions& options = {});
 
+// softmax(q k^T / sqrt(d) + mask) v over the last two dims: mask is bool (true = attend) or
+// floating (added); is_causal masks keys after each query; dropout_p drops attention weights
+// (training only, as PyTorch's functional form, which applies it whenever dropout_p > 0).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask = {}, double dropout_p = 0,
+                                    bool is_causal = false);
+
 }  // namespace ember::nn::functional
+
+namespace ember::nn::utils {
+
+// Scales every gradient so that their joint 2-norm is at most max_norm; returns the norm before.
+double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm);
+
+}  // namespace ember::nn::utils
