@@ -2,6 +2,7 @@
 // This umbrella header brings in the whole public API.
 #pragma once
 
+#include "ember/data/data.h"
 #include "ember/frontend/autograd.h"
 #include "ember/frontend/compile.h"
 #include "ember/frontend/ops.h"
