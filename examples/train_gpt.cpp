@@ -4,10 +4,11 @@
 // times, then samples text from the model.
 //
 //   train_gpt [--text FILE] [--steps N] [--batch B] [--block T] [--layers L] [--embed D]
-//             [--heads H] [--lr X] [--sample N] [--eager] [--check]
+//             [--heads H] [--lr X] [--sample N] [--eager] [--check] [--describe]
 //
 // --check exits with status 1 unless the final loss is below the uniform distribution's,
-// log(vocabulary size): what the test suite runs on tiny settings.
+// log(vocabulary size): what the test suite runs on tiny settings. --describe prints the
+// compiled step's plans (kernels, library calls, eager nodes, residuals).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -30,7 +31,7 @@ struct Config {
   std::string text = EMBER_SOURCE_DIR "/README.md";
   int steps = 300, batch = 16, block = 64, layers = 2, embed = 64, heads = 4, sample = 200;
   double lr = 3e-3;
-  bool eager = false, check = false;
+  bool eager = false, check = false, describe = false;
 };
 
 struct BlockImpl : nn::Module {
@@ -117,6 +118,8 @@ Config parse(int argc, char** argv) {
       c.eager = true;
     else if (a == "--check")
       c.check = true;
+    else if (a == "--describe")
+      c.describe = true;
     else {
       std::fprintf(stderr, "train_gpt: unknown option %s (see the top of train_gpt.cpp)\n",
                    a.c_str());
@@ -212,6 +215,7 @@ int main(int argc, char** argv) {
               eager_ms, compiled_ms, eager_ms / compiled_ms,
               static_cast<long long>(compiled.stats().traces),
               static_cast<long long>(compiled.stats().replays));
+  if (c.describe) std::printf("%s", compiled.describe().c_str());
   // Sampling: the next character drawn from the model's distribution, one at a time.
   if (c.sample > 0) {
     NoGradGuard no_grad;
