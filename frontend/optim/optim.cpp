@@ -131,4 +131,28 @@ void StepLR::step() {
   for (ParamGroup& g : optimizer_.param_groups()) g.lr *= gamma_;
 }
 
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min,
+                                     int64_t warmup_steps)
+    : optimizer_(optimizer), t_max_(T_max), warmup_(warmup_steps), eta_min_(eta_min) {
+  EMBER_CHECK(T_max > 0 && warmup_steps >= 0, ValueError,
+              "CosineAnnealingLR: T_max must be positive and warmup_steps non-negative");
+  for (const ParamGroup& g : optimizer.param_groups()) base_lrs_.push_back(g.lr);
+  if (warmup_ > 0)
+    for (ParamGroup& g : optimizer.param_groups()) g.lr = 0;
+}
+
+void CosineAnnealingLR::step() {
+  ++count_;
+  auto& groups = optimizer_.param_groups();
+  for (size_t i = 0; i < groups.size() && i < base_lrs_.size(); ++i) {
+    const double base = base_lrs_[i];
+    if (count_ <= warmup_) {
+      groups[i].lr = base * double(count_) / double(warmup_);
+      continue;
+    }
+    const double t = double(std::min(count_ - warmup_, t_max_));
+    groups[i].lr = eta_min_ + (base - eta_min_) * (1 + std::cos(M_PI * t / double(t_max_))) / 2;
+  }
+}
+
 }  // namespace ember::optim

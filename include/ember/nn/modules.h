@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ember/frontend/options.h"
@@ -56,6 +58,96 @@ class LayerNormImpl : public Module {
   Tensor weight, bias;
 };
 EMBER_MODULE(LayerNorm);
+
+// RMS normalization over the trailing normalized_shape dims: x / sqrt(mean(x^2) + eps) * weight;
+// eps unset is the dtype's machine epsilon, as PyTorch's.
+struct RMSNormOptions {
+  explicit RMSNormOptions(std::vector<int64_t> normalized_shape)
+      : normalized_shape_(std::move(normalized_shape)) {}
+  std::vector<int64_t> normalized_shape_;
+  EMBER_OPTION(RMSNormOptions, std::optional<double>, eps);
+  EMBER_OPTION(RMSNormOptions, bool, elementwise_affine) = true;
+};
+
+class RMSNormImpl : public Module {
+ public:
+  explicit RMSNormImpl(std::vector<int64_t> normalized_shape)
+      : RMSNormImpl(RMSNormOptions(std::move(normalized_shape))) {}
+  explicit RMSNormImpl(const RMSNormOptions& options);
+  Tensor forward(const Tensor& x) const;
+
+  RMSNormOptions options;
+  Tensor weight;
+};
+EMBER_MODULE(RMSNorm);
+
+struct Conv2dOptions {
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, std::vector<int64_t> kernel_size)
+      : in_channels_(in_channels),
+        out_channels_(out_channels),
+        kernel_size_(std::move(kernel_size)) {}
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+      : Conv2dOptions(in_channels, out_channels, std::vector<int64_t>{kernel_size, kernel_size}) {}
+  int64_t in_channels_, out_channels_;
+  std::vector<int64_t> kernel_size_;
+  EMBER_OPTION(Conv2dOptions, std::vector<int64_t>, stride) = {1, 1};
+  EMBER_OPTION(Conv2dOptions, std::vector<int64_t>, padding) = {0, 0};
+  EMBER_OPTION(Conv2dOptions, std::vector<int64_t>, dilation) = {1, 1};
+  EMBER_OPTION(Conv2dOptions, int64_t, groups) = 1;
+  EMBER_OPTION(Conv2dOptions, bool, bias) = true;
+};
+
+// conv2d with a [out, in / groups, kh, kw] weight (kaiming-uniform as PyTorch's).
+class Conv2dImpl : public Module {
+ public:
+  Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+      : Conv2dImpl(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
+  explicit Conv2dImpl(const Conv2dOptions& options);
+  Tensor forward(const Tensor& x) const;
+
+  Conv2dOptions options;
+  Tensor weight, bias;
+};
+EMBER_MODULE(Conv2d);
+
+struct BatchNorm2dOptions {
+  explicit BatchNorm2dOptions(int64_t num_features) : num_features_(num_features) {}
+  int64_t num_features_;
+  EMBER_OPTION(BatchNorm2dOptions, double, eps) = 1e-5;
+  EMBER_OPTION(BatchNorm2dOptions, double, momentum) = 0.1;
+  EMBER_OPTION(BatchNorm2dOptions, bool, affine) = true;
+};
+
+// Normalizes each channel of [N, C, H, W] with the batch's statistics while training (updating
+// the running_mean / running_var buffers with the unbiased variance, as PyTorch), with the
+// running ones in eval. The running update is an in-place write: a compiled function that trains
+// a BatchNorm runs eagerly (compile() refuses in-place ops and says so).
+class BatchNorm2dImpl : public Module {
+ public:
+  explicit BatchNorm2dImpl(int64_t num_features)
+      : BatchNorm2dImpl(BatchNorm2dOptions(num_features)) {}
+  explicit BatchNorm2dImpl(const BatchNorm2dOptions& options);
+  Tensor forward(const Tensor& x);
+
+  BatchNorm2dOptions options;
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+};
+EMBER_MODULE(BatchNorm2d);
+
+// Multi-head attention as PyTorch's default (batch_first = false): query [L, N, E], key and
+// value [S, N, E]; returns the output [L, N, E] and the attention weights averaged over heads
+// [N, L, S]. attn_mask: bool (true = attend) or additive, [L, S]. in_proj is xavier-uniform,
+// the biases zero.
+class MultiheadAttentionImpl : public Module {
+ public:
+  MultiheadAttentionImpl(int64_t embed_dim, int64_t num_heads);
+  std::tuple<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
+                                     const Tensor& attn_mask = {}) const;
+  int64_t embed_dim, num_heads;
+  Tensor in_proj_weight, in_proj_bias;
+  Linear out_proj{nullptr};
+};
+EMBER_MODULE(MultiheadAttention);
 
 // Rows of a [num_embeddings, embedding_dim] table.
 class EmbeddingImpl : public Module {

@@ -133,4 +133,19 @@ class StepLR {
   double gamma_;
 };
 
+// Cosine annealing from each group's learning rate at construction down to eta_min over T_max
+// steps (PyTorch's closed form), after an optional linear warmup of warmup_steps from 0.
+class CosineAnnealingLR {
+ public:
+  CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min = 0,
+                    int64_t warmup_steps = 0);
+  void step();
+
+ private:
+  Optimizer& optimizer_;
+  std::vector<double> base_lrs_;
+  int64_t t_max_, warmup_, count_ = 0;
+  double eta_min_;
+};
+
 }  // namespace ember::optim
