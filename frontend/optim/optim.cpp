@@ -44,6 +44,58 @@ void Optimizer::for_each_update(const F& f) {
       if (p.grad().defined()) f(p, group.lr, state_of(p));
 }
 
+std::map<std::string, Tensor> Optimizer::state_dict() const {
+  std::map<std::string, Tensor> out;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    out["group." + std::to_string(g) + ".lr"] = full({}, groups_[g].lr, kFloat64);
+    for (size_t i = 0; i < groups_[g].params.size(); ++i) {
+      auto it = state_.find(groups_[g].params[i].identity());
+      if (it == state_.end()) continue;
+      const std::string key = "state." + std::to_string(g) + "." + std::to_string(i) + ".";
+      out[key + "step"] = full({}, it->second.step, kInt64);
+      const Tensor* slots[] = {&it->second.a, &it->second.b, &it->second.c};
+      const char* names[] = {"a", "b", "c"};
+      for (int k = 0; k < 3; ++k)
+        if (slots[k]->defined()) out[key + names[k]] = slots[k]->detach().clone();
+    }
+  }
+  return out;
+}
+
+void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
+  NoGradGuard no_grad;
+  std::unordered_map<const void*, State> loaded;
+  std::vector<double> lrs;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    auto lr = state.find("group." + std::to_string(g) + ".lr");
+    EMBER_CHECK(lr != state.end(), ValueError, name_, ": the state has no group ", g);
+    lrs.push_back(lr->second.item<double>());
+    for (size_t i = 0; i < groups_[g].params.size(); ++i) {
+      const std::string key = "state." + std::to_string(g) + "." + std::to_string(i) + ".";
+      auto step = state.find(key + "step");
+      if (step == state.end()) continue;
+      State s;
+      s.step = step->second.item<int64_t>();
+      Tensor* slots[] = {&s.a, &s.b, &s.c};
+      const char* names[] = {"a", "b", "c"};
+      const Tensor& p = groups_[g].params[i];
+      for (int k = 0; k < 3; ++k) {
+        auto it = state.find(key + names[k]);
+        if (it == state.end()) continue;
+        EMBER_CHECK(it->second.sizes().vec() == p.sizes().vec(), ValueError, name_, ": state ", key,
+                    names[k], " has shape ", shape_str(it->second.sizes()),
+                    " for a parameter of shape ", shape_str(p.sizes()));
+        *slots[k] = it->second.to(p.dtype()).clone();
+      }
+      loaded[p.identity()] = std::move(s);
+    }
+  }
+  EMBER_CHECK(state.count("group." + std::to_string(groups_.size()) + ".lr") == 0, ValueError,
+              name_, ": the state has more parameter groups than this optimizer");
+  state_ = std::move(loaded);
+  for (size_t g = 0; g < groups_.size(); ++g) groups_[g].lr = lrs[g];
+}
+
 SGD::SGD(std::vector<Tensor> params, SGDOptions o)
     : Optimizer(std::move(params), o.lr_, "SGD"), options(o) {
   EMBER_CHECK(o.momentum_ >= 0 && o.weight_decay_ >= 0, ValueError,

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -75,6 +77,11 @@ class Optimizer {
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   // Adds a group at the given learning rate.
   void add_param_group(std::vector<Tensor> params, double lr);
+  // The optimizer's state as named tensors ("group.0.lr", "state.0.3.step", "state.0.3.a", ...:
+  // group, then parameter index within it), for save_safetensors; load_state_dict restores it into
+  // an optimizer over parameters of the same shapes (ValueError when it does not fit).
+  std::map<std::string, Tensor> state_dict() const;
+  void load_state_dict(const std::map<std::string, Tensor>& state);
 
  protected:
   explicit Optimizer(std::vector<Tensor> params, double lr, const char* name);
