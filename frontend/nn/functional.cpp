@@ -90,6 +90,15 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target,
   return reduce(loss, options.reduction_);
 }
 
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        Reduction reduction) {
+  EMBER_CHECK(input.sizes().vec() == target.sizes().vec(), ShapeError,
+              "binary_cross_entropy_with_logits: target of shape ", shape_str(target.sizes()),
+              " does not match the input's ", shape_str(input.sizes()));
+  const Tensor loss = relu(input) - input * target + log1p(exp(-abs(input)));
+  return reduce(loss, reduction);
+}
+
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask, double dropout_p, bool is_causal) {
   EMBER_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ShapeError,

@@ -116,6 +116,16 @@ TEST(Module, LayersFollowPyTorch) {
   EXPECT_EQ(list->size(), 2u);
   EXPECT_NE(list->at<nn::LinearImpl>(0), nullptr);
   EXPECT_THROW(list->at<nn::LinearImpl>(1), ValueError);
+  nn::ModuleDict dict;
+  dict->insert("proj", nn::Linear(2, 3));
+  dict->insert("act", nn::GELU());
+  EXPECT_EQ(dict->keys(), (std::vector<std::string>{"proj", "act"}));
+  EXPECT_TRUE(dict->contains("act"));
+  EXPECT_EQ(dict->at<nn::LinearImpl>("proj")->weight.size(0), 3);
+  EXPECT_EQ(dict->named_parameters().keys(),
+            (std::vector<std::string>{"proj.weight", "proj.bias"}));
+  EXPECT_THROW(dict->at<nn::LinearImpl>("act"), ValueError);
+  EXPECT_THROW(dict->at<nn::LinearImpl>("none"), ValueError);
 }
 
 TEST(Functional, LossesAgainstReferenceLoops) {
@@ -157,6 +167,22 @@ TEST(Functional, LossesAgainstReferenceLoops) {
   EXPECT_THROW(F::cross_entropy(logits, tensor({1, 2}, kInt64)), ShapeError);
   EXPECT_THROW(F::cross_entropy(logits, tensor({1.0, 2.0, 0.0}, kFloat64)), ShapeError);
   EXPECT_THROW(F::cross_entropy(logits, tensor({1, 2, 3}, kInt64)), IndexError);
+  // Binary cross-entropy from logits, stable at large |x|.
+  const Tensor z = tensor({-30.0, -1.0, 0.0, 2.0, 40.0}, kFloat64);
+  const Tensor y = tensor({0.0, 1.0, 0.5, 1.0, 0.0}, kFloat64);
+  std::vector<double> bce;
+  const std::vector<double> zv = values_of(z), yv = values_of(y);
+  for (size_t i = 0; i < zv.size(); ++i)
+    bce.push_back(std::max(zv[i], 0.0) - zv[i] * yv[i] + std::log1p(std::exp(-std::abs(zv[i]))));
+  expect_values(F::binary_cross_entropy_with_logits(z, y, F::Reduction::None), {5}, bce, 1e-12);
+  EXPECT_NEAR(bce[4], 40.0, 1e-12);  // no overflow to inf
+  EXPECT_THROW(F::binary_cross_entropy_with_logits(z, ones({4}, kFloat64)), ShapeError);
+  manual_seed(4);
+  expect_gradcheck(
+      [](const std::vector<Tensor>& x) -> std::vector<Tensor> {
+        return {F::binary_cross_entropy_with_logits(x[0], x[1])};
+      },
+      {randn({6}, kFloat64) * 3, rand({6}, kFloat64)}, "bce_with_logits");
   // Its gradient, through gradcheck.
   manual_seed(3);
   expect_gradcheck(

@@ -19,6 +19,13 @@ struct Example {
   Tensor data, target;
 };
 
+namespace transforms {
+// LibTorch's batch-collating transform: the loaders here always yield stacked batches, so
+// `dataset.map(transforms::Stack<>())` is the dataset itself (ported code compiles unchanged).
+template <class T = Example>
+struct Stack {};
+}  // namespace transforms
+
 // Examples as rows (dim 0) of a data tensor and a target tensor.
 class TensorDataset {
  public:
@@ -27,6 +34,10 @@ class TensorDataset {
   // The examples at indices, stacked: one gather per tensor.
   Example get_batch(const std::vector<int64_t>& indices) const;
   std::optional<size_t> size() const { return size_t(data_.size(0)); }
+  template <class T>
+  const TensorDataset& map(transforms::Stack<T>) const {
+    return *this;
+  }
 
  private:
   Tensor data_, target_;

@@ -47,6 +47,11 @@ struct CrossEntropyOptions {
 Tensor cross_entropy(const Tensor& input, const Tensor& target,
                      const CrossEntropyOptions& options = {});
 
+// -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] computed stably from logits x (as
+// max(x, 0) - x y + log(1 + exp(-|x|))), reduced.
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        Reduction reduction = Reduction::Mean);
+
 // softmax(q k^T / sqrt(d) + mask) v over the last two dims: mask is bool (true = attend) or
 // floating (added); is_causal masks keys after each query; dropout_p drops attention weights
 // (training only, as PyTorch's functional form, which applies it whenever dropout_p > 0).

@@ -244,4 +244,28 @@ class ModuleListImpl : public Module {
 };
 EMBER_MODULE(ModuleList);
 
+// Submodules by name, in insertion order; forward is the caller's.
+class ModuleDictImpl : public Module {
+ public:
+  ModuleDictImpl() : Module("ModuleDict") {}
+  template <class H>
+  void insert(const std::string& name, H holder) {
+    register_module(name, holder.ptr());
+  }
+  bool contains(const std::string& name) const { return named_children().contains(name); }
+  size_t size() const { return children().size(); }
+  std::vector<std::string> keys() const { return named_children().keys(); }
+  // The module of that name as its type (Error when absent or of another type).
+  template <class M>
+  std::shared_ptr<M> at(const std::string& name) const {
+    const auto children = named_children();
+    const std::shared_ptr<Module>* m = children.find(name);
+    EMBER_CHECK(m != nullptr, ValueError, "ModuleDict: no module '", name, "'");
+    auto typed = std::dynamic_pointer_cast<M>(*m);
+    EMBER_CHECK(typed != nullptr, ValueError, "ModuleDict: '", name, "' is a ", (*m)->name());
+    return typed;
+  }
+};
+EMBER_MODULE(ModuleDict);
+
 }  // namespace ember::nn
