@@ -109,6 +109,57 @@ TEST(Safetensors, RefusesDamagedFilesBeforeReadingData) {
   std::filesystem::remove(path);
 }
 
+TEST(Npy, RoundTripsAndRefusesWhatItCannotRead) {
+  manual_seed(5);
+  const std::string path = temp_path("t.npy");
+  for (const Tensor& t : {randn({3, 4}), randn({5}, kFloat64), randn({2, 2}).to(kFloat16),
+                          arange(6, kInt64).reshape({1, 2, 3}), tensor({true, false}, kBool),
+                          tensor(7, kInt32), randn({4, 3}).t()}) {
+    save_npy(t, path);
+    const Tensor back = load_npy(path);
+    EXPECT_EQ(back.dtype(), t.dtype());
+    EXPECT_TRUE(equal(back, t)) << shape_str(t.sizes());
+    EXPECT_EQ(std::filesystem::file_size(path) % 64, uint64_t(t.numel() * t.element_size()) % 64);
+  }
+  EXPECT_THROW(save_npy(randn({2}).to(kBFloat16), path), DTypeError);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "not a numpy file";
+  }
+  EXPECT_THROW(load_npy(path), ValueError);
+  // A Fortran-order file (NumPy writes one for a transposed array) is read in C order.
+  {
+    std::ofstream out(path, std::ios::binary);
+    std::string header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }";
+    while ((10 + header.size() + 1) % 64) header += ' ';
+    header += '\n';
+    out.write("\x93NUMPY\x01\x00", 8);
+    out.put(char(header.size()));
+    out.put(char(0));
+    out << header;
+    const float column_major[] = {0, 3, 1, 4, 2, 5};  // [[0, 1, 2], [3, 4, 5]]
+    out.write(reinterpret_cast<const char*>(column_major), sizeof column_major);
+  }
+  expect_values(load_npy(path), {2, 3}, {0, 1, 2, 3, 4, 5}, 0);
+  std::filesystem::remove(path);
+}
+
+TEST(Npy, InteroperatesWithNumPy) {
+  if (std::system("python3 -c 'import numpy' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "NumPy is not installed (pip install numpy) - the interop check is skipped";
+  const std::string ours = temp_path("ours.npy"), theirs = temp_path("theirs.npy");
+  save_npy(arange(6, kFloat32).reshape({2, 3}), ours);
+  const std::string script =
+      "python3 -c \"import numpy as np; a = np.load('" + ours +
+      "'); assert a.dtype == np.float32 and (a == np.arange(6).reshape(2, 3)).all(); "
+      "np.save('" +
+      theirs + "', np.array([[1, -2], [3, 4]], dtype=np.int64).T)\"";
+  ASSERT_EQ(std::system(script.c_str()), 0) << script;
+  expect_values(load_npy(theirs), {2, 2}, {1, 3, -2, 4}, 0);
+  std::filesystem::remove(ours);
+  std::filesystem::remove(theirs);
+}
+
 struct TinyImpl : nn::Module {
   TinyImpl() : Module("Tiny") {
     fc = register_module("fc", nn::Linear(3, 2));

@@ -26,6 +26,11 @@ void save_safetensors(const std::map<std::string, Tensor>& tensors, const std::s
 std::map<std::string, Tensor> load_safetensors(
     const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
+// NumPy's .npy format (versions 1 and 2 read, version 1 written): one tensor, little-endian,
+// C order (a Fortran-order file is read and transposed). bfloat16 has no NumPy dtype: Error.
+void save_npy(const Tensor& tensor, const std::string& path);
+Tensor load_npy(const std::string& path);
+
 // A module's parameters and buffers by their dotted names.
 void save(const nn::Module& module, const std::string& path);
 // Copies a file's tensors into the module's parameters and buffers of the same names (in
