@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,43 +32,56 @@ inline double weighted_sum(const std::vector<Tensor>& outputs, const std::vector
   return total;
 }
 
-// The gradients autograd gives for fn at inputs, for every floating input (undefined for the
-// others): the inputs become fresh leaves that require grad. rng_seed is set before each call
-// of fn, so random ops draw the same numbers every time.
-inline std::vector<Tensor> tape_gradients(const TraceableFn& fn, const std::vector<Tensor>& inputs,
-                                          uint64_t rng_seed,
-                                          std::vector<Tensor>* leaves_out = nullptr) {
-  std::vector<Tensor> leaves, wanted;
+// One call of fn on fresh leaves (floating ones require grad; make_leaf, if given, lays each
+// out, else a contiguous copy) and autograd's gradients of the weighted outputs: per floating
+// leaf, undefined where unused; empty when no output requires grad. rng_seed is set before the
+// call, so random ops draw the same numbers every time.
+struct TapeRun {
+  std::vector<Tensor> leaves, outputs, grads;
+};
+inline TapeRun run_tape(const TraceableFn& fn, const std::vector<Tensor>& inputs, uint64_t rng_seed,
+                        const std::function<Tensor(const Tensor&)>& make_leaf = {}) {
+  TapeRun r;
+  std::vector<Tensor> wanted;
   for (const Tensor& x : inputs) {
-    Tensor leaf = x.detach().clone();
+    Tensor leaf = make_leaf ? make_leaf(x.detach()) : x.detach().clone();
     if (leaf.is_floating_point()) {
       leaf.set_requires_grad(true);
       wanted.push_back(leaf);
     }
-    leaves.push_back(leaf);
+    r.leaves.push_back(leaf);
   }
   manual_seed(rng_seed);
-  const std::vector<Tensor> outputs = fn(leaves);
-  const std::vector<Tensor> w = output_weights(outputs, rng_seed + 7);
+  r.outputs = fn(r.leaves);
+  const std::vector<Tensor> w = output_weights(r.outputs, rng_seed + 7);
   std::vector<Tensor> outs, ws;
-  for (size_t j = 0; j < outputs.size(); ++j)
-    if (w[j].defined() && outputs[j].requires_grad()) {
-      outs.push_back(outputs[j]);
+  for (size_t j = 0; j < r.outputs.size(); ++j)
+    if (w[j].defined() && r.outputs[j].requires_grad()) {
+      outs.push_back(r.outputs[j]);
       ws.push_back(w[j]);
     }
-  std::vector<Tensor> grads = outs.empty() ? std::vector<Tensor>(wanted.size())
-                                           : autograd::grad(outs, wanted, ws, {}, false, true);
+  if (!outs.empty()) r.grads = autograd::grad(outs, wanted, ws, {}, false, true);
+  return r;
+}
+
+// The gradients autograd gives for fn at inputs, for every floating input (zeros where unused;
+// undefined for the other inputs).
+inline std::vector<Tensor> tape_gradients(const TraceableFn& fn, const std::vector<Tensor>& inputs,
+                                          uint64_t rng_seed,
+                                          std::vector<Tensor>* leaves_out = nullptr) {
+  const TapeRun r = run_tape(fn, inputs, rng_seed);
   std::vector<Tensor> result;
   size_t k = 0;
-  for (const Tensor& leaf : leaves) {
+  for (const Tensor& leaf : r.leaves) {
     if (!leaf.is_floating_point()) {
       result.emplace_back();
       continue;
     }
-    Tensor g = grads[k++];
+    const Tensor g = k < r.grads.size() ? r.grads[k] : Tensor();
+    ++k;
     result.push_back(g.defined() ? g : zeros_like(leaf));
   }
-  if (leaves_out) *leaves_out = leaves;
+  if (leaves_out) *leaves_out = r.leaves;
   return result;
 }
 

@@ -36,7 +36,6 @@ void Access::set_grad_fn(const Tensor& t, std::shared_ptr<Node> node, uint32_t o
 }
 uint32_t Access::output_nr(const Tensor& t) { return t.impl_->output_nr; }
 Tensor& Access::grad(const Tensor& t) { return t.impl_->grad; }
-bool Access::requires_grad_flag(const Tensor& t) { return t.impl_->requires_grad; }
 
 namespace {
 

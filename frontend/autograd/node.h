@@ -67,7 +67,6 @@ struct Access {
   static void set_grad_fn(const Tensor& t, std::shared_ptr<Node> node, uint32_t output_nr = 0);
   static uint32_t output_nr(const Tensor& t);
   static Tensor& grad(const Tensor& t);
-  static bool requires_grad_flag(const Tensor& t);
 };
 
 // True when grad mode is on and one of inputs requires grad: the dispatch point then records.

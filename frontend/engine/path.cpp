@@ -224,8 +224,9 @@ std::vector<Tensor> run_path(const Path& path, const std::vector<CompileArg>& ar
                              bool first_run) {
   // Which captured tensors want gradients is part of what the path was traced for.
   const std::vector<Tensor>& params = path.traced.params;
+  const bool grad_mode = GradMode::is_enabled();
   for (size_t k = 0; k < path.param_wants_grad.size(); ++k)
-    if (wants_grad(params[k]) != path.param_wants_grad[k])
+    if ((grad_mode && params[k].requires_grad()) != path.param_wants_grad[k])
       throw ir::GuardFailure(detail::concat(
           "captured tensor ", k, (path.param_wants_grad[k] ? " no longer wants" : " now wants"),
           " its gradient (requires_grad or grad mode changed)"));

@@ -15,40 +15,9 @@ namespace {
 
 using Inputs = std::vector<Tensor>;
 
-// Fresh leaves (floating ones require grad), the call's outputs, and their gradients with respect
-// to the floating leaves for fixed output weights.
-struct Step {
-  Inputs leaves, outputs, grads;
-};
-
 // The same values with the last two dims transposed in memory.
 Tensor strided(const Tensor& x) {
   return x.dim() >= 2 ? x.transpose(-1, -2).contiguous().transpose(-1, -2) : x.clone();
-}
-
-template <class F>
-Step run(const F& call, const Inputs& inputs, uint64_t seed, bool strided_leaves) {
-  Step s;
-  Inputs wanted;
-  for (const Tensor& x : inputs) {
-    Tensor leaf = strided_leaves ? strided(x.detach()) : x.detach().clone();
-    if (leaf.is_floating_point()) {
-      leaf.set_requires_grad(true);
-      wanted.push_back(leaf);
-    }
-    s.leaves.push_back(leaf);
-  }
-  manual_seed(seed);
-  s.outputs = call(s.leaves);
-  const Inputs w = output_weights(s.outputs, seed + 7);
-  Inputs outs, ws;
-  for (size_t j = 0; j < s.outputs.size(); ++j)
-    if (w[j].defined() && s.outputs[j].requires_grad()) {
-      outs.push_back(s.outputs[j]);
-      ws.push_back(w[j]);
-    }
-  if (!outs.empty()) s.grads = autograd::grad(outs, wanted, ws, {}, false, true);
-  return s;
 }
 
 class CompiledGradients : public ::testing::TestWithParam<size_t> {};
@@ -74,9 +43,11 @@ TEST_P(CompiledGradients, EqualTheEagerTape) {
         any_float |= x.is_floating_point();
       }
       if (!any_float) GTEST_SKIP() << c.name << ": no floating inputs";
-      const Step eager = run([&](const Inputs& x) { return c.fn(x); }, in, seed, variant.strided);
-      const Step compiled = run([&](const Inputs& x) { return call_unpacked<Inputs>(f, x); }, in,
-                                seed, variant.strided);
+      const std::function<Tensor(const Tensor&)> layout =
+          variant.strided ? std::function<Tensor(const Tensor&)>(strided) : nullptr;
+      const TapeRun eager = run_tape(c.fn, in, seed, layout);
+      const TapeRun compiled =
+          run_tape([&](const Inputs& x) { return call_unpacked<Inputs>(f, x); }, in, seed, layout);
       const std::string what = c.name + " (" + dtype_name(dtype) +
                                (variant.strided ? ", strided" : "") + ", seed " +
                                std::to_string(seed) + ")";
