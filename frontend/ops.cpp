@@ -572,6 +572,90 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   const Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
   return dispatch(Op::IndexAdd, {x, flat, source}, {{ir::Attr::Dim, d}});
 }
+Tensor index_copy(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source) {
+  EMBER_CHECK(x.dim() > 0, ShapeError, "index_copy: expected an input with at least one dimension");
+  const int64_t d = wrap_dim(dim, x.dim(), "index_copy");
+  const Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
+  return dispatch(Op::IndexCopy, {x, flat, source}, {{ir::Attr::Dim, d}});
+}
+
+// ---- along one dim ----
+
+namespace {
+int64_t line_dim(const Tensor& x, int64_t dim, const char* op) {
+  return wrap_dim(dim, std::max<int64_t>(x.dim(), 1), op);
+}
+}  // namespace
+
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  const Tensor in = dtype ? x.to(*dtype) : x;
+  return dispatch(Op::Cumsum, {in}, {{ir::Attr::Dim, line_dim(x, dim, "cumsum")}});
+}
+Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
+  return dispatch(
+      Op::Argsort, {x},
+      {{ir::Attr::Descending, descending}, {ir::Attr::Dim, line_dim(x, dim, "argsort")}});
+}
+std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+  const int64_t d = line_dim(x, dim, "sort");
+  const Tensor order = argsort(x, d, descending);
+  return {x.dim() == 0 ? x.clone() : gather(x, d, order), order};
+}
+// sorted=false still returns them sorted: an order is one valid answer PyTorch allows.
+std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest,
+                                bool /*sorted*/) {
+  const int64_t d = line_dim(x, dim, "topk");
+  const Tensor order =
+      dispatch(Op::TopK, {x}, {{ir::Attr::Dim, d}, {ir::Attr::K, k}, {ir::Attr::Largest, largest}});
+  return {x.dim() == 0 ? x.clone() : gather(x, d, order), order};
+}
+
+// Drawn from the counter-based generator with Tensor ops, so a traced sampler replays with fresh
+// numbers. With replacement: the count of cumulative weights at or below u * total (inverse CDF;
+// O(samples x categories) compares, each row at once). Without: the num_samples smallest keys
+// -log(u) / w (exponential races, which pick without replacement in proportion to the weights).
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
+  EMBER_CHECK(probs.dim() == 1 || probs.dim() == 2, ShapeError,
+              "multinomial: prob_dist must be 1 or 2 dim, got shape ", shape_str(probs.sizes()));
+  EMBER_CHECK(is_floating(probs.dtype()), DTypeError,
+              "multinomial: only floating-point dtypes are supported for probs, got ",
+              probs.dtype());
+  EMBER_CHECK(num_samples > 0, ValueError, "multinomial: cannot sample ", num_samples,
+              " (<= 0) samples");
+  const int64_t n = probs.size(-1);
+  EMBER_CHECK(n > 0, ValueError, "multinomial: the distribution has no categories");
+  EMBER_CHECK(replacement || num_samples <= n, ValueError,
+              "multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
+              "replacement (",
+              num_samples, " > ", n, ")");
+  const Tensor p = probs.dim() == 1 ? probs.unsqueeze(0) : probs;
+  const Tensor w = p.to(kFloat64);
+  if (!probs.is_traced()) {
+    EMBER_CHECK((w >= 0.0).to(kInt32).min().item<int>() == 1 &&
+                    (abs(w) < INFINITY).to(kInt32).min().item<int>() == 1,
+                ValueError,
+                "multinomial: probability tensor contains either inf, nan or element < 0");
+    const Tensor positive = (w > 0.0).to(kInt64).sum({-1});
+    EMBER_CHECK(positive.min().item<int64_t>() > 0, ValueError,
+                "multinomial: invalid multinomial distribution (sum of probabilities <= 0)");
+    EMBER_CHECK(replacement || positive.min().item<int64_t>() >= num_samples, ValueError,
+                "multinomial: invalid multinomial distribution (with replacement=False, not "
+                "enough non-negative category to sample)");
+  }
+  const int64_t rows = p.size(0);
+  Tensor out;
+  if (replacement) {
+    const Tensor cdf = cumsum(w, -1);
+    const Tensor u = rand({rows, num_samples}, kFloat64) * cdf.slice(-1, n - 1, n);
+    const Tensor below = (cdf.unsqueeze(1) <= u.unsqueeze(-1)).to(kInt64).sum({-1});
+    out = minimum(below, full({}, n - 1, kInt64));  // u rounds up to the total at most
+  } else {
+    const Tensor keys = -log(rand({rows, n}, kFloat64)) / w;  // a zero weight never wins
+    out = std::get<1>(topk(keys, num_samples, -1, false));
+  }
+  return probs.dim() == 1 ? out.squeeze(0) : out;
+}
+
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
   EMBER_CHECK(mask.dtype() == kBool, DTypeError, "masked_fill: expected a bool mask, but got ",
               mask.dtype());

@@ -1,6 +1,8 @@
 // Tensor's state and its methods; the methods forward to the free-function ops in ops.cpp.
 #include "ember/frontend/tensor.h"
 
+#include "ember/frontend/indexing.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -328,6 +330,24 @@ Tensor Tensor::gather(int64_t dim, const Tensor& index) const {
 Tensor Tensor::index_add(int64_t dim, const Tensor& index, const Tensor& source) const {
   return ember::index_add(*this, dim, index, source);
 }
+Tensor Tensor::index_copy(int64_t dim, const Tensor& index, const Tensor& source) const {
+  return ember::index_copy(*this, dim, index, source);
+}
+Tensor Tensor::cumsum(int64_t dim, std::optional<DType> dtype) const {
+  return ember::cumsum(*this, dim, dtype);
+}
+std::tuple<Tensor, Tensor> Tensor::sort(int64_t dim, bool descending) const {
+  return ember::sort(*this, dim, descending);
+}
+Tensor Tensor::argsort(int64_t dim, bool descending) const {
+  return ember::argsort(*this, dim, descending);
+}
+std::tuple<Tensor, Tensor> Tensor::topk(int64_t k, int64_t dim, bool largest, bool sorted) const {
+  return ember::topk(*this, k, dim, largest, sorted);
+}
+Tensor Tensor::multinomial(int64_t num_samples, bool replacement) const {
+  return ember::multinomial(*this, num_samples, replacement);
+}
 
 Tensor Tensor::sum(IntArrayRef dims, bool keepdim) const {
   return ember::sum(*this, dims, keepdim);
@@ -436,6 +456,39 @@ Tensor& Tensor::mul_(const Scalar& other) {
 Tensor& Tensor::div_(const Tensor& other) {
   return in_place(
       *this, other, [&](const Tensor& self) { return self / other; }, "div_");
+}
+
+Tensor Tensor::index(std::initializer_list<indexing::TensorIndex> indices) const {
+  return ember::index(*this, std::vector<indexing::TensorIndex>(indices));
+}
+Tensor Tensor::index(const std::vector<indexing::TensorIndex>& indices) const {
+  return ember::index(*this, indices);
+}
+Tensor& Tensor::index_put_(std::initializer_list<indexing::TensorIndex> indices,
+                           const Tensor& values, bool accumulate) {
+  return index_put_(std::vector<indexing::TensorIndex>(indices), values, accumulate);
+}
+Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values,
+                           bool accumulate) {
+  return in_place(
+      *this, values,
+      [&](const Tensor& self) { return ember::index_put(self, indices, values, accumulate); },
+      "index_put_");
+}
+Tensor& Tensor::index_put_(std::initializer_list<indexing::TensorIndex> indices,
+                           const Scalar& value) {
+  return index_put_(std::vector<indexing::TensorIndex>(indices), value);
+}
+Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, const Scalar& value) {
+  return index_put_(indices, full({}, value, dtype()));
+}
+Tensor Tensor::masked_fill(const Tensor& mask, const Scalar& value) const {
+  return ember::masked_fill(*this, mask, value);
+}
+Tensor& Tensor::masked_fill_(const Tensor& mask, const Scalar& value) {
+  return in_place(
+      *this, mask, [&](const Tensor& self) { return ember::masked_fill(self, mask, value); },
+      "masked_fill_");
 }
 
 }  // namespace ember

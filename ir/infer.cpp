@@ -376,7 +376,7 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
         return ValueType{x->dtype, index->shape};
       }
       EMBER_CHECK(index->rank() == 1, ShapeError, name, ": index must be 1-D, got ", text(index));
-      if (op == Op::IndexAdd) {
+      if (op == Op::IndexAdd || op == Op::IndexCopy) {
         const Value* src = in[2];
         EMBER_CHECK(src->dtype == x->dtype, DTypeError, name, ": source ", text(src),
                     " must have the dtype of ", text(x));
@@ -393,6 +393,26 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
       SymShape shape = x->shape;
       shape[size_t(dim)] = index->shape[0];
       return ValueType{x->dtype, shape};
+    }
+    case OpCategory::Scan: {
+      const Value* x = in[0];
+      wrap(attrs.get_int(ir::Attr::Dim), std::max<size_t>(x->shape.size(), 1), name);
+      return ValueType{kernels::cumsum_result_type(x->dtype), x->shape};
+    }
+    case OpCategory::Sort: {
+      const Value* x = in[0];
+      const int64_t dim =
+          wrap(attrs.get_int(ir::Attr::Dim), std::max<size_t>(x->shape.size(), 1), name);
+      attrs.get_bool(op == Op::TopK ? ir::Attr::Largest : ir::Attr::Descending);
+      SymShape shape = x->shape;
+      if (op == Op::TopK) {
+        const int64_t k = attrs.get_int(ir::Attr::K);
+        const SymInt n = shape.empty() ? SymInt(1) : shape[size_t(dim)];
+        EMBER_CHECK(k >= 0 && (!n.is_constant() || k <= n.value()), IndexError, name, ": k (", k,
+                    ") is out of range for dimension ", dim, " of ", text(x));
+        if (!shape.empty()) shape[size_t(dim)] = k;
+      }
+      return ValueType{DType::Int64, shape};
     }
     case OpCategory::Random: {
       for (const Value* v : in)

@@ -68,10 +68,21 @@ class OpEvaluator {
         break;
       }
       case OpCategory::Index:
-        r = op == Op::Gather ? kernels::gather(in(0), a.get_int(ir::Attr::Dim), in(1))
-            : op == Op::IndexSelect
-                ? kernels::index_select(in(0), a.get_int(ir::Attr::Dim), in(1))
-                : kernels::index_add(in(0), a.get_int(ir::Attr::Dim), in(1), in(2));
+        r = op == Op::Gather        ? kernels::gather(in(0), a.get_int(ir::Attr::Dim), in(1))
+            : op == Op::IndexSelect ? kernels::index_select(in(0), a.get_int(ir::Attr::Dim), in(1))
+            : op == Op::IndexAdd
+                ? kernels::index_add(in(0), a.get_int(ir::Attr::Dim), in(1), in(2))
+                : kernels::index_copy(in(0), a.get_int(ir::Attr::Dim), in(1), in(2));
+        break;
+      case OpCategory::Scan:
+        r = kernels::cumsum(in(0), a.get_int(ir::Attr::Dim));
+        break;
+      case OpCategory::Sort:
+        r = op == Op::Argsort
+                ? kernels::argsort(in(0), a.get_int(ir::Attr::Dim),
+                                   a.get_bool(ir::Attr::Descending))
+                : kernels::topk(in(0), a.get_int(ir::Attr::K), a.get_int(ir::Attr::Dim),
+                                a.get_bool(ir::Attr::Largest));
         break;
       case OpCategory::Random: {
         const kernels::RngState state{uint64_t(*in(0).data_as<int64_t>()),

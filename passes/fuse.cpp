@@ -251,7 +251,8 @@ class Fuser {
       say(name(n) + ": own kernel k" + std::to_string(gi) + " (reduces leading dims)");
       return;
     }
-    if (c == OpCategory::Pool || c == OpCategory::Index) {
+    if (c == OpCategory::Pool || c == OpCategory::Index || c == OpCategory::Scan ||
+        c == OpCategory::Sort) {
       const int gi = open(n, Kind::Opaque);
       say(name(n) + ": own kernel k" + std::to_string(gi) + " (" + std::string(ir::op_name(n.op)) +
           ")");

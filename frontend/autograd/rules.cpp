@@ -534,6 +534,22 @@ std::array<Rule, ir::kNumOps> make_table() {
   rule(Op::Gather, Inputs, gather_backward);
   rule(Op::IndexSelect, Inputs, index_select_backward);
   rule(Op::IndexAdd, Inputs, index_add_backward);
+  // index_copy: the overwritten positions pass nothing to the input; the source's gradient is
+  // read back at the index.
+  rule(Op::IndexCopy, Inputs, [](const Args& a) -> Gradients {
+    const int64_t dim = a.attrs.get_int(Attr::Dim);
+    const Tensor& index = a.inputs[1];
+    return {a.needs[0] ? index_copy(a.grad, dim, index, zeros(a.input_sizes[2], a.grad.dtype()))
+                       : Tensor(),
+            Tensor(), a.needs[2] ? index_select(a.grad, dim, index) : Tensor()};
+  });
+  // cumsum: each input feeds every later sum, so its gradient is the reversed running sum of
+  // the output's gradient: total - running + own.
+  rule(Op::Cumsum, Nothing, [](const Args& a) -> Gradients {
+    if (a.grad.dim() == 0) return {a.grad};
+    const int64_t dim = a.attrs.get_int(Attr::Dim);
+    return {a.grad.sum({dim}, true) - cumsum(a.grad, dim) + a.grad};
+  });
 
   // Composites: rules of their own, cheaper than differentiating their decompositions.
   rule(Op::Gelu, Inputs, gelu_backward);

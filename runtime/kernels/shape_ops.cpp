@@ -358,18 +358,23 @@ Array gather(const Array& a, int64_t dim, const Array& index) {
   return out;
 }
 
-Array index_add(const Array& a, int64_t dim, const Array& index, const Array& source) {
-  check_index_dtype(index, "index_add");
-  EMBER_CHECK(a.dim() > 0, ShapeError, "index_add: expected an input with at least one dimension");
-  EMBER_CHECK(index.dim() <= 1, ShapeError, "index_add: index must be 0-D or 1-D, but got shape ",
+namespace {
+
+// index_add (accumulate) and index_copy: a with source's slices along dim written at index's
+// positions, in index order.
+Array index_write(const Array& a, int64_t dim, const Array& index, const Array& source,
+                  bool accumulate, const char* op) {
+  check_index_dtype(index, op);
+  EMBER_CHECK(a.dim() > 0, ShapeError, op, ": expected an input with at least one dimension");
+  EMBER_CHECK(index.dim() <= 1, ShapeError, op, ": index must be 0-D or 1-D, but got shape ",
               shape_str(index.sizes()));
-  EMBER_CHECK(source.dtype() == a.dtype(), DTypeError, "index_add: source dtype ", source.dtype(),
+  EMBER_CHECK(source.dtype() == a.dtype(), DTypeError, op, ": source dtype ", source.dtype(),
               " does not match the input's ", a.dtype());
-  const int64_t d = wrap_dim(dim, a.dim(), "index_add");
-  const std::vector<int64_t> idx = read_indices(index, a.size(d), d, "index_add");
+  const int64_t d = wrap_dim(dim, a.dim(), op);
+  const std::vector<int64_t> idx = read_indices(index, a.size(d), d, op);
   Shape want = a.sizes();
   want[size_t(d)] = int64_t(idx.size());
-  EMBER_CHECK(source.sizes() == want, ShapeError, "index_add: source of shape ",
+  EMBER_CHECK(source.sizes() == want, ShapeError, op, ": source of shape ",
               shape_str(source.sizes()), " does not fit input ", shape_str(a.sizes()), " and ",
               idx.size(), " indices along dimension ", d, " (expected ", shape_str(want), ")");
   Array out = contiguous(cast(a, a.dtype()));
@@ -379,12 +384,15 @@ Array index_add(const Array& a, int64_t dim, const Array& index, const Array& so
   dispatch_dtype(a.dtype(), [&]<class T>() {
     const T* s = src.data_as<T>();
     T* dst = out.data_as<T>();
+    auto write = [&](T& to, T from) {
+      to = accumulate ? T(compute_t<T>(to) + compute_t<T>(from)) : from;
+    };
     if (d == 0) {  // rows: the embedding gradient
       const int64_t row = src.numel() / std::max<int64_t>(int64_t(idx.size()), 1);
       for (size_t i = 0; i < idx.size(); ++i) {
         T* to = dst + idx[i] * row;
         const T* from = s + int64_t(i) * row;
-        for (int64_t k = 0; k < row; ++k) to[k] = T(compute_t<T>(to[k]) + compute_t<T>(from[k]));
+        for (int64_t k = 0; k < row; ++k) write(to[k], from[k]);
       }
       return;
     }
@@ -394,10 +402,19 @@ Array index_add(const Array& a, int64_t dim, const Array& index, const Array& so
         const int64_t pos = (i / src_strides[size_t(k)]) % src.size(k);
         off += (k == d ? idx[size_t(pos)] : pos) * out.stride(k);
       }
-      dst[off] = T(compute_t<T>(dst[off]) + compute_t<T>(s[i]));
+      write(dst[off], s[i]);
     }
   });
   return out;
+}
+
+}  // namespace
+
+Array index_add(const Array& a, int64_t dim, const Array& index, const Array& source) {
+  return index_write(a, dim, index, source, true, "index_add");
+}
+Array index_copy(const Array& a, int64_t dim, const Array& index, const Array& source) {
+  return index_write(a, dim, index, source, false, "index_copy");
 }
 
 Array embedding(const Array& weight, const Array& indices) {

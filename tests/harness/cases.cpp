@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "ember/frontend/indexing.h"
+
 namespace ember::testing {
 namespace {
 
@@ -253,6 +255,25 @@ std::vector<Case> build() {
       },
       [](const Inputs& x) -> Inputs {
         return {index_add(x[0] * 2, 0, x[1], x[2].exp()), x[0].index_add(0, x[1], x[2]).sum(1)};
+      }));
+  c.push_back(make("cumsum_sort_topk", randn_inputs({{5, 7}}), [](const Inputs& x) -> Inputs {
+    const auto [sorted, order] = sort(x[0], 0, true);
+    const auto [top, at] = topk(x[0] * 2, 3, -1);
+    return {cumsum(x[0], 1) * x[0], sorted + top.sum(-1, true).sum(), at.to(kFloat32),
+            argsort(x[0], 1).to(kFloat32) + order.to(kFloat32)};
+  }));
+  c.push_back(make(
+      "tensor_indexing",
+      [](uint64_t seed) {
+        manual_seed(seed);
+        return Inputs{randn({6, 5}), randint(-6, 6, {4}), randn({6, 2})};
+      },
+      [](const Inputs& x) -> Inputs {
+        using indexing::Slice;
+        const Tensor cols = tensor({4, 0}, kInt64);
+        return {x[0].index({x[1], Slice(1)}) * 2, x[0].index({Slice(), cols}).exp(),
+                index_put(x[0], {Slice(), cols}, x[2] * 3),
+                index_put(x[0], {x[1]}, x[2].slice(0, 0, 4).sum(1, true), true)};
       }));
   c.push_back(make("creation_inside", randn_inputs({{3, 4}}), [](const Inputs& x) -> Inputs {
     return {x[0] + ones({3, 4}) * 2 + zeros({4}), x[0] * arange(4).to(kFloat32),

@@ -179,7 +179,25 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 // x with source's slices along dim added at the positions index (0-D or 1-D) names; a repeated
 // index accumulates. source has x's dtype and shape, but index.numel() along dim.
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source);
+// x with source's slices along dim written at the positions index names (the last of a repeated
+// index wins); source's shape as index_add's.
+Tensor index_copy(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source);
 Tensor embedding(const Tensor& weight, const Tensor& indices);
+
+// ---- along one dim ----
+// Running sums (integer and bool inputs give int64 unless dtype says otherwise).
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype = std::nullopt);
+// Values and int64 positions in sorted order along dim. Stable (equal values keep their order);
+// NaN sorts above every number, as in PyTorch.
+std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+// The k largest (or smallest) along dim, and their positions, in sorted order.
+std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true,
+                                bool sorted = true);
+// num_samples category indices (int64) per row of probs (1-D or 2-D non-negative weights, not
+// necessarily normalized), drawn from the global generator; without replacement a category is
+// drawn at most once per row.
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
 
 // value where mask (bool, broadcast to x) is true, x elsewhere.
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value);

@@ -18,6 +18,9 @@
 #include "ember/runtime/kernels.h"
 
 namespace ember {
+namespace indexing {
+class TensorIndex;
+}
 
 namespace ir {
 struct Value;
@@ -201,6 +204,28 @@ class Tensor {
   Tensor index_select(int64_t dim, const Tensor& index) const;
   Tensor gather(int64_t dim, const Tensor& index) const;
   Tensor index_add(int64_t dim, const Tensor& index, const Tensor& source) const;
+  Tensor index_copy(int64_t dim, const Tensor& index, const Tensor& source) const;
+
+  // ---- indexing (ember/frontend/indexing.h, which callers include) ----
+  Tensor index(std::initializer_list<indexing::TensorIndex> indices) const;
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+  // this[indices] = values (accumulate: +=), in place.
+  Tensor& index_put_(std::initializer_list<indexing::TensorIndex> indices, const Tensor& values,
+                     bool accumulate = false);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values,
+                     bool accumulate = false);
+  Tensor& index_put_(std::initializer_list<indexing::TensorIndex> indices, const Scalar& value);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Scalar& value);
+  Tensor masked_fill(const Tensor& mask, const Scalar& value) const;
+  Tensor& masked_fill_(const Tensor& mask, const Scalar& value);
+
+  // ---- along one dim (see ember/frontend/ops.h) ----
+  Tensor cumsum(int64_t dim, std::optional<DType> dtype = std::nullopt) const;
+  std::tuple<Tensor, Tensor> sort(int64_t dim = -1, bool descending = false) const;
+  Tensor argsort(int64_t dim = -1, bool descending = false) const;
+  std::tuple<Tensor, Tensor> topk(int64_t k, int64_t dim = -1, bool largest = true,
+                                  bool sorted = true) const;
+  Tensor multinomial(int64_t num_samples, bool replacement = false) const;
 
   // ---- reductions (dims empty = all) ----
   Tensor sum(IntArrayRef dims = {}, bool keepdim = false) const;

@@ -21,6 +21,8 @@ enum class OpCategory : uint8_t {
   Conv,
   Pool,
   Index,
+  Scan,
+  Sort,
   Random,
   Constant,
   Composite,

@@ -105,7 +105,22 @@ Array index_select(const Array& a, int64_t dim, const Array& index);
 Array gather(const Array& a, int64_t dim, const Array& index);
 // a with source's slices along dim added at index's positions; repeated indices accumulate.
 Array index_add(const Array& a, int64_t dim, const Array& index, const Array& source);
+// a with source's slices along dim written at index's positions (a repeated index: the last
+// write wins).
+Array index_copy(const Array& a, int64_t dim, const Array& index, const Array& source);
 Array embedding(const Array& weight, const Array& indices);
+
+// ---- along one dim: scans and orders (sort.cpp) --------------------------------------------
+
+// Running sums along dim; integer and bool inputs give int64 (PyTorch's cumsum dtypes), floats
+// accumulate in double.
+DType cumsum_result_type(DType input);
+Array cumsum(const Array& a, int64_t dim);
+// int64 positions that sort each line along dim (stable: equal values keep their order; NaN
+// sorts above every number, as in PyTorch).
+Array argsort(const Array& a, int64_t dim, bool descending);
+// int64 positions of the k largest (or smallest) of each line along dim, in that order.
+Array topk(const Array& a, int64_t k, int64_t dim, bool largest);
 
 // ---- reductions ----------------------------------------------------------------------------
 
