@@ -4,6 +4,8 @@
 
 #include "ember/frontend/autograd.h"
 #include "ember/frontend/ops.h"
+#include "ember/frontend/trace.h"
+#include "ember/runtime/kernels.h"
 
 namespace ember::optim {
 
@@ -104,30 +106,58 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions o)
               "SGD: Nesterov momentum requires a momentum and zero dampening");
 }
 
+namespace {
+
+// The fused kernels' slot for p, or an undefined param where they do not take it (an odd dtype or
+// layout, or while tracing: a traced step records Tensor ops).
+kernels::UpdateSlot fused_slot(bool fused, const Tensor& p, double lr, const Optimizer::State& s,
+                               int states) {
+  kernels::UpdateSlot slot{p.array(),
+                           p.grad().array(),
+                           s.a.defined() ? s.a.array() : Array(),
+                           s.b.defined() ? s.b.array() : Array(),
+                           s.c.defined() ? s.c.array() : Array(),
+                           lr,
+                           s.step};
+  if (!fused || TraceContext::active() || p.grad().is_traced() ||
+      !kernels::can_fuse_update(slot, states))
+    slot.param = Array();
+  return slot;
+}
+
+}  // namespace
+
 void SGD::step() {
+  const bool momentum = options.momentum_ != 0;
+  std::vector<kernels::UpdateSlot> fused;
   for_each_update([&](Tensor& p, double lr, State& s) {
+    ++s.step;
+    if (momentum && s.step == 1) s.a = zeros_like(p);
+    kernels::UpdateSlot slot = fused_slot(options.fused_, p, lr, s, momentum ? 1 : 0);
+    if (slot.param.defined()) {
+      fused.push_back(std::move(slot));
+      return;
+    }
     Tensor g = p.grad();
     if (options.weight_decay_ != 0) g = g + p * options.weight_decay_;
-    if (options.momentum_ != 0) {
-      s.a = s.step++ == 0 ? g.clone() : s.a * options.momentum_ + g * (1 - options.dampening_);
+    if (momentum) {
+      s.a = s.step == 1 ? g.clone() : s.a * options.momentum_ + g * (1 - options.dampening_);
       g = options.nesterov_ ? g + s.a * options.momentum_ : s.a;
     }
     p.sub_(g * lr);
   });
+  kernels::sgd_update(
+      fused, {options.momentum_, options.dampening_, options.weight_decay_, options.nesterov_});
 }
 
 namespace {
 
-// One Adam update of p (decoupled weight decay already applied for AdamW).
+// One Adam update of p with Tensor ops (decoupled weight decay already applied for AdamW): the
+// path of parameters the fused kernel does not take.
 template <class Options>
 void adam_update(Tensor& p, Tensor g, double lr, const Options& o, int64_t step, Tensor& exp_avg,
                  Tensor& exp_avg_sq, Tensor& max_exp_avg_sq) {
   const auto [b1, b2] = o.betas_;
-  if (step == 1) {
-    exp_avg = zeros_like(p);
-    exp_avg_sq = zeros_like(p);
-    if (o.amsgrad_) max_exp_avg_sq = zeros_like(p);
-  }
   exp_avg = exp_avg * b1 + g * (1 - b1);
   exp_avg_sq = exp_avg_sq * b2 + g * g * (1 - b2);
   const double bias1 = 1 - std::pow(b1, double(step)), bias2 = 1 - std::pow(b2, double(step));
@@ -147,6 +177,30 @@ void check_adam(const Options& o, const char* name) {
       ")");
 }
 
+// Adam's and AdamW's step: fused where the kernel takes the parameter, Tensor ops otherwise.
+template <class Options, class ForEach>
+void adam_step(const Options& o, bool decoupled, ForEach&& for_each_update) {
+  std::vector<kernels::UpdateSlot> fused;
+  for_each_update([&](Tensor& p, double lr, Optimizer::State& s) {
+    if (++s.step == 1) {
+      s.a = zeros_like(p);
+      s.b = zeros_like(p);
+      if (o.amsgrad_) s.c = zeros_like(p);
+    }
+    kernels::UpdateSlot slot = fused_slot(o.fused_, p, lr, s, o.amsgrad_ ? 3 : 2);
+    if (slot.param.defined()) {
+      fused.push_back(std::move(slot));
+      return;
+    }
+    Tensor g = p.grad();
+    if (decoupled && o.weight_decay_ != 0) p.mul_(1 - lr * o.weight_decay_);
+    if (!decoupled && o.weight_decay_ != 0) g = g + p * o.weight_decay_;
+    adam_update(p, g, lr, o, s.step, s.a, s.b, s.c);
+  });
+  kernels::adam_update(
+      fused, {o.betas_.first, o.betas_.second, o.eps_, o.weight_decay_, decoupled, o.amsgrad_});
+}
+
 }  // namespace
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions o)
@@ -155,10 +209,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions o)
 }
 
 void Adam::step() {
-  for_each_update([&](Tensor& p, double lr, State& s) {
-    const Tensor g = options.weight_decay_ != 0 ? p.grad() + p * options.weight_decay_ : p.grad();
-    adam_update(p, g, lr, options, ++s.step, s.a, s.b, s.c);
-  });
+  adam_step(options, false, [&](const auto& f) { for_each_update(f); });
 }
 
 AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
@@ -167,10 +218,7 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
 }
 
 void AdamW::step() {
-  for_each_update([&](Tensor& p, double lr, State& s) {
-    if (options.weight_decay_ != 0) p.mul_(1 - lr * options.weight_decay_);
-    adam_update(p, p.grad(), lr, options, ++s.step, s.a, s.b, s.c);
-  });
+  adam_step(options, true, [&](const auto& f) { for_each_update(f); });
 }
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)

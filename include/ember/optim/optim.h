@@ -1,6 +1,10 @@
 // ember::optim: SGD, Adam and AdamW with LibTorch's option classes and param groups, and StepLR.
 // step() updates each parameter that has a gradient, under no grad; state is per parameter
-// (momentum buffers, moments) and lives in the optimizer.
+// (momentum buffers, moments) and lives in the optimizer. The updates are fused (PyTorch's
+// fused=True): every float32/float64 parameter with a contiguous gradient is updated in one
+// parallel pass over all of them, each element of parameter, gradient and state read and written
+// once; other parameters (and every parameter with fused(false)) take the same update as Tensor
+// ops.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +29,8 @@ struct SGDOptions {
   EMBER_OPTION(SGDOptions, double, dampening) = 0;
   EMBER_OPTION(SGDOptions, double, weight_decay) = 0;
   EMBER_OPTION(SGDOptions, bool, nesterov) = false;
+  // One pass over each parameter (see below); false runs the update as separate Tensor ops.
+  EMBER_OPTION(SGDOptions, bool, fused) = true;
 };
 
 // Adam's and AdamW's options (they differ in weight_decay's default and in how it applies).
@@ -35,11 +41,13 @@ struct AdamLikeOptions {
   double eps_ = 1e-8;
   double weight_decay_ = 0;
   bool amsgrad_ = false;
+  bool fused_ = true;
   Self& lr(double v) { return set(lr_, v); }
   Self& betas(Betas v) { return set(betas_, v); }
   Self& eps(double v) { return set(eps_, v); }
   Self& weight_decay(double v) { return set(weight_decay_, v); }
   Self& amsgrad(bool v) { return set(amsgrad_, v); }
+  Self& fused(bool v) { return set(fused_, v); }
 
  private:
   template <class T>
@@ -83,13 +91,14 @@ class Optimizer {
   std::map<std::string, Tensor> state_dict() const;
   void load_state_dict(const std::map<std::string, Tensor>& state);
 
- protected:
-  explicit Optimizer(std::vector<Tensor> params, double lr, const char* name);
   // The optimizer's state tensors of one parameter (created zeros of its shape on first use).
   struct State {
     int64_t step = 0;
     Tensor a, b, c;  // SGD: momentum buffer; Adam: exp_avg, exp_avg_sq, max_exp_avg_sq
   };
+
+ protected:
+  explicit Optimizer(std::vector<Tensor> params, double lr, const char* name);
   State& state_of(const Tensor& p) { return state_[p.identity()]; }
   // f(param, its group's lr, its state) for every parameter with a gradient, under no grad.
   template <class F>

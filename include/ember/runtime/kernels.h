@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -178,5 +179,32 @@ struct Pool2dParams {
 int64_t window_output_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode);
 Array max_pool2d(const Array& input, const Pool2dParams& p);
 Array avg_pool2d(const Array& input, const Pool2dParams& p);
+
+// ---- optimizer updates (optim.cpp) ---------------------------------------------------------
+
+// One parameter of a fused optimizer step: the parameter, its gradient and up to three state
+// slots (SGD: a = momentum buffer; Adam: a = exp_avg, b = exp_avg_sq, c = max_exp_avg_sq), all
+// written in place; its group's learning rate and its step count (1 on the first update).
+struct UpdateSlot {
+  Array param, grad, a, b, c;
+  double lr = 0;
+  int64_t step = 1;
+};
+struct SgdHyper {
+  double momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+};
+struct AdamHyper {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  bool decoupled = false;  // AdamW
+  bool amsgrad = false;
+};
+// Whether the fused kernels take the slot: a float32/float64 contiguous parameter, and a gradient
+// and the first `states` state slots contiguous with its shape and dtype.
+bool can_fuse_update(const UpdateSlot& slot, int states);
+// PyTorch's SGD and Adam/AdamW updates (see ember/optim/optim.h), every slot in one parallel pass;
+// the parameters' versions are bumped.
+void sgd_update(std::span<const UpdateSlot> slots, const SgdHyper& hyper);
+void adam_update(std::span<const UpdateSlot> slots, const AdamHyper& hyper);
 
 }  // namespace ember::kernels
