@@ -227,9 +227,7 @@ int main(int argc, char** argv) {
       Tensor idx = empty({1, int64_t(context.size() - from)}, kInt64);
       std::copy(context.begin() + long(from), context.end(), idx.data_ptr<int64_t>());
       const Tensor logits = model->forward(idx).select(1, idx.size(1) - 1).squeeze(0);
-      const std::vector<double> p = softmax(logits, 0).tolist<double>();
-      std::discrete_distribution<int64_t> next(p.begin(), p.end());
-      context.push_back(next(rng));
+      context.push_back(multinomial(softmax(logits, 0), 1).item<int64_t>());
       out += char(vocab[size_t(context.back())]);
     }
     std::printf("sample:\n%s\n", out.c_str());

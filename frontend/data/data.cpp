@@ -85,6 +85,24 @@ Example TensorDataset::get_batch(const std::vector<int64_t>& indices) const {
 
 datasets::MNIST::MNIST(const std::string& root, Mode mode) : MNIST(load_mnist(root, mode)) {}
 
+void save_idx(const std::string& path, const Tensor& bytes) {
+  EMBER_CHECK(bytes.dtype() == kUInt8, DTypeError, "save_idx: expected a uint8 tensor, got ",
+              bytes.dtype());
+  EMBER_CHECK(bytes.dim() >= 1 && bytes.dim() <= 255, ShapeError,
+              "save_idx: expected 1 to 255 dims, got shape ", shape_str(bytes.sizes()));
+  std::ofstream out(path, std::ios::binary);
+  EMBER_CHECK(bool(out), ValueError, "save_idx: cannot write ", path);
+  auto u32 = [&](uint64_t v) {
+    EMBER_CHECK(v <= UINT32_MAX, ShapeError, "save_idx: size ", v, " does not fit IDX's 32 bits");
+    for (int s = 24; s >= 0; s -= 8) out.put(char((v >> s) & 0xff));
+  };
+  u32(0x800u | uint32_t(bytes.dim()));  // unsigned bytes, then the number of dims
+  for (int64_t d : bytes.sizes()) u32(uint64_t(d));
+  const Tensor c = bytes.contiguous();
+  out.write(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), std::streamsize(c.numel()));
+  EMBER_CHECK(bool(out), ValueError, "save_idx: writing ", path, " failed");
+}
+
 std::vector<int64_t> SequentialSampler::order() {
   std::vector<int64_t> out(size_);
   std::iota(out.begin(), out.end(), 0);
@@ -100,3 +118,65 @@ std::vector<int64_t> RandomSampler::order() {
 }
 
 }  // namespace ember::data
+
+namespace ember::data::detail {
+
+Prefetcher::Prefetcher(std::function<Example(size_t)> make, size_t count, size_t workers,
+                       size_t depth)
+    : make_(std::move(make)), count_(count), depth_(std::max<size_t>(depth, 1)) {
+  for (size_t w = 0; w < std::min(workers, count); ++w) threads_.emplace_back([this] { work(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  space_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void Prefetcher::work() {
+  for (;;) {
+    size_t i;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      space_.wait(lock, [&] { return stop_ || next_ >= count_ || next_ < taken_ + depth_; });
+      if (stop_ || next_ >= count_) return;
+      i = next_++;
+    }
+    Example batch;
+    std::exception_ptr error;
+    try {
+      batch = make_(i);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (error)
+        failed_[i] = error;
+      else
+        done_[i] = std::move(batch);
+    }
+    ready_.notify_all();
+  }
+}
+
+Example Prefetcher::take(size_t i) {
+  EMBER_CHECK(i < count_, IndexError, "DataLoader: batch ", i, " of an epoch of ", count_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  ready_.wait(lock, [&] { return done_.count(i) || failed_.count(i); });
+  taken_ = std::max(taken_, i + 1);
+  space_.notify_all();
+  if (auto f = failed_.find(i); f != failed_.end()) {
+    const std::exception_ptr error = f->second;
+    failed_.erase(f);
+    std::rethrow_exception(error);
+  }
+  Example out = std::move(done_.at(i));
+  done_.erase(done_.begin(), done_.upper_bound(i));  // and batches the loop skipped
+  return out;
+}
+
+}  // namespace ember::data::detail

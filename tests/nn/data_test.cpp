@@ -63,6 +63,66 @@ TEST(Data, RandomSamplerIsSeededAndReshufflesEachEpoch) {
   EXPECT_EQ(std::set<double>(a[0].begin(), a[0].end()).size(), 16u);  // a permutation
 }
 
+// Worker threads give the batches the loop's own thread gives, in the same order, every epoch;
+// a loop that breaks off stops the workers; a batch's error reaches the loop at that batch.
+TEST(Data, WorkersPrefetchTheSameBatchesInOrder) {
+  const Tensor x = arange(2 * 103, kFloat32).reshape({103, 2}), y = arange(103, kInt64);
+  auto epochs = [&](int64_t workers, int64_t max_jobs, bool drop_last) {
+    auto loader = data::make_data_loader(
+        data::TensorDataset(x, y), data::RandomSampler(103, 5),
+        data::DataLoaderOptions(8).workers(workers).max_jobs(max_jobs).drop_last(drop_last));
+    std::vector<std::vector<double>> out;
+    for (int e = 0; e < 3; ++e) {
+      std::vector<double> targets;
+      for (auto it = loader.begin(); it != loader.end(); ++it) {
+        const data::Example a = *it, b = *it;  // reading a batch twice takes it once
+        EXPECT_EQ(a.data.data_ptr<float>(), b.data.data_ptr<float>());
+        const auto t = values_of(a.target), d = values_of(a.data);
+        for (size_t i = 0; i < t.size(); ++i) EXPECT_EQ(d[2 * i + 1], 2 * t[i] + 1);
+        targets.insert(targets.end(), t.begin(), t.end());
+      }
+      out.push_back(targets);
+    }
+    return out;
+  };
+  for (bool drop_last : {false, true}) {
+    const auto inline_batches = epochs(0, 0, drop_last);
+    EXPECT_EQ(inline_batches[0].size(), drop_last ? 96u : 103u);
+    EXPECT_EQ(epochs(1, 0, drop_last), inline_batches);
+    EXPECT_EQ(epochs(3, 1, drop_last), inline_batches);
+    EXPECT_EQ(epochs(2, 16, drop_last), inline_batches);
+  }
+  // Breaking off mid-epoch joins the workers (the test would hang otherwise).
+  auto loader =
+      data::make_data_loader(data::TensorDataset(x, y), data::DataLoaderOptions(4).workers(2));
+  int seen = 0;
+  for (const data::Example& b : loader) {
+    (void)b;
+    if (++seen == 3) break;
+  }
+  EXPECT_EQ(seen, 3);
+  // A dataset whose fourth batch fails: three batches, then its error.
+  struct Failing {
+    data::Example get_batch(const std::vector<int64_t>& idx) const {
+      EMBER_CHECK(idx[0] < 12, ValueError, "Failing: batch at ", idx[0]);
+      return {full({int64_t(idx.size())}, double(idx[0])), Tensor()};
+    }
+    std::optional<size_t> size() const { return 40; }
+  };
+  auto failing = data::make_data_loader(Failing{}, data::DataLoaderOptions(4).workers(2));
+  int good = 0;
+  try {
+    for (const data::Example& b : failing) {
+      EXPECT_EQ(values_of(b.data)[0], 4 * good);
+      ++good;
+    }
+    ADD_FAILURE() << "the failing batch did not raise";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("batch at 12"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(good, 3);
+}
+
 void write_idx(const std::string& path, uint32_t magic, const std::vector<uint32_t>& dims,
                const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -72,6 +132,20 @@ void write_idx(const std::string& path, uint32_t magic, const std::vector<uint32
   u32(magic);
   for (uint32_t d : dims) u32(d);
   out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+TEST(Data, SaveIdxWritesWhatMnistReads) {
+  const auto dir = std::filesystem::temp_directory_path() / "ember-save-idx-test";
+  std::filesystem::create_directories(dir);
+  const Tensor images = (arange(2 * 28 * 28, kInt64) * 7).to(kUInt8).reshape({2, 28, 28});  // wraps
+  data::save_idx((dir / "t10k-images-idx3-ubyte").string(), images);
+  data::save_idx((dir / "t10k-labels-idx1-ubyte").string(), tensor({3, 8}, kUInt8));
+  const data::datasets::MNIST test(dir.string(), data::datasets::MNIST::Mode::Test);
+  const data::Example second = test.get(1);
+  expect_values(second.target, {}, {8}, 0);
+  EXPECT_TRUE(allclose(second.data, images.select(0, 1).unsqueeze(0).to(kFloat32) / 255.0));
+  EXPECT_THROW(data::save_idx((dir / "x").string(), ones({2})), DTypeError);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Data, MnistReadsIdxFiles) {

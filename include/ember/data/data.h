@@ -3,10 +3,16 @@
 // (index_select over the sampled indices), never assembled example by example.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -61,6 +67,10 @@ class MNIST : public TensorDataset {
 
 }  // namespace datasets
 
+// Writes a uint8 tensor as an IDX file (MNIST's format: big-endian magic 0x08nn with nn dims,
+// the sizes, the bytes), which datasets::MNIST reads back.
+void save_idx(const std::string& path, const Tensor& bytes);
+
 // The order a loader visits examples in: 0, 1, ..., or a permutation drawn from a seed (a new
 // one each epoch).
 class SequentialSampler {
@@ -88,7 +98,42 @@ struct DataLoaderOptions {
   explicit DataLoaderOptions(int64_t batch_size) : batch_size_(batch_size) {}
   EMBER_OPTION(DataLoaderOptions, int64_t, batch_size) = 1;
   EMBER_OPTION(DataLoaderOptions, bool, drop_last) = false;
+  // Threads that gather batches ahead of the loop (0: each batch is gathered when the loop asks
+  // for it, on the loop's thread).
+  EMBER_OPTION(DataLoaderOptions, int64_t, workers) = 0;
+  // With workers: batches gathered ahead at most (LibTorch's max_jobs); 0 means 2 per worker.
+  EMBER_OPTION(DataLoaderOptions, int64_t, max_jobs) = 0;
 };
+
+namespace detail {
+
+// Builds batches 0 .. count-1 on worker threads, at most `depth` ahead of the one the loop last
+// took, and hands them over in order (each one moved, never copied). A batch's error is raised
+// when the loop takes it. Destroying it (the loop ended or broke off) stops and joins the
+// workers.
+class Prefetcher {
+ public:
+  Prefetcher(std::function<Example(size_t)> make, size_t count, size_t workers, size_t depth);
+  ~Prefetcher();
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+  // Batch i, in increasing order: waits until a worker has built it.
+  Example take(size_t i);
+
+ private:
+  void work();
+  std::function<Example(size_t)> make_;
+  size_t count_, depth_;
+  std::mutex mutex_;
+  std::condition_variable ready_, space_;
+  size_t next_ = 0, taken_ = 0;
+  std::map<size_t, Example> done_;
+  std::map<size_t, std::exception_ptr> failed_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace detail
 
 // Batches of a dataset in a sampler's order; iterate with range-for (each pass is an epoch).
 template <class Dataset, class Sampler>
@@ -103,11 +148,28 @@ class DataLoader {
   class Iterator {
    public:
     Iterator(const DataLoader* loader, std::vector<int64_t> order, size_t pos)
-        : loader_(loader), order_(std::move(order)), pos_(pos) {}
+        : loader_(loader),
+          order_(std::make_shared<std::vector<int64_t>>(std::move(order))),
+          pos_(pos) {
+      const int64_t workers = loader->options_.workers_;
+      if (workers <= 0 || order_->empty()) return;
+      const size_t bs = size_t(loader->options_.batch_size_), n = order_->size();
+      const size_t count = loader->options_.drop_last_ ? n / bs : (n + bs - 1) / bs;
+      const size_t depth =
+          loader->options_.max_jobs_ > 0 ? size_t(loader->options_.max_jobs_) : 2 * size_t(workers);
+      auto order_ref = order_;
+      prefetch_ = std::make_shared<detail::Prefetcher>(
+          [loader, order_ref](size_t batch) { return loader->batch(*order_ref, batch); }, count,
+          size_t(workers), depth);
+    }
     Example operator*() const {
-      const size_t end = std::min(order_.size(), pos_ + size_t(loader_->options_.batch_size_));
-      return loader_->dataset_.get_batch(
-          std::vector<int64_t>(order_.begin() + long(pos_), order_.begin() + long(end)));
+      const size_t batch = pos_ / size_t(loader_->options_.batch_size_);
+      if (!current_ || current_index_ != batch) {
+        current_ = std::make_shared<Example>(prefetch_ ? prefetch_->take(batch)
+                                                       : loader_->batch(*order_, batch));
+        current_index_ = batch;
+      }
+      return *current_;
     }
     Iterator& operator++() {
       pos_ += size_t(loader_->options_.batch_size_);
@@ -119,17 +181,28 @@ class DataLoader {
     // Past the last batch (a partial one counts unless drop_last).
     bool stop() const {
       const size_t bs = size_t(loader_->options_.batch_size_);
-      return pos_ >= order_.size() || (loader_->options_.drop_last_ && pos_ + bs > order_.size());
+      return pos_ >= order_->size() || (loader_->options_.drop_last_ && pos_ + bs > order_->size());
     }
     const DataLoader* loader_;
-    std::vector<int64_t> order_;
+    std::shared_ptr<std::vector<int64_t>> order_;
     size_t pos_;
+    std::shared_ptr<detail::Prefetcher> prefetch_;
+    mutable std::shared_ptr<Example> current_;  // the batch taken for current_index_
+    mutable size_t current_index_ = 0;
   };
 
   Iterator begin() { return Iterator(this, sampler_.order(), 0); }
   Iterator end() { return Iterator(this, {}, 0); }
 
  private:
+  // Batch number i of an epoch's order: one gather from the dataset.
+  Example batch(const std::vector<int64_t>& order, size_t i) const {
+    const size_t bs = size_t(options_.batch_size_), begin = i * bs;
+    const size_t end = std::min(order.size(), begin + bs);
+    return dataset_.get_batch(
+        std::vector<int64_t>(order.begin() + long(begin), order.begin() + long(end)));
+  }
+
   Dataset dataset_;
   Sampler sampler_;
   DataLoaderOptions options_;
