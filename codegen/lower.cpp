@@ -137,7 +137,8 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
   }
   // Outputs: results read outside the kernel or returned.
   for (const ir::Node* n : nodes) {
-    if (!lower.expr_of.count(n->output) || !lower.escapes(n->output)) continue;
+    // A view's value is the view step's (made before the kernel), not a store of its load.
+    if (lower.is_view(*n) || !lower.expr_of.count(n->output) || !lower.escapes(n->output)) continue;
     EMBER_CHECK(n->output->shape == domain, Error, "lower: kernel k", group, " writes %",
                 n->output->name, " of shape ", ir::shape_text(n->output->shape),
                 " besides its domain ", ir::shape_text(domain), "; not supported yet");
@@ -226,7 +227,8 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
     lower.define(n->output, e);
   }
   for (const ir::Node* n : nodes) {
-    if (!lower.expr_of.count(n->output) || !lower.escapes(n->output)) continue;
+    // A view's value is the view step's (made before the kernel), not a store of its load.
+    if (lower.is_view(*n) || !lower.expr_of.count(n->output) || !lower.escapes(n->output)) continue;
     EMBER_CHECK(
         k.ir.exprs[size_t(lower.expr_of.at(n->output))].row_level || n->output->shape == shape,
         Error, "lower_rows: output %", n->output->name, " is neither per row nor per element");

@@ -37,6 +37,7 @@ Tensor view(const Tensor& x, Array meta, ir::Op op, MakeAttrs&& make_attrs) {
   const ir::Attrs attrs = make_attrs();
   Tensor out = tc ? Tensor::traced(tc, tc->record(op, {x}, attrs).traced_value(), std::move(meta))
                   : Tensor(std::move(meta));
+  if (tc) tc->note_view(x, out);
   if (grad) autograd::record(op, attrs, inputs, out);
   return out;
 }

@@ -115,8 +115,21 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
   if (!impl_->grad_fn) impl_->requires_grad = requires_grad;
   return *this;
 }
-Tensor Tensor::grad() const { return array(), impl_->grad; }
-Tensor& Tensor::mutable_grad() { return array(), impl_->grad; }
+// Inside a traced function a real leaf's grad() is read anew on every run, and assigning it is a
+// write the run applies (see TraceContext).
+Tensor Tensor::grad() const {
+  array();
+  if (TraceContext* tc = TraceContext::active()) tc->note_grad_read(*this, impl_->grad);
+  return impl_->grad;
+}
+Tensor& Tensor::mutable_grad() {
+  array();
+  if (TraceContext* tc = TraceContext::active()) {
+    tc->note_grad_read(*this, impl_->grad);
+    tc->note_grad_slot(*this, true);
+  }
+  return impl_->grad;
+}
 bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
 std::string Tensor::grad_fn_name() const {
   return impl_ && impl_->grad_fn ? impl_->grad_fn->name() : "";
@@ -153,13 +166,6 @@ ir::Attrs shape_attr(const Tensor& x, IntArrayRef sizes, bool reshape = true) {
 Tensor reshape_view(const Tensor& x, Array meta) {
   const Shape shape = meta.sizes();
   return detail::view(x, std::move(meta), ir::Op::Reshape, [&] { return shape_attr(x, shape); });
-}
-
-// Where x's data stops being usable: in-place updates are not recorded by the tracer (a graph is a
-// pure function), so they are refused rather than silently dropped.
-void check_not_tracing(const char* op) {
-  EMBER_CHECK(!TraceContext::active(), Error, op,
-              ": in-place ops are not supported inside a traced function; use the out-of-place op");
 }
 
 }  // namespace
@@ -200,10 +206,9 @@ Tensor Tensor::clone() const { return copy_of(*this, true); }
 
 namespace {
 
-// An in-place write to x is refused while tracing, and on a leaf that requires grad (in grad
-// mode); it counts in the storage's version, which saved tensors check.
+// An in-place write to x is refused on a leaf that requires grad (in grad mode); it counts in the
+// storage's version, which saved tensors check. While tracing it is a TraceContext::write.
 void check_in_place_allowed(const Tensor& x, const char* op) {
-  check_not_tracing(op);
   EMBER_CHECK(!(GradMode::is_enabled() && x.is_leaf() && x.requires_grad()), Error, op,
               ": a leaf Variable that requires grad is being used in an in-place operation (wrap "
               "the update in a NoGradGuard)");
@@ -219,7 +224,12 @@ void check_in_place(const Tensor& x, const char* op) {
 // (broadcast back to its shape); x's previous history gets nothing, as it is overwritten.
 Tensor& Tensor::copy_(const Tensor& src) {
   check_in_place(*this, "copy_");
-  kernels::copy_into(array(), src.array());
+  if (TraceContext* tc = TraceContext::active()) {
+    const Tensor value = src.to(dtype());
+    tc->write(*this, value.sizes().vec() == sizes().vec() ? value : value.expand(sizes()));
+  } else {
+    kernels::copy_into(array(), src.array());
+  }
   const Tensor inputs[] = {src};
   if (autograd::should_record(inputs))
     autograd::record(ir::Op::Expand, {{ir::Attr::Shape, ir::sym_shape(sizes())}}, inputs, *this);
@@ -229,7 +239,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 Tensor& Tensor::fill_(const Scalar& value) {
   check_in_place(*this, "fill_");
-  kernels::fill(array(), value.to_double());
+  if (TraceContext* tc = TraceContext::active())
+    tc->write(*this, full(sizes(), value, dtype()));
+  else
+    kernels::fill(array(), value.to_double());
   if (GradMode::is_enabled()) impl_->grad_fn = nullptr;
   return *this;
 }

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <atomic>
 
+#include "ember/frontend/autograd.h"
 #include "ember/ir/interpreter.h"
 #include "ember/passes/decompose.h"
+#include "ember/runtime/kernels.h"
 #include "ember/runtime/small_vector.h"
+#include "frontend/autograd/node.h"
+#include "frontend/tensor_impl.h"
 
 namespace ember {
 namespace {
@@ -31,9 +35,15 @@ TraceContext::TraceContext(const std::string& name)
   tls_active = this;
 }
 
-TraceContext::~TraceContext() { tls_active = previous_; }
+TraceContext::~TraceContext() {
+  restore();  // a trace that failed must not leave captured tensors traced
+  tls_active = previous_;
+}
 
 TraceContext* TraceContext::active() { return tls_active; }
+
+TracePause::TracePause() : saved_(tls_active) { tls_active = nullptr; }
+TracePause::~TracePause() { tls_active = saved_; }
 
 Tensor TraceContext::make_tracer(ir::Value* v) {
   if (!v) return Tensor();
@@ -59,7 +69,9 @@ Tensor TraceContext::add_input(const Tensor& t, const std::vector<bool>& symboli
                                    "x" + std::to_string(inputs_.size()));
   inputs_.push_back(t);
   input_arrays_.push_back(t.array());
-  return Tensor::traced(this, v, meta_of(t.array()));
+  Tensor tracer = Tensor::traced(this, v, meta_of(t.array()));
+  input_of_[tracer.identity()] = inputs_.size() - 1;
+  return tracer;
 }
 
 Tensor TraceContext::add_input_like(const Tensor& traced, const std::string& name) {
@@ -173,16 +185,177 @@ void TraceContext::record_guard(const Tensor& t, double value) {
   graph_->add(ir::Op::Guard, {value_of(t)}, {{ir::Attr::Value, value}});
 }
 
+// ---- writes ----
+
+void TraceContext::write(const Tensor& target, const Tensor& value) {
+  EMBER_CHECK(target.defined() && value.is_traced(), InternalError, "write: bad operands");
+  const void* id = target.identity();
+  if (auto v = views_.find(id); v != views_.end() && !v->second.expired())
+    throw Error(
+        "in-place write to a view inside a traced function: the graph cannot carry it to the "
+        "tensor the view shares memory with (write to that tensor, or call this eagerly)");
+  if (auto it = views_of_.find(id); it != views_of_.end())
+    for (const auto& w : it->second)
+      EMBER_CHECK(w.expired(), Error,
+                  "in-place write inside a traced function to a tensor with a live view taken in "
+                  "the function: the view would not see it (take the view after the write, or "
+                  "call this eagerly)");
+  Tensor::Impl& impl = *target.impl_;
+  if (!target.is_traced()) {
+    value_of(target);  // reads before the write see the old value through the param
+    rebound_.push_back({target, impl.array});
+  } else if (auto in = input_of_.find(id); in != input_of_.end()) {
+    bool seen = false;
+    for (const auto& w : written_inputs_) seen |= w.first == in->second;
+    if (!seen) written_inputs_.emplace_back(in->second, target);
+  }
+  const Array& meta = value.array();
+  impl.array = Array(nullptr, meta.dtype(), meta.sizes(), contiguous_strides(meta.sizes()), 0);
+  impl.trace_id = id_;
+  impl.graph = graph_;
+  impl.value = value.traced_value();
+}
+
+void TraceContext::note_grad_slot(const Tensor& leaf, bool assigned) {
+  if (leaf.is_traced()) return;
+  GradSlot* slot = nullptr;
+  for (GradSlot& g : grad_slots_)
+    if (g.leaf.identity() == leaf.identity()) slot = &g;
+  if (!slot) {
+    grad_slots_.push_back({leaf, leaf.impl_->grad});
+    slot = &grad_slots_.back();
+  }
+  if (assigned)
+    slot->assigned = true;
+  else if (!slot->assigned && leaf.impl_->grad.identity() == slot->original.identity())
+    slot->guard = true;
+}
+
+void TraceContext::note_grad_read(const Tensor& leaf, const Tensor& grad) {
+  if (!leaf.is_traced() && grad.defined() && !grad.is_traced())
+    grad_leaf_of_[grad.identity()] = leaf;
+}
+
+Tensor TraceContext::host_scalar(std::function<double()> read, DType dtype) {
+  Tensor holder(is_floating(dtype) ? kernels::full({}, read(), dtype)
+                                   : kernels::full_int({}, int64_t(read()), dtype));
+  host_scalars_.push_back({holder, std::move(read)});
+  return make_tracer(value_of(holder));
+}
+
+void TraceContext::note_view(const Tensor& base, const Tensor& out) {
+  views_of_[base.identity()].push_back(std::weak_ptr<const void>(out.impl_));
+  views_[out.identity()] = std::weak_ptr<const void>(out.impl_);
+}
+
+void TraceContext::restore() {
+  if (restored_) return;
+  restored_ = true;
+  for (Rebound& r : rebound_) {
+    Tensor::Impl& impl = *r.target.impl_;
+    impl.array = r.original;
+    impl.trace_id = 0;
+    impl.graph = nullptr;
+    impl.value = nullptr;
+  }
+  for (GradSlot& g : grad_slots_) g.leaf.impl_->grad = g.original;
+}
+
 TracedGraph TraceContext::finish(const std::vector<Tensor>& outputs) {
   std::vector<ir::Value*> values;
   for (const Tensor& t : outputs) values.push_back(value_of(t));
+  std::vector<TracedGraph::Write> writes;
+  using Kind = TracedGraph::Write::Kind;
+  for (const Rebound& r : rebound_) {
+    values.push_back(r.target.traced_value());
+    writes.push_back({Kind::Data, r.target});
+  }
+  for (const auto& [input, tracer] : written_inputs_) {
+    values.push_back(tracer.traced_value());
+    writes.push_back({Kind::Input, Tensor(), input});
+  }
+  for (const GradSlot& g : grad_slots_) {
+    const Tensor& final = g.leaf.impl_->grad;
+    TracedGraph::Write w{Kind::Grad, g.leaf};
+    w.guard = g.guard;
+    w.grad_was_defined = g.original.defined();
+    if (!final.defined()) {
+      if (!g.original.defined()) continue;
+      w.to_none = true;
+    } else if (final.is_traced()) {
+      values.push_back(value_of(final));
+    } else {
+      if (final.identity() == g.original.identity()) continue;
+      throw Error(
+          "a traced function set a grad() to a tensor from outside it; assign computed "
+          "gradients, or call this eagerly");
+    }
+    writes.push_back(std::move(w));
+  }
   graph_->set_outputs(std::move(values));
 #ifndef NDEBUG
   ir::verify(*graph_);  // the tests verify every traced graph in release builds too
 #endif
   TracedGraph traced{graph_, params_, rng_states_, rng_fixed_, std::nullopt};
   if (seeded_) traced.final_rng = kernels::rng_state();
+  traced.writes = std::move(writes);
+  traced.num_outputs = outputs.size();
+  traced.host_scalars = host_scalars_;
+  for (const Tensor& p : params_) {
+    auto it = grad_leaf_of_.find(p.identity());
+    traced.grad_of.push_back(it == grad_leaf_of_.end() ? Tensor() : it->second);
+  }
+  restore();
   return traced;
+}
+
+void TracedGraph::check_writes() const {
+  for (const Write& w : writes)
+    if (w.kind == Write::Kind::Grad && w.guard && w.target.grad().defined() != w.grad_was_defined)
+      throw ir::GuardFailure(w.grad_was_defined
+                                 ? "a leaf's grad() the function assigns is now undefined"
+                                 : "a leaf's grad() the function assigns is now defined");
+  for (size_t k = 0; k < grad_of.size(); ++k)
+    if (grad_of[k].defined()) {
+      const Tensor g = grad_of[k].grad();
+      if (!g.defined() || g.sizes().vec() != params[k].sizes().vec() ||
+          g.dtype() != params[k].dtype())
+        throw ir::GuardFailure("a grad() the function reads changed its presence, shape or dtype");
+    }
+}
+
+void TracedGraph::apply_writes(std::vector<Array>& outputs, const Tensor* const* args,
+                               size_t n) const {
+  size_t next = num_outputs;
+  // A new value that is (a view of) a tensor written too must not change under the writes.
+  std::vector<const Storage*> targets;
+  for (const Write& w : writes)
+    if (w.kind != Write::Kind::Grad) {
+      const Tensor& t = w.kind == Write::Kind::Data ? w.target : *args[w.input];
+      if (t.array().storage()) targets.push_back(t.array().storage().get());
+    }
+  for (size_t i = num_outputs; i < outputs.size(); ++i)
+    if (outputs[i].storage() &&
+        std::find(targets.begin(), targets.end(), outputs[i].storage().get()) != targets.end())
+      outputs[i] = kernels::contiguous(kernels::cast(outputs[i], outputs[i].dtype()));
+  for (const Write& w : writes) {
+    switch (w.kind) {
+      case Write::Kind::Data:
+      case Write::Kind::Input: {
+        EMBER_CHECK(w.kind == Write::Kind::Data || w.input < n, InternalError,
+                    "apply_writes: argument ", w.input, " of ", n);
+        const Tensor& t = w.kind == Write::Kind::Data ? w.target : *args[w.input];
+        kernels::copy_into(t.array(), outputs[next++]);
+        if (t.array().storage()) t.array().storage()->bump_version();
+        break;
+      }
+      case Write::Kind::Grad:
+        autograd::Access::grad(w.target) =
+            w.to_none ? Tensor() : Tensor(std::move(outputs[next++]));
+        break;
+    }
+  }
+  outputs.resize(num_outputs);
 }
 
 std::vector<Array> TracedGraph::interpreter_inputs(const std::vector<Tensor>& inputs) const {
@@ -193,6 +366,7 @@ std::vector<Array> TracedGraph::interpreter_inputs(const std::vector<Tensor>& in
 
 std::vector<Array> TracedGraph::graph_inputs(const Tensor* const* inputs, size_t n,
                                              bool fresh_rng) const {
+  for (const HostScalar& h : host_scalars) kernels::fill(h.holder.array(), h.read());
   std::vector<Array> arrays;
   arrays.reserve(graph->inputs().size());
   size_t next_input = 0, next_param = 0, next_rng = 0;
@@ -203,9 +377,12 @@ std::vector<Array> TracedGraph::graph_inputs(const Tensor* const* inputs, size_t
         EMBER_CHECK(next_input < n, ValueError, "run: expected more inputs than ", n);
         arrays.push_back(inputs[next_input++]->array());
         break;
-      case ir::ValueKind::Param:
-        arrays.push_back(params.at(next_param++).array());
+      case ir::ValueKind::Param: {
+        const size_t k = next_param++;
+        const bool live = k < grad_of.size() && grad_of[k].defined();
+        arrays.push_back(live ? grad_of[k].grad().array() : params.at(k).array());
         break;
+      }
       case ir::ValueKind::Rng: {
         if (next_rng % 2 == 0) {
           const size_t k = next_rng / 2;
@@ -224,8 +401,13 @@ std::vector<Array> TracedGraph::graph_inputs(const Tensor* const* inputs, size_t
 }
 
 std::vector<Tensor> TracedGraph::run(const std::vector<Tensor>& inputs) const {
+  check_writes();
+  std::vector<Array> arrays = ir::interpret(*graph, interpreter_inputs(inputs));
+  SmallVector<const Tensor*, 8> pointers;
+  for (const Tensor& t : inputs) pointers.push_back(&t);
+  apply_writes(arrays, pointers.data(), pointers.size());
   std::vector<Tensor> out;
-  for (Array& a : ir::interpret(*graph, interpreter_inputs(inputs))) out.emplace_back(std::move(a));
+  for (Array& a : arrays) out.emplace_back(std::move(a));
   return out;
 }
 

@@ -255,10 +255,12 @@ class Engine {
         for (size_t i : c->second) add_to(captured_[i], g);
       return;
     }
-    EMBER_CHECK(!g.is_traced() || edge.leaf.is_traced(), Error,
-                "backward: inside a traced function, a real tensor's grad() cannot hold a traced "
-                "gradient; use autograd::grad there");
+    // Inside a traced function, a real leaf's grad() takes a traced gradient: a write each run
+    // of the compiled function applies.
+    TraceContext* tc = TraceContext::active();
+    if (tc && g.is_traced()) tc->note_grad_slot(edge.leaf, false);
     Tensor& slot = Access::grad(edge.leaf);
+    if (tc) tc->note_grad_read(edge.leaf, slot);
     if (slot.defined())
       slot = slot + g;
     else

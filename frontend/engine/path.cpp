@@ -77,9 +77,18 @@ PathBuilder::Trace PathBuilder::trace(const std::vector<CompileArg>& args,
   }
   std::vector<Tensor> outputs = body(traced_args);
   for (const Tensor& p : tc.params()) r.param_wants_grad.push_back(wants_grad(p));
+  // A function that ran backward itself (a whole training step) has its gradients already: its
+  // outputs are returned as values. One that writes captured tensors or arguments and returns
+  // outputs to differentiate would need the writes in the joint graph's forward part.
+  const bool stepped = tc.has_grad_writes();
   std::vector<Tensor> differentiated, tangents;
   for (size_t j = 0; j < outputs.size(); ++j) {
-    if (!GradMode::is_enabled() || !outputs[j].defined() || !outputs[j].requires_grad()) continue;
+    if (stepped || !GradMode::is_enabled() || !outputs[j].defined() || !outputs[j].requires_grad())
+      continue;
+    EMBER_CHECK(!tc.has_writes(), Error,
+                "compile: the function writes in place to a captured tensor or an argument and "
+                "returns outputs that need gradients; compile() does not support both in one "
+                "function yet (it runs eagerly)");
     r.tangents.push_back(tc.graph()->inputs().size());
     r.tangent_outputs.push_back(j);
     tangents.push_back(tc.add_input_like(outputs[j], "g" + std::to_string(j)));
@@ -235,9 +244,12 @@ std::vector<Tensor> run_path(const Path& path, const std::vector<CompileArg>& ar
   SmallVector<const Tensor*, 8> tensors;
   for (const CompileArg& a : args)
     if (const Tensor* t = std::get_if<Tensor>(&a)) tensors.push_back(t);
+  path.traced.check_writes();
   std::vector<Array> outputs =
       path.plan->run(path.traced.graph_inputs(tensors.data(), tensors.size(), !first_run));
   if (path.traced.final_rng) kernels::set_rng_state(*path.traced.final_rng);
+  if (!path.traced.writes.empty())
+    path.traced.apply_writes(outputs, tensors.data(), tensors.size());
   const size_t n = path.training ? path.training->num_outputs : outputs.size();
   std::vector<Tensor> out;
   out.reserve(n);

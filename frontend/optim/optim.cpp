@@ -30,20 +30,35 @@ void Optimizer::zero_grad(bool set_to_none) {
   NoGradGuard no_grad;
   for (ParamGroup& g : groups_)
     for (Tensor& p : g.params) {
-      if (!p.grad().defined()) continue;
+      // Set to none even when already none: inside a compiled step that makes the step's
+      // gradients independent of whether the previous call left any.
       if (set_to_none)
         p.mutable_grad() = Tensor();
-      else
+      else if (p.grad().defined())
         p.mutable_grad().zero_();
     }
 }
 
 template <class F>
-void Optimizer::for_each_update(const F& f) {
+void Optimizer::for_each_update(int slots, const F& f) {
   NoGradGuard no_grad;
-  for (ParamGroup& group : groups_)
-    for (Tensor& p : group.params)
-      if (p.grad().defined()) f(p, group.lr, state_of(p));
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (Tensor& p : groups_[gi].params) {
+      if (!p.grad().defined()) continue;
+      State& s = state_of(p);
+      if (!s.step.defined()) {
+        TracePause eager;
+        s.step = zeros({}, kInt64);
+        Tensor* slot[] = {&s.a, &s.b, &s.c};
+        for (int k = 0; k < slots; ++k) *slot[k] = zeros(p.sizes(), p.dtype());
+      }
+      f(p, gi, s);
+    }
+}
+
+Tensor Optimizer::hyper(std::function<double()> read, DType dtype) {
+  if (TraceContext* tc = TraceContext::active()) return tc->host_scalar(std::move(read), dtype);
+  return full({}, read(), dtype);
 }
 
 std::map<std::string, Tensor> Optimizer::state_dict() const {
@@ -54,7 +69,7 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
       auto it = state_.find(groups_[g].params[i].identity());
       if (it == state_.end()) continue;
       const std::string key = "state." + std::to_string(g) + "." + std::to_string(i) + ".";
-      out[key + "step"] = full({}, it->second.step, kInt64);
+      if (it->second.step.defined()) out[key + "step"] = it->second.step.clone();
       const Tensor* slots[] = {&it->second.a, &it->second.b, &it->second.c};
       const char* names[] = {"a", "b", "c"};
       for (int k = 0; k < 3; ++k)
@@ -77,7 +92,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
       auto step = state.find(key + "step");
       if (step == state.end()) continue;
       State s;
-      s.step = step->second.item<int64_t>();
+      s.step = full({}, int64_t(step->second.item<int64_t>()), kInt64);
       Tensor* slots[] = {&s.a, &s.b, &s.c};
       const char* names[] = {"a", "b", "c"};
       const Tensor& p = groups_[g].params[i];
@@ -118,11 +133,21 @@ kernels::UpdateSlot fused_slot(bool fused, const Tensor& p, double lr, const Opt
                            s.b.defined() ? s.b.array() : Array(),
                            s.c.defined() ? s.c.array() : Array(),
                            lr,
-                           s.step};
+                           0};
   if (!fused || TraceContext::active() || p.grad().is_traced() ||
       !kernels::can_fuse_update(slot, states))
     slot.param = Array();
   return slot;
+}
+
+// One more update in s.step; the fused kernels take the count as a number.
+int64_t count_step(Optimizer::State& s) {
+  if (TraceContext::active()) {
+    s.step.add_(1);
+    return 0;
+  }
+  int64_t& n = *s.step.data_ptr<int64_t>();
+  return ++n;
 }
 
 }  // namespace
@@ -130,19 +155,24 @@ kernels::UpdateSlot fused_slot(bool fused, const Tensor& p, double lr, const Opt
 void SGD::step() {
   const bool momentum = options.momentum_ != 0;
   std::vector<kernels::UpdateSlot> fused;
-  for_each_update([&](Tensor& p, double lr, State& s) {
-    ++s.step;
-    if (momentum && s.step == 1) s.a = zeros_like(p);
-    kernels::UpdateSlot slot = fused_slot(options.fused_, p, lr, s, momentum ? 1 : 0);
+  for_each_update(momentum ? 1 : 0, [&](Tensor& p, size_t gi, State& s) {
+    const int64_t n = count_step(s);
+    const double lr_now = param_groups()[gi].lr;
+    kernels::UpdateSlot slot = fused_slot(options.fused_, p, lr_now, s, momentum ? 1 : 0);
     if (slot.param.defined()) {
+      slot.step = n;
       fused.push_back(std::move(slot));
       return;
     }
+    const DType dt = p.dtype();
+    const Tensor lr = hyper([this, gi] { return param_groups()[gi].lr; }, dt);
     Tensor g = p.grad();
-    if (options.weight_decay_ != 0) g = g + p * options.weight_decay_;
+    if (options.weight_decay_ != 0) g = g + p * hyper([this] { return options.weight_decay_; }, dt);
     if (momentum) {
-      s.a = s.step == 1 ? g.clone() : s.a * options.momentum_ + g * (1 - options.dampening_);
-      g = options.nesterov_ ? g + s.a * options.momentum_ : s.a;
+      const Tensor mom = hyper([this] { return options.momentum_; }, dt);
+      const Tensor keep = hyper([this] { return 1 - options.dampening_; }, dt);
+      s.a.copy_(where(s.step == int64_t(1), g, s.a * mom + g * keep));  // buf = g at first
+      g = options.nesterov_ ? g + s.a * mom : s.a;
     }
     p.sub_(g * lr);
   });
@@ -151,21 +181,6 @@ void SGD::step() {
 }
 
 namespace {
-
-// One Adam update of p with Tensor ops (decoupled weight decay already applied for AdamW): the
-// path of parameters the fused kernel does not take.
-template <class Options>
-void adam_update(Tensor& p, Tensor g, double lr, const Options& o, int64_t step, Tensor& exp_avg,
-                 Tensor& exp_avg_sq, Tensor& max_exp_avg_sq) {
-  const auto [b1, b2] = o.betas_;
-  exp_avg = exp_avg * b1 + g * (1 - b1);
-  exp_avg_sq = exp_avg_sq * b2 + g * g * (1 - b2);
-  const double bias1 = 1 - std::pow(b1, double(step)), bias2 = 1 - std::pow(b2, double(step));
-  Tensor second = exp_avg_sq;
-  if (o.amsgrad_) second = max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq);
-  const Tensor denom = second.sqrt() / std::sqrt(bias2) + o.eps_;
-  p.sub_(exp_avg / denom * (lr / bias1));
-}
 
 template <class Options>
 void check_adam(const Options& o, const char* name) {
@@ -177,49 +192,60 @@ void check_adam(const Options& o, const char* name) {
       ")");
 }
 
-// Adam's and AdamW's step: fused where the kernel takes the parameter, Tensor ops otherwise.
-template <class Options, class ForEach>
-void adam_step(const Options& o, bool decoupled, ForEach&& for_each_update) {
+}  // namespace
+
+// Adam's and AdamW's step: fused where the kernel takes the parameter, Tensor ops otherwise (the
+// step count and every hyperparameter as tensors, so the same ops trace).
+template <class Options>
+void Optimizer::adam_step(const Options& o, bool decoupled) {
   std::vector<kernels::UpdateSlot> fused;
-  for_each_update([&](Tensor& p, double lr, Optimizer::State& s) {
-    if (++s.step == 1) {
-      s.a = zeros_like(p);
-      s.b = zeros_like(p);
-      if (o.amsgrad_) s.c = zeros_like(p);
-    }
-    kernels::UpdateSlot slot = fused_slot(o.fused_, p, lr, s, o.amsgrad_ ? 3 : 2);
+  for_each_update(o.amsgrad_ ? 3 : 2, [&](Tensor& p, size_t gi, State& s) {
+    const int64_t n = count_step(s);
+    kernels::UpdateSlot slot = fused_slot(o.fused_, p, groups_[gi].lr, s, o.amsgrad_ ? 3 : 2);
     if (slot.param.defined()) {
+      slot.step = n;
       fused.push_back(std::move(slot));
       return;
     }
+    const DType dt = p.dtype();
+    const Tensor lr = hyper([this, gi] { return groups_[gi].lr; }, dt);
+    const Tensor b1 = hyper([&o] { return o.betas_.first; }, dt);
+    const Tensor b2 = hyper([&o] { return o.betas_.second; }, dt);
+    const Tensor eps = hyper([&o] { return o.eps_; }, dt);
+    const Tensor wd = hyper([&o] { return o.weight_decay_; }, dt);
     Tensor g = p.grad();
-    if (decoupled && o.weight_decay_ != 0) p.mul_(1 - lr * o.weight_decay_);
-    if (!decoupled && o.weight_decay_ != 0) g = g + p * o.weight_decay_;
-    adam_update(p, g, lr, o, s.step, s.a, s.b, s.c);
+    if (o.weight_decay_ != 0) {
+      if (decoupled)
+        p.mul_(1.0 - lr * wd);
+      else
+        g = g + p * wd;
+    }
+    s.a.mul_(b1).add_(g * (1.0 - b1));
+    s.b.mul_(b2).add_(g * g * (1.0 - b2));
+    const Tensor step = s.step.to(dt);
+    const Tensor bias1 = 1.0 - b1.pow(step), bias2 = 1.0 - b2.pow(step);
+    Tensor second = s.b;
+    if (o.amsgrad_) second = s.c.copy_(maximum(s.c, s.b));
+    const Tensor denom = second.sqrt() / bias2.sqrt() + eps;
+    p.sub_(s.a / denom * (lr / bias1));
   });
   kernels::adam_update(
       fused, {o.betas_.first, o.betas_.second, o.eps_, o.weight_decay_, decoupled, o.amsgrad_});
 }
-
-}  // namespace
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions o)
     : Optimizer(std::move(params), o.lr_, "Adam"), options(std::move(o)) {
   check_adam(o, "Adam");
 }
 
-void Adam::step() {
-  adam_step(options, false, [&](const auto& f) { for_each_update(f); });
-}
+void Adam::step() { adam_step(options, false); }
 
 AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
     : Optimizer(std::move(params), o.lr_, "AdamW"), options(o) {
   check_adam(o, "AdamW");
 }
 
-void AdamW::step() {
-  adam_step(options, true, [&](const auto& f) { for_each_update(f); });
-}
+void AdamW::step() { adam_step(options, true); }
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
     : optimizer_(optimizer), step_size_(step_size), gamma_(gamma) {

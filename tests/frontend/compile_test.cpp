@@ -337,7 +337,7 @@ TEST(Compile, CheckModeReportsAStaleReplay) {
 TEST(Compile, AnUntraceableFunctionRunsEagerlyAndSaysSo) {
   auto fn = [](const Tensor& x) {
     Tensor y = x * 2;
-    y.add_(1);
+    y.slice(0, 0, 2).add_(1);  // a write through a view: the graph has no aliasing for it
     return y;
   };
   auto f = compile(fn);
@@ -346,13 +346,13 @@ TEST(Compile, AnUntraceableFunctionRunsEagerlyAndSaysSo) {
   expect_same(f(x), fn(x), 0);
   expect_same(f(x), fn(x), 0);
   const std::string err = ::testing::internal::GetCapturedStderr();
-  EXPECT_NE(err.find("cannot be traced (add_: in-place ops are not supported"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("cannot be traced (in-place write to a view"), std::string::npos) << err;
   EXPECT_EQ(err.find("cannot be traced", err.find("cannot be traced") + 1), std::string::npos)
       << "warned twice: " << err;
   EXPECT_EQ(f.stats().eager_calls, 2);
   EXPECT_EQ(f.stats().traces, 0);
-  EXPECT_NE(f.describe().find("eager (add_"), std::string::npos) << f.describe();
+  EXPECT_NE(f.describe().find("eager (in-place write to a view"), std::string::npos)
+      << f.describe();
 }
 
 TEST(Compile, ErrorsInTheFunctionReachTheCaller) {

@@ -2,6 +2,7 @@
 // gradients, for captured parameters and arguments, across replays and batch-size changes.
 #include <gtest/gtest.h>
 
+#include "ember/optim/optim.h"
 #include "tests/test_util.h"
 
 namespace ember::testing {
@@ -164,6 +165,115 @@ TEST(CompiledTraining, BackwardSemanticsMatchEager) {
   // Compiled backward does not record a graph of its own.
   Tensor l2 = f(x, y);
   EXPECT_THROW(autograd::grad({l2}, {m.w1}, {}, std::nullopt, true), Error);
+}
+
+// ---- writes: in-place updates and grad() assignments inside a compiled function ----
+
+TEST(CompiledWrites, CapturedTensorsAndArgumentsAreUpdatedEveryCall) {
+  Tensor counter = zeros({}, kInt64), acc = zeros({3});
+  auto f = compile([&](const Tensor& x, const Tensor& y) {
+    counter.add_(1);
+    acc.add_(x * 2);
+    Tensor z = y.clone();
+    z.mul_(3);       // a tensor made inside: no write to apply
+    Tensor arg = y;  // the caller's tensor (a handle shares it)
+    arg.add_(-1);
+    return z + acc.sum();
+  });
+  Tensor y = full({3}, 10.0);
+  const Tensor x = arange(3, kFloat32);
+  for (int call = 1; call <= 4; ++call) {
+    const Tensor out = f(x, y);
+    EXPECT_EQ(counter.item<int64_t>(), call);
+    expect_values(acc, {3}, {0, 2.0 * call, 4.0 * call}, 0);
+    expect_values(y, {3}, {10.0 - call, 10.0 - call, 10.0 - call}, 0);
+    const double before = 11.0 - call;  // y when the call began
+    expect_values(out, {3},
+                  {3 * before + 6.0 * call, 3 * before + 6.0 * call, 3 * before + 6.0 * call},
+                  1e-6);
+  }
+  EXPECT_EQ(f.stats().traces, 1);
+  EXPECT_EQ(f.stats().eager_calls, 0);
+}
+
+// A whole step under compile(): zero_grad, loss, backward, and SGD's update, with the learning
+// rate changed between calls by a scheduler; every call equals the same eager step.
+TEST(CompiledWrites, AWholeTrainingStepEqualsEagerAndSeesTheLearningRate) {
+  Mlp eager_m, compiled_m;
+  optim::SGD eager_opt(eager_m.params(), optim::SGDOptions(0.1).momentum(0.9));
+  optim::SGD compiled_opt(compiled_m.params(), optim::SGDOptions(0.1).momentum(0.9));
+  optim::StepLR eager_sched(eager_opt, 2, 0.5), compiled_sched(compiled_opt, 2, 0.5);
+  auto step = [](Mlp& m, optim::Optimizer& opt, const Tensor& x, const Tensor& y) {
+    opt.zero_grad();
+    Tensor loss = m.loss(x, y);
+    loss.backward();
+    opt.step();
+    return loss;
+  };
+  auto compiled = compile(
+      [&](const Tensor& x, const Tensor& y) { return step(compiled_m, compiled_opt, x, y); });
+  manual_seed(9);
+  for (int i = 0; i < 6; ++i) {
+    const Tensor x = randn({8, 6}), y = randn({8, 3});
+    const Tensor want = step(eager_m, eager_opt, x, y), got = compiled(x, y);
+    EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-5) << "step " << i;
+    EXPECT_FALSE(got.requires_grad());
+    const auto e = eager_m.params(), c = compiled_m.params();
+    for (size_t k = 0; k < e.size(); ++k) {
+      EXPECT_TRUE(allclose(c[k], e[k], 1e-5, 1e-6)) << "param " << k << " step " << i;
+      EXPECT_TRUE(allclose(c[k].grad(), e[k].grad(), 1e-5, 1e-6)) << "grad " << k;
+    }
+    eager_sched.step();
+    compiled_sched.step();
+  }
+  EXPECT_EQ(compiled.stats().traces, 1);
+  EXPECT_EQ(compiled.stats().eager_calls, 0);
+}
+
+// Gradients accumulated over calls (no zero_grad inside): the first call finds no grad(), later
+// ones accumulate into it, as eagerly; and a compiled function reading grad() reads the current
+// tensor each time.
+TEST(CompiledWrites, GradientsAccumulateAndAreReadLive) {
+  Mlp eager_m, compiled_m;
+  auto backward_only = [](Mlp& m, const Tensor& x, const Tensor& y) {
+    Tensor loss = m.loss(x, y);
+    loss.backward();
+    return loss;
+  };
+  auto compiled =
+      compile([&](const Tensor& x, const Tensor& y) { return backward_only(compiled_m, x, y); });
+  auto grad_norm = compile([&]() { return compiled_m.w1.grad().pow(2).sum(); });
+  manual_seed(4);
+  for (int i = 0; i < 4; ++i) {
+    const Tensor x = randn({5, 6}), y = randn({5, 3});
+    backward_only(eager_m, x, y);
+    compiled(x, y);
+    EXPECT_TRUE(allclose(compiled_m.w1.grad(), eager_m.w1.grad(), 1e-5, 1e-6)) << "call " << i;
+    EXPECT_NEAR(grad_norm().item<double>(), eager_m.w1.grad().pow(2).sum().item<double>(),
+                1e-4 * (1 + eager_m.w1.grad().pow(2).sum().item<double>()));
+  }
+  // The first call (no grad() yet) and the later ones (accumulating) are two paths.
+  EXPECT_EQ(compiled.stats().traces, 2);
+  EXPECT_EQ(compiled.stats().eager_calls, 0);
+  EXPECT_EQ(grad_norm.stats().eager_calls, 0);
+}
+
+// A movement of a computed value that is returned and also feeds a kernel (a reshaped gradient
+// that an update reads): the returned view holds the value, not a store of uninitialized memory.
+TEST(CompiledWrites, AViewOfAComputedValueThatIsReturnedHoldsItsValue) {
+  auto fn = [](const Tensor& x, const Tensor& p) {
+    const Tensor r = x.sum({0}, true).reshape({8});
+    const Tensor t = matmul(x.t(), x).t();
+    return std::make_tuple(r, p - r * 0.05, t, t * 2 + 1);
+  };
+  manual_seed(2);
+  const Tensor x = randn({6, 8}), p = randn({8});
+  auto f = compile(fn);
+  const auto got = f(x, p), want = fn(x, p);
+  EXPECT_TRUE(allclose(std::get<0>(got), std::get<0>(want), 1e-5, 1e-5));
+  EXPECT_TRUE(allclose(std::get<1>(got), std::get<1>(want), 1e-5, 1e-5));
+  EXPECT_TRUE(allclose(std::get<2>(got), std::get<2>(want), 1e-5, 1e-5));
+  EXPECT_TRUE(allclose(std::get<3>(got), std::get<3>(want), 1e-5, 1e-5));
 }
 
 }  // namespace

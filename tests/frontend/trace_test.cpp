@@ -100,12 +100,33 @@ TEST(Trace, ReadsBecomeGuards) {
 }
 
 TEST(Trace, MisuseIsRefusedWithClearErrors) {
+  // In place on a tensor made inside: the graph computes the new value (no write to apply).
   const TraceableFn in_place = [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
     Tensor y = in[0] * 2;
     y.add_(1);
     return {y};
   };
-  EXPECT_THROW(trace(in_place, {ones({2})}), Error);
+  const TracedGraph g = trace(in_place, {ones({2})});
+  EXPECT_TRUE(g.writes.empty());
+  expect_values(g.run({full({2}, 3.0)})[0], {2}, {7, 7}, 0);
+  // Through a view, or to a tensor with a live view: refused (no aliasing in the graph).
+  EXPECT_THROW(trace(
+                   [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+                     Tensor y = in[0] * 2;
+                     y.slice(0, 0, 1).add_(1);
+                     return {y};
+                   },
+                   {ones({2})}),
+               Error);
+  EXPECT_THROW(trace(
+                   [](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+                     Tensor y = in[0] * 2;
+                     const Tensor v = y.slice(0, 0, 1);
+                     y.add_(1);
+                     return {y, v};
+                   },
+                   {ones({2})}),
+               Error);
   Tensor escaped;
   const TraceableFn leak = [&escaped](const std::vector<Tensor>& in) -> std::vector<Tensor> {
     escaped = in[0] + 1;

@@ -278,6 +278,7 @@ class Tensor {
  private:
   struct Impl;
   friend struct autograd::Access;
+  friend class TraceContext;
   void check_data_ptr(DType requested, const char* op) const;
   std::shared_ptr<Impl> impl_;
 };

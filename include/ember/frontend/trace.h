@@ -30,6 +30,39 @@ struct TracedGraph {
   std::vector<bool> rng_fixed;
   std::optional<kernels::RngState> final_rng;
 
+  // fn's writes to tensors that outlive it (see TraceContext::write), which every run applies:
+  // the graph's outputs from num_outputs on are the new values, one per write that has one.
+  struct Write {
+    enum class Kind : uint8_t {
+      Data,   // target's values are overwritten (a captured tensor)
+      Input,  // the tensor argument `input` is overwritten
+      Grad,   // target (a leaf)'s grad() becomes a new tensor, or undefined when to_none
+    } kind;
+    Tensor target;
+    size_t input = 0;
+    bool to_none = false;
+    bool guard = false;  // Grad: check that the leaf's grad() is defined as when traced
+    bool grad_was_defined = false;
+  };
+  std::vector<Write> writes;
+  size_t num_outputs = 0;  // fn's own outputs
+  // Per param: the leaf whose grad() it was read as; each run reads that leaf's grad() anew (the
+  // tensor object changes from step to step). Undefined for other params.
+  std::vector<Tensor> grad_of;
+  // Host numbers fn read through TraceContext::host_scalar: each run refreshes the 0-dim param
+  // `holder` with read().
+  struct HostScalar {
+    Tensor holder;
+    std::function<double()> read;
+  };
+  std::vector<HostScalar> host_scalars;
+
+  // ir::GuardFailure when a leaf's grad() that fn accumulated into is now defined where it was not
+  // when traced (or the other way round), or one fn reads changed shape or dtype.
+  void check_writes() const;
+  // Applies the writes (args: the call's tensor arguments) and drops their outputs.
+  void apply_writes(std::vector<Array>& outputs, const Tensor* const* args, size_t n) const;
+
   // Runs the graph with the reference interpreter on new inputs (same shapes and dtypes), the
   // current values of the params and the recorded generator states.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
@@ -46,6 +79,19 @@ using TraceableFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&
 // Traces fn on example inputs; fn must be a function of its inputs and captured tensors.
 TracedGraph trace(const TraceableFn& fn, const std::vector<Tensor>& example_inputs,
                   const std::string& name = "main");
+
+// While alive, no trace is active on this thread: ops run eagerly (what an optimizer's state
+// creation inside a traced step uses, so the state is real and outlives the trace).
+class TracePause {
+ public:
+  TracePause();
+  ~TracePause();
+  TracePause(const TracePause&) = delete;
+  TracePause& operator=(const TracePause&) = delete;
+
+ private:
+  TraceContext* saved_;
+};
 
 class TraceContext {
  public:
@@ -89,6 +135,31 @@ class TraceContext {
   void record_guard(const Tensor& t, double value);
 
   ir::Value* value_of(const Tensor& t);
+
+  // ---- writes to tensors that outlive the trace ----
+  // An in-place write: target (a captured tensor, an argument, or a tensor fn made) holds value
+  // (traced, target's dtype and shape) from now on, for every handle of it. finish() turns the
+  // final values of captured tensors and arguments into outputs that each run writes back, and
+  // puts captured tensors back as they were. A write to a view, or to a tensor with live views
+  // taken inside the trace, is an Error: the graph has no aliasing to carry it to the others.
+  void write(const Tensor& target, const Tensor& value);
+  // leaf (a real tensor) is about to have its grad() assigned: by mutable_grad() (zero_grad, a
+  // user's assignment: `assigned`), or by backward's accumulation into it. finish() makes its
+  // final grad() a write and restores the old. An accumulation into the grad() the leaf had
+  // before the trace (not assigned since) depends on whether it had one: every run checks that.
+  void note_grad_slot(const Tensor& leaf, bool assigned);
+  // grad, a real tensor, was read as leaf's grad(): as a param it is read from the leaf anew on
+  // every run.
+  void note_grad_read(const Tensor& leaf, const Tensor& grad);
+  // A 0-dim tensor of dtype holding read(), re-read on every run: how a host number that may
+  // change between calls (a learning rate a scheduler sets) enters a graph.
+  Tensor host_scalar(std::function<double()> read, DType dtype);
+  // out is a view of base (both traced, or base captured).
+  void note_view(const Tensor& base, const Tensor& out);
+  bool has_grad_writes() const { return !grad_slots_.empty(); }
+  bool has_writes() const {
+    return !rebound_.empty() || !written_inputs_.empty() || has_grad_writes();
+  }
   // The tensors from outside the function that became params, in the graph's order.
   const std::vector<Tensor>& params() const { return params_; }
   // A number no other trace in this process has.
@@ -111,6 +182,29 @@ class TraceContext {
   std::unordered_map<const void*, ir::Value*> param_of_;  // eager Tensor impl -> param
   TraceContext* previous_;
   uint64_t id_;
+  friend class TracePause;
+
+  // Writes (see write()): captured tensors with their real arrays, the argument tracers written
+  // (by input index), leaves whose grad() fn assigned with the grad() they had.
+  struct Rebound {
+    Tensor target;
+    Array original;
+  };
+  std::vector<Rebound> rebound_;
+  std::unordered_map<const void*, size_t> input_of_;       // argument tracer impl -> input index
+  std::vector<std::pair<size_t, Tensor>> written_inputs_;  // input index, its tracer
+  struct GradSlot {
+    Tensor leaf, original;
+    bool assigned = false, guard = false;
+  };
+  std::vector<GradSlot> grad_slots_;
+  std::unordered_map<const void*, Tensor> grad_leaf_of_;  // grad impl -> its leaf
+  std::vector<TracedGraph::HostScalar> host_scalars_;
+  std::unordered_map<const void*, std::vector<std::weak_ptr<const void>>> views_of_;
+  std::unordered_map<const void*, std::weak_ptr<const void>> views_;
+  bool restored_ = false;
+  // Puts captured tensors and grad() slots back as they were before the trace.
+  void restore();
 };
 
 }  // namespace ember

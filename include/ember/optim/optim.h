@@ -4,10 +4,15 @@
 // fused=True): every float32/float64 parameter with a contiguous gradient is updated in one
 // parallel pass over all of them, each element of parameter, gradient and state read and written
 // once; other parameters (and every parameter with fused(false)) take the same update as Tensor
-// ops.
+// ops. Inside compile() (a whole step: zero_grad, loss, backward, step) the update is traced as
+// Tensor ops, its writes to the parameters and state applied by every run; the learning rate and
+// the other hyperparameters are re-read from the optimizer on every run, and the step count is a
+// tensor, so a compiled step equals an eager one. The optimizer must outlive the compiled
+// function that steps it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -93,16 +98,23 @@ class Optimizer {
 
   // The optimizer's state tensors of one parameter (created zeros of its shape on first use).
   struct State {
-    int64_t step = 0;
+    Tensor step;     // int64 0-dim: the updates so far (a tensor, so a compiled step counts too)
     Tensor a, b, c;  // SGD: momentum buffer; Adam: exp_avg, exp_avg_sq, max_exp_avg_sq
   };
 
  protected:
   explicit Optimizer(std::vector<Tensor> params, double lr, const char* name);
   State& state_of(const Tensor& p) { return state_[p.identity()]; }
-  // f(param, its group's lr, its state) for every parameter with a gradient, under no grad.
+  // f(param, its group's index, its state) for every parameter with a gradient, under no grad,
+  // the state created (zeros: step and `slots` of a, b, c) on the first update; inside a traced
+  // function the state is created eagerly, so it outlives the trace.
   template <class F>
-  void for_each_update(const F& f);
+  void for_each_update(int slots, const F& f);
+  // A hyperparameter as the Tensor-op updates use it: a 0-dim tensor of dtype holding read();
+  // inside a traced function one that every run re-reads (a scheduler may change it).
+  static Tensor hyper(std::function<double()> read, DType dtype);
+  template <class Options>
+  void adam_step(const Options& options, bool decoupled);
 
  private:
   std::vector<ParamGroup> groups_;
