@@ -21,10 +21,12 @@
 #include <vector>
 
 #include "ember/ember.h"
+#include "examples/gpt.h"
 
 namespace {
 
 using namespace ember;
+using examples::Gpt;
 namespace F = ember::nn::functional;
 
 struct Config {
@@ -33,57 +35,6 @@ struct Config {
   double lr = 3e-3;
   bool eager = false, check = false, describe = false;
 };
-
-struct BlockImpl : nn::Module {
-  BlockImpl(int64_t d, int64_t heads) : Module("Block"), heads(heads) {
-    ln1 = register_module("ln1", nn::LayerNorm(std::vector<int64_t>{d}));
-    qkv = register_module("qkv", nn::Linear(d, 3 * d));
-    proj = register_module("proj", nn::Linear(d, d));
-    ln2 = register_module("ln2", nn::LayerNorm(std::vector<int64_t>{d}));
-    fc = register_module("fc", nn::Linear(d, 4 * d));
-    out = register_module("out", nn::Linear(4 * d, d));
-  }
-  Tensor forward(const Tensor& x) {
-    const int64_t b = x.size(0), t = x.size(1), d = x.size(2), dh = d / heads;
-    const auto parts = chunk(qkv(ln1(x)), 3, -1);
-    auto split_heads = [&](const Tensor& y) {
-      return y.reshape({b, t, heads, dh}).transpose(1, 2);
-    };
-    const Tensor att = F::scaled_dot_product_attention(split_heads(parts[0]), split_heads(parts[1]),
-                                                       split_heads(parts[2]), {}, 0, true);
-    const Tensor h = x + proj(att.transpose(1, 2).reshape({b, t, d}));
-    return h + out(gelu(fc(ln2(h))));
-  }
-  int64_t heads;
-  nn::LayerNorm ln1{nullptr}, ln2{nullptr};
-  nn::Linear qkv{nullptr}, proj{nullptr}, fc{nullptr}, out{nullptr};
-};
-EMBER_MODULE(Block);
-
-struct GptImpl : nn::Module {
-  GptImpl(int64_t vocab, const Config& c) : Module("GPT") {
-    tokens = register_module("tokens", nn::Embedding(vocab, c.embed));
-    positions = register_module("positions", nn::Embedding(c.block, c.embed));
-    blocks = register_module("blocks", nn::ModuleList());
-    for (int i = 0; i < c.layers; ++i) blocks->push_back(Block(c.embed, c.heads));
-    ln = register_module("ln", nn::LayerNorm(std::vector<int64_t>{c.embed}));
-    head = register_module("head", nn::Linear(c.embed, vocab));
-    NoGradGuard no_grad;  // GPT-2's small initial embeddings
-    tokens->weight.mul_(0.02);
-    positions->weight.mul_(0.02);
-  }
-  // idx [B, T] int64 -> logits [B, T, vocab].
-  Tensor forward(const Tensor& idx) {
-    Tensor x = tokens(idx) + positions(arange(idx.size(1), kInt64));
-    for (size_t i = 0; i < blocks->size(); ++i) x = blocks->at<BlockImpl>(i)->forward(x);
-    return head(ln(x));
-  }
-  nn::Embedding tokens{nullptr}, positions{nullptr};
-  nn::ModuleList blocks{nullptr};
-  nn::LayerNorm ln{nullptr};
-  nn::Linear head{nullptr};
-};
-EMBER_MODULE(Gpt);
 
 Config parse(int argc, char** argv) {
   Config c;
@@ -160,12 +111,24 @@ int main(int argc, char** argv) {
       c.batch, c.eager ? "eager" : "compiled");
 
   manual_seed(1337);
-  Gpt model(v, c);
+  Gpt model(v, examples::GptConfig{c.block, c.layers, c.embed, c.heads});
   optim::AdamW opt(model->parameters(), optim::AdamWOptions(c.lr).weight_decay(0.01));
   auto loss_of = [&](const Tensor& x, const Tensor& y) {
     return F::cross_entropy(model->forward(x).reshape({-1, v}), y.reshape({-1}));
   };
-  auto compiled = compile(loss_of);
+  // One training step: zero_grad, loss, backward, gradient clipping and AdamW's update. Compiled,
+  // the whole step is one compile(): its forward, backward and update are traced together and
+  // replayed, the writes to the parameters, gradients and AdamW's state applied by every run.
+  const std::vector<Tensor> params = model->parameters();
+  auto train_step = [&](const Tensor& x, const Tensor& y) {
+    opt.zero_grad();
+    Tensor loss = loss_of(x, y);
+    loss.backward();
+    nn::utils::clip_grads_with_norm_(params, 1.0, nn::utils::get_total_norm(params));
+    opt.step();
+    return loss.detach();
+  };
+  auto compiled = compile(train_step);
   std::mt19937_64 rng(7);
   std::uniform_int_distribution<int64_t> start(0, int64_t(ids.size()) - c.block - 1);
   auto batch = [&]() {
@@ -183,12 +146,7 @@ int main(int argc, char** argv) {
   using Clock = std::chrono::steady_clock;
   auto step = [&](bool eager) {
     const auto [x, y] = batch();
-    opt.zero_grad();
-    Tensor loss = eager ? loss_of(x, y) : compiled(x, y);
-    loss.backward();
-    nn::utils::clip_grad_norm_(model->parameters(), 1.0);
-    opt.step();
-    return loss.item<double>();
+    return (eager ? train_step(x, y) : compiled(x, y)).item<double>().value();
   };
   const double uniform = std::log(double(v));
   double last = 0, smoothed = uniform;

@@ -121,20 +121,29 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
 namespace ember::nn::utils {
 
-double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm) {
+Tensor get_total_norm(const std::vector<Tensor>& parameters) {
   NoGradGuard no_grad;
-  double total = 0;
+  Tensor total = zeros({}, kFloat64);
   for (const Tensor& p : parameters)
     if (p.grad().defined()) {
       const Tensor g = p.grad().to(kFloat64);
-      total += (g * g).sum().item<double>();
+      total = total + (g * g).sum();
     }
-  const double norm = std::sqrt(total);
-  const double scale = max_norm / (norm + 1e-6);
-  if (scale < 1)
-    for (Tensor p : parameters)
-      if (p.grad().defined()) p.mutable_grad().mul_(scale);
-  return norm;
+  return total.sqrt();
+}
+
+void clip_grads_with_norm_(const std::vector<Tensor>& parameters, double max_norm,
+                           const Tensor& total_norm) {
+  NoGradGuard no_grad;
+  const Tensor scale = clamp(max_norm / (total_norm + 1e-6), std::nullopt, 1.0);
+  for (Tensor p : parameters)
+    if (p.grad().defined()) p.mutable_grad().mul_(scale.to(p.grad().dtype()));
+}
+
+double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm) {
+  const Tensor norm = get_total_norm(parameters);
+  clip_grads_with_norm_(parameters, max_norm, norm);
+  return norm.item<double>();
 }
 
 }  // namespace ember::nn::utils

@@ -65,5 +65,12 @@ namespace ember::nn::utils {
 
 // Scales every gradient so that their joint 2-norm is at most max_norm; returns the norm before.
 double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm);
+// Its two halves, as PyTorch's get_total_norm and clip_grads_with_norm_: the 2-norm of the
+// parameters' gradients as a 0-dim float64 tensor, and the gradients scaled by
+// min(1, max_norm / (total_norm + 1e-6)) in place, without reading the norm on the host (so a
+// compiled step that clips does not depend on its value).
+Tensor get_total_norm(const std::vector<Tensor>& parameters);
+void clip_grads_with_norm_(const std::vector<Tensor>& parameters, double max_norm,
+                           const Tensor& total_norm);
 
 }  // namespace ember::nn::utils
