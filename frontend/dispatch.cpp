@@ -1,5 +1,8 @@
 #include "frontend/dispatch.h"
 
+#include <cmath>
+#include <limits>
+
 #include "ember/frontend/ops.h"
 #include "ember/frontend/trace.h"
 #include "ember/ir/interpreter.h"
@@ -48,6 +51,33 @@ Tensor dispatch_with_scalar(ir::Op op, const Tensor& tensor, const Scalar& scala
   const Array& t = cast.defined() ? cast : tensor.array();
   const Array* operands[2] = {scalar_first ? &s : &t, scalar_first ? &t : &s};
   return Tensor(ir::evaluate(op, {}, operands, 2));
+}
+
+void check_value_fits(const Scalar& value, DType dtype, const char* op) {
+  if (dtype == DType::Bool) return;
+  dispatch_dtype(dtype, [&]<class T>() {
+    using C = compute_t<T>;
+    bool fits;
+    if constexpr (std::is_floating_point_v<C>) {
+      // Infinities and NaN convert; a finite value beyond the type's range does not.
+      const double v = value.to_double();
+      const double max = std::is_same_v<T, Half>       ? 65504.0
+                         : std::is_same_v<T, BFloat16> ? 3.3895313892515355e38
+                                                       : double(std::numeric_limits<C>::max());
+      fits = !std::isfinite(v) || std::fabs(v) <= max;
+    } else if (value.kind() == Scalar::Kind::Float) {
+      const double v = value.to_double();
+      fits = v >= double(std::numeric_limits<C>::lowest()) &&
+             v < double(std::numeric_limits<C>::max()) + 1.0;
+    } else {
+      const int64_t v = value.to_int();
+      fits = std::is_signed_v<C> ? v >= int64_t(std::numeric_limits<C>::lowest()) &&
+                                       (sizeof(C) == 8 || v <= int64_t(std::numeric_limits<C>::max()))
+                                 : v >= 0 && (sizeof(C) == 8 || v <= int64_t(std::numeric_limits<C>::max()));
+    }
+    EMBER_CHECK(fits, ValueError, op, ": value ", value.to_double(), " cannot be converted to type ",
+                dtype, " without overflow");
+  });
 }
 
 ir::AttrValue number_attr(const Scalar& value, DType dtype) {

@@ -45,6 +45,10 @@ Tensor view(const Tensor& x, Array meta, ir::Op op, MakeAttrs&& make_attrs) {
 // A number as the value attribute of a constant of dtype: an exact integer for integer and bool
 // dtypes (a float Scalar truncated, as a cast would), a double otherwise.
 ir::AttrValue number_attr(const Scalar& value, DType dtype);
+// ValueError (PyTorch's "cannot be converted ... without overflow") when value is out of dtype's
+// range: a finite number beyond a float type's largest, NaN or an out-of-range number for an
+// integer type. Bool takes anything.
+void check_value_fits(const Scalar& value, DType dtype, const char* op);
 // A 0-dim tensor holding value in dtype: a constant node while tracing. What Scalar operands
 // become.
 Tensor scalar_tensor(const Scalar& value, DType dtype);

@@ -126,6 +126,7 @@ Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions options) {
   check_cpu(options, "full");
   check_sizes(sizes, "full");
   const DType dtype = options.dtype_or(default_dtype(value.kind()));
+  detail::check_value_fits(value, dtype, "full");
   return make(dispatch(Op::Constant, {},
                        {{ir::Attr::Value, detail::number_attr(value, dtype)},
                         {ir::Attr::Shape, detail::size_list(sizes)},
@@ -143,6 +144,25 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
   const bool any_float = start.kind() == Scalar::Kind::Float || end.kind() == Scalar::Kind::Float ||
                          step.kind() == Scalar::Kind::Float;
   const DType dtype = options.dtype_or(any_float ? kFloat32 : kInt64);
+  if (!any_float && !is_floating(dtype)) {
+    // Integers: the length in exact arithmetic, as PyTorch's integer arange; beyond 2^53, where a
+    // double start or step would round, the values are start + i * step in int64.
+    const int64_t a = start.to_int(), b = end.to_int(), s = step.to_int();
+    EMBER_CHECK(s != 0, ValueError, "arange: step must be nonzero");
+    EMBER_CHECK((s > 0 && b >= a) || (s < 0 && b <= a), ValueError,
+                "arange: upper bound and larger bound inconsistent with step sign (start ", a,
+                ", end ", b, ", step ", s, ")");
+    const uint64_t span = s > 0 ? uint64_t(b) - uint64_t(a) : uint64_t(a) - uint64_t(b);
+    const uint64_t magnitude = s > 0 ? uint64_t(s) : uint64_t(-(s + 1)) + 1;
+    const uint64_t count = span == 0 ? 0 : (span - 1) / magnitude + 1;
+    EMBER_CHECK(count <= uint64_t(INT64_MAX), ValueError, "arange: ", count,
+                " elements are more than int64 can count");
+    const int64_t n = int64_t(count);
+    constexpr int64_t kExact = int64_t(1) << 53;
+    auto exact = [&](int64_t v) { return v > -kExact && v < kExact; };
+    if (!exact(a) || !exact(b) || !exact(s))
+      return make(arange(0, n, 1, TensorOptions().dtype(dtype)) * s + a, options);
+  }
   const int64_t n = kernels::arange_length(start.to_double(), end.to_double(), step.to_double());
   return make(dispatch(Op::Arange, {},
                        {{ir::Attr::Start, start.to_double()},
@@ -282,7 +302,13 @@ Tensor sub(const Tensor& a, const Tensor& b) { return binary(Op::Sub, a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary(Op::Mul, a, b); }
 Tensor div(const Tensor& a, const Tensor& b) { return binary(Op::Div, a, b); }
 Tensor pow(const Tensor& a, const Tensor& b) { return binary(Op::Pow, a, b); }
-Tensor pow(const Tensor& a, const Scalar& b) { return binary(Op::Pow, a, b); }
+Tensor pow(const Tensor& a, const Scalar& b) {
+  // PyTorch raises here for a scalar exponent (a tensor of exponents gives 0, 1 or -1 instead).
+  EMBER_CHECK(is_floating(result_type(a, b)) || b.kind() == Scalar::Kind::Bool || b.to_int() >= 0,
+              ValueError, "pow: integers to negative integer powers are not allowed (exponent ",
+              b.to_int(), " for a ", a.dtype(), " tensor)");
+  return binary(Op::Pow, a, b);
+}
 Tensor maximum(const Tensor& a, const Tensor& b) { return binary(Op::Maximum, a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary(Op::Minimum, a, b); }
 Tensor logical_and(const Tensor& a, const Tensor& b) { return binary(Op::LogicalAnd, a, b); }
@@ -703,7 +729,12 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
               shape_str(weight.sizes()));
   Shape shape = indices.sizes().vec();
   shape.push_back(weight.size(1));
-  return index_select(weight, 0, indices.reshape({indices.numel()})).reshape(shape);
+  try {
+    return index_select(weight, 0, indices.reshape({indices.numel()})).reshape(shape);
+  } catch (const IndexError& e) {  // name the op the user called
+    const std::string_view what = e.what();
+    throw IndexError("embedding" + std::string(what.substr(std::min(what.find(':'), what.size()))));
+  }
 }
 
 // Written with Tensor ops, so that inside a traced function the read becomes a guard.

@@ -14,18 +14,25 @@ namespace {
 
 constexpr int64_t kThreshold = 1000, kEdgeItems = 3, kLineWidth = 80;
 
+// One element: its value as a double, and exactly for integer dtypes (int64 beyond 2^53).
+struct Element {
+  double d;
+  int64_t i;
+};
+
 struct Formatter {
   enum class Mode { Int, Bool, IntegralFloat, Fixed, Scientific } mode = Mode::Fixed;
   size_t width = 1;
 
-  std::string format(double v) const {
+  std::string format(Element e) const {
+    const double v = e.d;
     if (mode == Mode::Bool) return v != 0 ? "True" : "False";
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     char buf[64];
     switch (mode) {
       case Mode::Int:
-        std::snprintf(buf, sizeof buf, "%lld", (long long)v);
+        std::snprintf(buf, sizeof buf, "%lld", (long long)e.i);
         break;
       case Mode::IntegralFloat:
         std::snprintf(buf, sizeof buf, "%.0f.", v);
@@ -39,7 +46,7 @@ struct Formatter {
     }
     return buf;
   }
-  std::string padded(double v) const {
+  std::string padded(Element v) const {
     std::string s = format(v);
     return std::string(width > s.size() ? width - s.size() : 0, ' ') + s;
   }
@@ -58,15 +65,20 @@ std::vector<int64_t> shown(int64_t size, bool summarize) {
   return idx;
 }
 
-double value_at(const Array& a, const std::vector<int64_t>& index) {
+Element value_at(const Array& a, const std::vector<int64_t>& index) {
   int64_t offset = 0;
   for (size_t d = 0; d < index.size(); ++d) offset += index[d] * a.stride(int64_t(d));
-  return dispatch_dtype(
-      a.dtype(), [&]<class T>() -> double { return double(compute_t<T>(a.data_as<T>()[offset])); });
+  return dispatch_dtype(a.dtype(), [&]<class T>() -> Element {
+    const auto v = compute_t<T>(a.data_as<T>()[offset]);
+    if constexpr (std::is_floating_point_v<decltype(v)>)
+      return {double(v), 0};
+    else
+      return {double(v), int64_t(v)};
+  });
 }
 
 void collect(const Array& a, bool summarize, std::vector<int64_t>& index,
-             std::vector<double>& values) {
+             std::vector<Element>& values) {
   const size_t d = index.size();
   if (int64_t(d) == a.dim()) {
     values.push_back(value_at(a, index));
@@ -80,7 +92,7 @@ void collect(const Array& a, bool summarize, std::vector<int64_t>& index,
   }
 }
 
-Formatter make_formatter(const Array& a, const std::vector<double>& values) {
+Formatter make_formatter(const Array& a, const std::vector<Element>& values) {
   Formatter f;
   if (a.dtype() == DType::Bool)
     f.mode = Formatter::Mode::Bool;
@@ -89,7 +101,8 @@ Formatter make_formatter(const Array& a, const std::vector<double>& values) {
   else {
     bool integral = true;
     double lo = INFINITY, hi = 0;
-    for (double v : values) {
+    for (const Element& e : values) {
+      const double v = e.d;
       if (!std::isfinite(v)) continue;
       integral &= v == std::ceil(v);
       if (v != 0) {
@@ -104,7 +117,7 @@ Formatter make_formatter(const Array& a, const std::vector<double>& values) {
     else
       f.mode = Formatter::Mode::Fixed;
   }
-  for (double v : values) f.width = std::max(f.width, f.format(v).size());
+  for (const Element& v : values) f.width = std::max(f.width, f.format(v).size());
   return f;
 }
 
@@ -167,7 +180,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
       }());
   } else {
     std::vector<int64_t> index;
-    std::vector<double> values;
+    std::vector<Element> values;
     collect(a, summarize, index, values);
     const Formatter f = make_formatter(a, values);
     if (a.dim() == 0)

@@ -239,10 +239,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 Tensor& Tensor::fill_(const Scalar& value) {
   check_in_place(*this, "fill_");
+  detail::check_value_fits(value, dtype(), "fill_");
   if (TraceContext* tc = TraceContext::active())
     tc->write(*this, full(sizes(), value, dtype()));
-  else
+  else if (value.kind() == Scalar::Kind::Float)
     kernels::fill(array(), value.to_double());
+  else  // exact for int64 values beyond 2^53
+    kernels::copy_into(array(), Array::scalar_int(value.to_int(), DType::Int64));
   if (GradMode::is_enabled()) impl_->grad_fn = nullptr;
   return *this;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ember/ir/graph.h"
+#include "ember/runtime/checked.h"
 #include "ir/kernel_map.h"
 
 namespace ember::ir {
@@ -121,7 +122,7 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
                   ": slice [", start, ":", end, ":", step, "] does not fit dimension ", dim,
                   " of size ", size);
       SymShape shape = x->shape;
-      shape[size_t(dim)] = (end - start + step - 1) / step;
+      shape[size_t(dim)] = slice_length(start, end, step);
       return {x->dtype, shape};
     }
     case Op::Pad: {
@@ -135,7 +136,7 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
         const size_t d = shape.size() - 1 - p;
         EMBER_CHECK(pads[2 * p] >= 0 && pads[2 * p + 1] >= 0, ValueError, name,
                     ": negative padding");
-        shape[d] = shape[d] + SymInt(pads[2 * p] + pads[2 * p + 1]);
+        shape[d] = shape[d] + SymInt(checked_add(pads[2 * p], pads[2 * p + 1], "pad"));
       }
       return {x->dtype, shape};
     }
@@ -204,7 +205,7 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
     const int64_t cin = static_dim(x->shape[1], name, "channels");
     const int64_t wc = static_dim(w->shape[1], name, "weight channels");
     const int64_t o = static_dim(w->shape[0], name, "out channels");
-    EMBER_CHECK(groups >= 1 && cin == wc * groups && o % groups == 0, ShapeError, name,
+    EMBER_CHECK(groups >= 1 && groups <= cin && cin == wc * groups && o % groups == 0, ShapeError, name,
                 ": given groups=", groups, ", weight ", text(w), " does not fit input ", text(x));
     const int64_t ho = kernels::window_output_size(H, static_dim(w->shape[2], name, "kernel"),
                                                    stride[0], padding[0], dilation[0], false);

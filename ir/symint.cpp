@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "ember/runtime/checked.h"
+
 namespace ember::ir {
 namespace {
 
@@ -29,7 +31,7 @@ SymInt SymInt::from_terms(std::vector<Term> terms) {
   std::vector<Term> merged;
   for (auto& t : terms) {
     if (!merged.empty() && merged.back().symbols == t.symbols)
-      merged.back().coeff += t.coeff;
+      merged.back().coeff = checked_add(merged.back().coeff, t.coeff, "symbolic size");
     else
       merged.push_back(std::move(t));
   }
@@ -65,36 +67,36 @@ int64_t SymInt::evaluate(const std::vector<int64_t>& bindings) const {
     int64_t v = t.coeff;
     for (int s : t.symbols) {
       EMBER_CHECK(s >= 0 && size_t(s) < bindings.size(), Error, "symbol s", s, " is not bound");
-      v *= bindings[size_t(s)];
+      v = checked_mul(v, bindings[size_t(s)], "symbolic size");
     }
-    total += v;
+    total = checked_add(total, v, "symbolic size");
   }
   return total;
 }
 
 SymInt operator+(const SymInt& a, const SymInt& b) {
-  if (a.is_constant() && b.is_constant()) return SymInt(a.value_ + b.value_);
+  if (a.is_constant() && b.is_constant()) return SymInt(checked_add(a.value_, b.value_, "size"));
   auto t = a.terms();
   for (auto& x : b.terms()) t.push_back(x);
   return SymInt::from_terms(std::move(t));
 }
 
 SymInt operator-(const SymInt& a, const SymInt& b) {
-  if (a.is_constant() && b.is_constant()) return SymInt(a.value_ - b.value_);
+  if (a.is_constant() && b.is_constant()) return SymInt(checked_sub(a.value_, b.value_, "size"));
   auto t = a.terms();
   for (auto x : b.terms()) {
-    x.coeff = -x.coeff;
+    x.coeff = checked_sub(0, x.coeff, "symbolic size");
     t.push_back(std::move(x));
   }
   return SymInt::from_terms(std::move(t));
 }
 
 SymInt operator*(const SymInt& a, const SymInt& b) {
-  if (a.is_constant() && b.is_constant()) return SymInt(a.value_ * b.value_);
+  if (a.is_constant() && b.is_constant()) return SymInt(checked_mul(a.value_, b.value_, "size"));
   std::vector<SymInt::Term> t;
   for (const auto& x : a.terms())
     for (const auto& y : b.terms()) {
-      SymInt::Term p{x.coeff * y.coeff, x.symbols};
+      SymInt::Term p{checked_mul(x.coeff, y.coeff, "symbolic size"), x.symbols};
       p.symbols.insert(p.symbols.end(), y.symbols.begin(), y.symbols.end());
       t.push_back(std::move(p));
     }
@@ -104,6 +106,7 @@ SymInt operator*(const SymInt& a, const SymInt& b) {
 std::optional<SymInt> SymInt::divide(const SymInt& a, const SymInt& b) {
   if (b.is_constant()) {
     if (b.value_ == 0) return std::nullopt;
+    if (b.value_ == -1) return SymInt(0) - a;  // checked: -INT64_MIN does not exist
     if (a.is_constant()) {
       if (a.value_ % b.value_) return std::nullopt;
       return SymInt(a.value_ / b.value_);
@@ -113,7 +116,7 @@ std::optional<SymInt> SymInt::divide(const SymInt& a, const SymInt& b) {
   // Division by a monomial: every term of a must contain b's symbols and a multiple of its
   // coefficient.
   const auto bt = b.terms();
-  if (bt.size() != 1) return std::nullopt;
+  if (bt.size() != 1 || bt[0].coeff == -1) return std::nullopt;
   std::vector<Term> out;
   for (Term t : a.terms()) {
     if (t.coeff % bt[0].coeff) return std::nullopt;

@@ -350,6 +350,14 @@ class Parser {
 
   // dim := term (('+' | '-') term)*; term := factor ('*' factor)*; factor := int | s<N>
   SymInt dim() {
+    const Token start = tok_;
+    try {
+      return dim_expression();
+    } catch (const ValueError& e) {  // an overflowing size, located at its expression
+      Lexer::fail(start, e.what());
+    }
+  }
+  SymInt dim_expression() {
     SymInt value = term();
     for (;;) {
       if (accept("+")) {

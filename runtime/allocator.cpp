@@ -39,6 +39,9 @@ void* CachingCpuAllocator::system_allocate(size_t size) {
 }
 
 void* CachingCpuAllocator::allocate(size_t nbytes) {
+  // No machine has 2^62 bytes; the bound also keeps block_size's rounding from wrapping.
+  EMBER_CHECK(nbytes <= (size_t(1) << 62), OutOfMemoryError,
+              "CPU allocator: out of memory allocating ", nbytes, " bytes");
   const size_t size = block_size(nbytes);
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -57,6 +57,12 @@ void check_sizes(IntArrayRef sizes, const char* op) {
   for (size_t i = 0; i < sizes.size(); ++i)
     EMBER_CHECK(sizes[i] >= 0, ValueError, op, ": negative size ", sizes[i], " in dimension ", i,
                 " of shape ", shape_str(sizes));
+  int64_t n = 1;
+  bool overflow = false;
+  for (int64_t s : sizes) overflow |= __builtin_mul_overflow(n, s, &n);
+  const bool has_zero = std::find(sizes.begin(), sizes.end(), 0) != sizes.end();
+  EMBER_CHECK(!overflow || has_zero, ValueError, op, ": shape ", shape_str(sizes),
+              " has more elements than int64 can count");
 }
 
 }  // namespace ember

@@ -138,6 +138,18 @@ inline std::vector<double> test_values(size_t n, double lo, double hi, uint64_t 
   return v;
 }
 
+// f throws an ErrorType whose message contains `part` (and nothing else escapes).
+template <class ErrorType, class F>
+void expect_error(F&& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error containing \"" << part << "\", but nothing was thrown";
+  } catch (const ErrorType& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
+        << "message: " << e.what() << "\nexpected to contain: " << part;
+  }
+}
+
 inline std::vector<DType> all_dtypes() {
   return {kBool, kUInt8, kInt8, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64};
 }

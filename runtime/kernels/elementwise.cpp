@@ -374,8 +374,49 @@ Array clamp(const Array& a, std::optional<double> min, std::optional<double> max
   return out;
 }
 
+namespace {
+
+// The element offsets [first, last] an array can touch (numel > 0).
+std::pair<int64_t, int64_t> extent(const Array& a) {
+  int64_t lo = a.offset(), hi = a.offset();
+  for (int64_t d = 0; d < a.dim(); ++d) (a.stride(d) < 0 ? lo : hi) += (a.size(d) - 1) * a.stride(d);
+  return {lo, hi};
+}
+
+// PyTorch's write checks: a destination where two elements share memory (an expanded view) has
+// no well-defined result, and neither has a copy whose source partly overlaps its destination.
+// Identical views (x.copy_(x)) are fine, and so, as in PyTorch, are layouts too irregular to
+// decide cheaply (non-contiguous sources).
+void check_writable(const Array& dst, const Array* src) {
+  if (dst.numel() <= 1 || !dst.storage()) return;
+  for (int64_t d = 0; d < dst.dim(); ++d)
+    EMBER_CHECK(dst.stride(d) != 0 || dst.size(d) == 1, Error,
+                "unsupported operation: more than one element of the written-to tensor refers to a "
+                "single memory location (dimension ",
+                d, " of size ", dst.size(d), " has stride 0). Please clone() the tensor before "
+                "performing the operation.");
+  if (!src || src->storage() != dst.storage() || src->numel() == 0) return;
+  if (src->offset() == dst.offset() && src->sizes() == dst.sizes() &&
+      src->strides() == dst.strides())
+    return;
+  if (!src->is_contiguous() || !dst.is_contiguous()) return;
+  const auto [a0, a1] = extent(dst);
+  const auto [b0, b1] = extent(*src);
+  const bool disjoint = (a1 + 1) * int64_t(itemsize(dst.dtype())) <=
+                            b0 * int64_t(itemsize(src->dtype())) ||
+                        (b1 + 1) * int64_t(itemsize(src->dtype())) <=
+                            a0 * int64_t(itemsize(dst.dtype()));
+  EMBER_CHECK(disjoint, Error,
+              "unsupported operation: some elements of the input tensor and the written-to tensor "
+              "refer to a single memory location. Please clone() the tensor before performing "
+              "the operation.");
+}
+
+}  // namespace
+
 void copy_into(const Array& dst, const Array& src) {
   broadcast_shapes(dst.sizes(), src.sizes(), "copy_");
+  check_writable(dst, &src);
   EMBER_CHECK(broadcast_shapes(dst.sizes(), src.sizes(), "copy_") == dst.sizes(), ShapeError,
               "copy_: source of shape ", shape_str(src.sizes()),
               " cannot be broadcast to destination of shape ", shape_str(dst.sizes()));

@@ -89,7 +89,10 @@ int64_t arange_length(double start, double end, double step) {
   EMBER_CHECK((step > 0 && end >= start) || (step < 0 && end <= start), ValueError,
               "arange: upper bound and larger bound inconsistent with step sign (start ", start,
               ", end ", end, ", step ", step, ")");
-  return int64_t(std::ceil((end - start) / step));
+  const double n = std::ceil((end - start) / step);
+  EMBER_CHECK(n < 9.2e18, ValueError, "arange: ", n, " elements (start ", start, ", end ", end,
+              ", step ", step, ") are more than int64 can count");
+  return int64_t(n);
 }
 
 Array arange_n(double start, double step, int64_t n, DType dtype) {

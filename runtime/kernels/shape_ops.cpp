@@ -6,6 +6,7 @@
 #include <numeric>
 #include <optional>
 
+#include "ember/runtime/checked.h"
 #include "ember/runtime/kernels.h"
 #include "runtime/kernels/loops.h"
 
@@ -188,8 +189,9 @@ Array slice(const Array& a, int64_t dim, std::optional<int64_t> start_in,
   const int64_t start = start_in ? clip(*start_in) : 0;
   const int64_t end = std::max(start, end_in ? clip(*end_in) : size);
   Shape sizes = a.sizes(), strides = a.strides();
-  sizes[size_t(d)] = (end - start + step - 1) / step;
-  strides[size_t(d)] *= step;
+  sizes[size_t(d)] = slice_length(start, end, step);
+  // One element has no stride to speak of; keeping the old one avoids overflowing on a huge step.
+  if (sizes[size_t(d)] > 1) strides[size_t(d)] = checked_mul(strides[size_t(d)], step, "slice");
   return a.as_strided(std::move(sizes), std::move(strides), a.offset() + start * a.stride(d));
 }
 
@@ -293,27 +295,28 @@ void check_index_dtype(const Array& index, const char* op) {
               ": expected an int64 or int32 index tensor, but got ", index.dtype());
 }
 
-// Index values as int64, bounds-checked against size.
+// Index values as int64, each in [0, size) as PyTorch's index_select, gather and embedding require
+// (negative positions are for Tensor::index, which wraps them before it gets here).
 std::vector<int64_t> read_indices(const Array& index, int64_t size, int64_t dim, const char* op) {
   const Array idx = contiguous(cast(index, DType::Int64));
   std::vector<int64_t> out(idx.data_as<int64_t>(), idx.data_as<int64_t>() + idx.numel());
-  for (int64_t& v : out) {
-    EMBER_CHECK(v >= -size && v < size, IndexError, op, ": index ", v,
+  for (int64_t v : out)
+    EMBER_CHECK(v >= 0 && v < size, IndexError, op, ": index ", v,
                 " is out of bounds for dimension ", dim, " with size ", size);
-    if (v < 0) v += size;
-  }
   return out;
 }
 
 }  // namespace
 
-Array index_select(const Array& a, int64_t dim, const Array& index) {
-  check_index_dtype(index, "index_select");
+namespace {
+
+Array index_select_impl(const Array& a, int64_t dim, const Array& index, const char* op) {
+  check_index_dtype(index, op);
   EMBER_CHECK(index.dim() <= 1, ShapeError,
               "index_select: index must be 0-D or 1-D, but got shape ", shape_str(index.sizes()));
   const int64_t d = wrap_dim(dim, a.dim(), "index_select");
   const int64_t size = a.dim() == 0 ? 1 : a.size(d);
-  const std::vector<int64_t> idx = read_indices(index, size, d, "index_select");
+  const std::vector<int64_t> idx = read_indices(index, size, d, op);
   if (a.dim() == 0) return contiguous(a);
   Shape out_sizes = a.sizes();
   out_sizes[size_t(d)] = int64_t(idx.size());
@@ -327,6 +330,12 @@ Array index_select(const Array& a, int64_t dim, const Array& index) {
   for (size_t i = 0; i < idx.size(); ++i)
     copy_into(select(out, d, int64_t(i)), select(a, d, idx[i]));
   return out;
+}
+
+}  // namespace
+
+Array index_select(const Array& a, int64_t dim, const Array& index) {
+  return index_select_impl(a, dim, index, "index_select");
 }
 
 Array gather(const Array& a, int64_t dim, const Array& index) {
@@ -421,7 +430,7 @@ Array embedding(const Array& weight, const Array& indices) {
   EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: expected a 2-D weight, but got shape ",
               shape_str(weight.sizes()));
   check_index_dtype(indices, "embedding");
-  Array rows = index_select(weight, 0, reshape(indices, {indices.numel()}));
+  Array rows = index_select_impl(weight, 0, reshape(indices, {indices.numel()}), "embedding");
   Shape sizes = indices.sizes();
   sizes.push_back(weight.size(1));
   return reshape(rows, sizes);

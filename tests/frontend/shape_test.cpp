@@ -133,8 +133,10 @@ TEST(Join, CatAndStack) {
 
 TEST(Index, IndexSelectGatherEmbedding) {
   const Tensor x = iota({4, 3});
-  const Tensor idx = from_values({3}, {3, 0, -1}, kInt64);
+  const Tensor idx = from_values({3}, {3, 0, 3}, kInt64);
   expect_values(index_select(x, 0, idx), {3, 3}, {9, 10, 11, 0, 1, 2, 9, 10, 11}, 0);
+  // Negative positions are errors, as in PyTorch (only Tensor::index counts from the end).
+  EXPECT_THROW(index_select(x, 0, from_values({1}, {-1}, kInt64)), IndexError);
   expect_values(x.index_select(1, from_values({2}, {2, 0}, kInt32)), {4, 2},
                 {2, 0, 5, 3, 8, 6, 11, 9}, 0);
   expect_values(x.t().index_select(1, from_values({1}, {1}, kInt64)), {3, 1}, {3, 4, 5}, 0);
@@ -146,11 +148,14 @@ TEST(Index, IndexSelectGatherEmbedding) {
   expect_values(gather(x, 0, from_values({1, 3}, {3, 2, 1}, kInt64)), {1, 3}, {9, 7, 5}, 0);
   EXPECT_THROW(gather(x, 1, from_values({4}, {0, 0, 0, 0}, kInt64)), ShapeError);
   EXPECT_THROW(gather(x, 1, from_values({1, 1}, {3}, kInt64)), IndexError);
+  EXPECT_THROW(gather(x, 1, from_values({1, 1}, {-1}, kInt64)), IndexError);
 
   const Tensor w = iota({5, 2});
   const Tensor e = embedding(w, from_values({2, 2}, {4, 0, 1, 4}, kInt64));
   expect_values(e, {2, 2, 2}, {8, 9, 0, 1, 2, 3, 8, 9}, 0);
   EXPECT_THROW(embedding(w, from_values({1}, {5}, kInt64)), IndexError);
+  expect_error<IndexError>([&] { embedding(w, from_values({1}, {-1}, kInt64)); },
+                           "embedding: index -1 is out of bounds");
 }
 
 // index_add against a reference loop: repeated indices accumulate, any dim, strided inputs.
@@ -160,7 +165,7 @@ TEST(Index, IndexAddAccumulatesAtTheIndices) {
       const Tensor x = iota({4, 3}).to(dtype);
       const int64_t d = dim < 0 ? dim + 2 : dim;
       const std::vector<double> index =
-          d == 0 ? std::vector<double>{3, 0, 3, -1, 1} : std::vector<double>{2, 2, 0};
+          d == 0 ? std::vector<double>{3, 0, 3, 3, 1} : std::vector<double>{2, 2, 0};
       const int64_t k = int64_t(index.size());
       const Shape src_shape = d == 0 ? Shape{k, 3} : Shape{4, k};
       const Tensor src = from_values(
@@ -169,9 +174,7 @@ TEST(Index, IndexAddAccumulatesAtTheIndices) {
       const std::vector<double> sv = values_of(src);
       for (int64_t i = 0; i < src.numel(); ++i) {
         const int64_t r = i / src_shape[1], c = i % src_shape[1];
-        int64_t j = int64_t(index[size_t(d == 0 ? r : c)]);
-        const int64_t size = x.size(d);
-        if (j < 0) j += size;
+        const int64_t j = int64_t(index[size_t(d == 0 ? r : c)]);
         const int64_t at = d == 0 ? j * 3 + c : r * 3 + j;
         want[size_t(at)] = round_to(want[size_t(at)] + sv[size_t(i)], dtype);
       }
@@ -185,6 +188,7 @@ TEST(Index, IndexAddAccumulatesAtTheIndices) {
   }
   const Tensor x = zeros({4, 3});
   EXPECT_THROW(index_add(x, 0, from_values({1}, {4}, kInt64), ones({1, 3})), IndexError);
+  EXPECT_THROW(index_add(x, 0, from_values({1}, {-1}, kInt64), ones({1, 3})), IndexError);
   EXPECT_THROW(index_add(x, 0, from_values({2}, {0, 1}, kInt64), ones({3, 3})), ShapeError);
   EXPECT_THROW(index_add(x, 0, from_values({1}, {0}, kInt64), ones({1, 3}, kFloat64)), DTypeError);
   EXPECT_THROW(index_add(x, 0, from_values({1}, {0}, kFloat32), ones({1, 3})), DTypeError);

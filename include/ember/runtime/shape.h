@@ -64,11 +64,24 @@ inline std::ostream& operator<<(std::ostream& os, IntArrayRef dims) {
   return os << shape_str(dims);
 }
 
-// Product of the sizes (1 for a 0-dim shape).
+// Product of the sizes (1 for a 0-dim shape); ValueError when it does not fit int64 (a shape
+// with a zero size has 0 elements whatever the others are).
 inline int64_t numel_of(IntArrayRef sizes) {
   int64_t n = 1;
-  for (int64_t s : sizes) n *= s;
+  bool overflow = false;
+  for (int64_t s : sizes) overflow |= __builtin_mul_overflow(n, s, &n);
+  if (overflow) [[unlikely]] {
+    for (int64_t s : sizes)
+      if (s == 0) return 0;
+    throw ValueError(detail::concat("shape ", shape_str(sizes),
+                                    " has more elements than int64 can count"));
+  }
   return n;
+}
+
+// The number of elements of [start, end) taken every step (step > 0), without overflowing.
+inline int64_t slice_length(int64_t start, int64_t end, int64_t step) {
+  return end <= start ? 0 : (end - start - 1) / step + 1;
 }
 
 // Row-major strides, in elements.
@@ -84,7 +97,7 @@ std::vector<int64_t> wrap_dims(IntArrayRef dims, int64_t ndim, const char* op);
 // The broadcast of two shapes (numpy rules) or ShapeError naming the op and both shapes.
 Shape broadcast_shapes(IntArrayRef a, IntArrayRef b, const char* op);
 
-// Checks that every size is non-negative.
+// Checks that every size is non-negative and that the element count fits int64.
 void check_sizes(IntArrayRef sizes, const char* op);
 
 }  // namespace ember
