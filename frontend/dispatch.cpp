@@ -71,12 +71,13 @@ void check_value_fits(const Scalar& value, DType dtype, const char* op) {
              v < double(std::numeric_limits<C>::max()) + 1.0;
     } else {
       const int64_t v = value.to_int();
-      fits = std::is_signed_v<C> ? v >= int64_t(std::numeric_limits<C>::lowest()) &&
-                                       (sizeof(C) == 8 || v <= int64_t(std::numeric_limits<C>::max()))
-                                 : v >= 0 && (sizeof(C) == 8 || v <= int64_t(std::numeric_limits<C>::max()));
+      fits = std::is_signed_v<C>
+                 ? v >= int64_t(std::numeric_limits<C>::lowest()) &&
+                       (sizeof(C) == 8 || v <= int64_t(std::numeric_limits<C>::max()))
+                 : v >= 0 && (sizeof(C) == 8 || v <= int64_t(std::numeric_limits<C>::max()));
     }
-    EMBER_CHECK(fits, ValueError, op, ": value ", value.to_double(), " cannot be converted to type ",
-                dtype, " without overflow");
+    EMBER_CHECK(fits, ValueError, op, ": value ", value.to_double(),
+                " cannot be converted to type ", dtype, " without overflow");
   });
 }
 

@@ -205,8 +205,9 @@ ValueType spatial_rule(Op op, const Inputs& in, const Attrs& attrs) {
     const int64_t cin = static_dim(x->shape[1], name, "channels");
     const int64_t wc = static_dim(w->shape[1], name, "weight channels");
     const int64_t o = static_dim(w->shape[0], name, "out channels");
-    EMBER_CHECK(groups >= 1 && groups <= cin && cin == wc * groups && o % groups == 0, ShapeError, name,
-                ": given groups=", groups, ", weight ", text(w), " does not fit input ", text(x));
+    EMBER_CHECK(groups >= 1 && groups <= cin && cin == wc * groups && o % groups == 0, ShapeError,
+                name, ": given groups=", groups, ", weight ", text(w), " does not fit input ",
+                text(x));
     const int64_t ho = kernels::window_output_size(H, static_dim(w->shape[2], name, "kernel"),
                                                    stride[0], padding[0], dilation[0], false);
     const int64_t wo = kernels::window_output_size(W, static_dim(w->shape[3], name, "kernel"),

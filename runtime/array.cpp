@@ -18,7 +18,8 @@ Array Array::empty(IntArrayRef sizes, DType dtype, Device device) {
   const int64_t n = numel_of(sizes);
   int64_t nbytes;
   EMBER_CHECK(!__builtin_mul_overflow(n, int64_t(ember::itemsize(dtype)), &nbytes), ValueError,
-              "empty: shape ", shape_str(sizes), " of ", dtype, " needs more bytes than int64 "
+              "empty: shape ", shape_str(sizes), " of ", dtype,
+              " needs more bytes than int64 "
               "can count");
   auto storage = Storage::allocate(size_t(nbytes), device);
   return Array(std::move(storage), dtype, sizes.vec(), contiguous_strides(sizes), 0);

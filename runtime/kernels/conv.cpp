@@ -85,8 +85,8 @@ void conv2d_impl(const Array& x, const Array& w, const Array* bias, const Conv2d
 
 int64_t window_output_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
   const char* op = "conv/pool window";  // sizes from the caller or an IR file: checked
-  const int64_t span =
-      checked_sub(checked_add(in, checked_mul(2, p, op), op), checked_add(checked_mul(d, k - 1, op), 1, op), op);
+  const int64_t span = checked_sub(checked_add(in, checked_mul(2, p, op), op),
+                                   checked_add(checked_mul(d, k - 1, op), 1, op), op);
   if (span < 0) return 0;
   int64_t out = (ceil_mode ? span / s + (span % s != 0) : span / s) + 1;
   if (ceil_mode && (out - 1) * s >= in + p) --out;
@@ -112,9 +112,9 @@ Array conv2d(const Array& input, const Array& weight, const Array* bias, const C
   const bool batched = input.dim() == 4;
   const Array x = batched ? input : unsqueeze(input, 0);
   const int64_t C = x.size(1), O = weight.size(0);
-  EMBER_CHECK(p.groups <= std::max<int64_t>(C, 1) && C == weight.size(1) * p.groups, ShapeError, "conv2d: given groups=", p.groups,
-              ", weight of size ", shape_str(weight.sizes()), ", expected input ",
-              shape_str(input.sizes()), " to have ", weight.size(1) * p.groups,
+  EMBER_CHECK(p.groups <= std::max<int64_t>(C, 1) && C == weight.size(1) * p.groups, ShapeError,
+              "conv2d: given groups=", p.groups, ", weight of size ", shape_str(weight.sizes()),
+              ", expected input ", shape_str(input.sizes()), " to have ", weight.size(1) * p.groups,
               " channels, but got ", C, " channels instead");
   EMBER_CHECK(O % p.groups == 0, ShapeError, "conv2d: out_channels (", O,
               ") must be divisible by groups (", p.groups, ")");

@@ -379,7 +379,8 @@ namespace {
 // The element offsets [first, last] an array can touch (numel > 0).
 std::pair<int64_t, int64_t> extent(const Array& a) {
   int64_t lo = a.offset(), hi = a.offset();
-  for (int64_t d = 0; d < a.dim(); ++d) (a.stride(d) < 0 ? lo : hi) += (a.size(d) - 1) * a.stride(d);
+  for (int64_t d = 0; d < a.dim(); ++d)
+    (a.stride(d) < 0 ? lo : hi) += (a.size(d) - 1) * a.stride(d);
   return {lo, hi};
 }
 
@@ -393,7 +394,8 @@ void check_writable(const Array& dst, const Array* src) {
     EMBER_CHECK(dst.stride(d) != 0 || dst.size(d) == 1, Error,
                 "unsupported operation: more than one element of the written-to tensor refers to a "
                 "single memory location (dimension ",
-                d, " of size ", dst.size(d), " has stride 0). Please clone() the tensor before "
+                d, " of size ", dst.size(d),
+                " has stride 0). Please clone() the tensor before "
                 "performing the operation.");
   if (!src || src->storage() != dst.storage() || src->numel() == 0) return;
   if (src->offset() == dst.offset() && src->sizes() == dst.sizes() &&
@@ -402,10 +404,9 @@ void check_writable(const Array& dst, const Array* src) {
   if (!src->is_contiguous() || !dst.is_contiguous()) return;
   const auto [a0, a1] = extent(dst);
   const auto [b0, b1] = extent(*src);
-  const bool disjoint = (a1 + 1) * int64_t(itemsize(dst.dtype())) <=
-                            b0 * int64_t(itemsize(src->dtype())) ||
-                        (b1 + 1) * int64_t(itemsize(src->dtype())) <=
-                            a0 * int64_t(itemsize(dst.dtype()));
+  const bool disjoint =
+      (a1 + 1) * int64_t(itemsize(dst.dtype())) <= b0 * int64_t(itemsize(src->dtype())) ||
+      (b1 + 1) * int64_t(itemsize(src->dtype())) <= a0 * int64_t(itemsize(dst.dtype()));
   EMBER_CHECK(disjoint, Error,
               "unsupported operation: some elements of the input tensor and the written-to tensor "
               "refer to a single memory location. Please clone() the tensor before performing "

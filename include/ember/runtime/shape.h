@@ -73,8 +73,8 @@ inline int64_t numel_of(IntArrayRef sizes) {
   if (overflow) [[unlikely]] {
     for (int64_t s : sizes)
       if (s == 0) return 0;
-    throw ValueError(detail::concat("shape ", shape_str(sizes),
-                                    " has more elements than int64 can count"));
+    throw ValueError(
+        detail::concat("shape ", shape_str(sizes), " has more elements than int64 can count"));
   }
   return n;
 }
