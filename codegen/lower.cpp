@@ -229,9 +229,17 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
   for (const ir::Node* n : nodes) {
     // A view's value is the view step's (made before the kernel), not a store of its load.
     if (lower.is_view(*n) || !lower.expr_of.count(n->output) || !lower.escapes(n->output)) continue;
-    EMBER_CHECK(
-        k.ir.exprs[size_t(lower.expr_of.at(n->output))].row_level || n->output->shape == shape,
-        Error, "lower_rows: output %", n->output->name, " is neither per row nor per element");
+    const bool row = k.ir.exprs[size_t(lower.expr_of.at(n->output))].row_level;
+    EMBER_CHECK(row || n->output->shape == shape, Error, "lower_rows: output %", n->output->name,
+                " is neither per row nor per element");
+    // The runner lines a row output up with the domain's leading dims when it lacks the reduced
+    // ones (keepdim=false), and right-aligned otherwise; a lower-rank broadcast row value that
+    // is neither (b * 2 for b[4, 1] in a [2, 4, 4] domain) is left to eager.
+    const ir::SymShape leading(shape.begin(), shape.end() - k.reduced);
+    EMBER_CHECK(!row || n->output->shape.size() == shape.size() || n->output->shape == leading,
+                Error, "lower_rows: row output %", n->output->name, " of shape ",
+                ir::shape_text(n->output->shape), " lines up with neither the domain ",
+                ir::shape_text(shape), " nor its rows");
     lower.store(n->output, k.outputs);
   }
   // Element-level operands of reductions that something else reads too: kept in scratch rows.

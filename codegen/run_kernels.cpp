@@ -77,12 +77,14 @@ int64_t folded_stride(const std::vector<int64_t>& strides, IntArrayRef domain, s
 }
 
 // The (row, column) strides of buffer a over domain, or false when its dims do not fold.
-bool row_col_strides(const Array& a, bool row_level, IntArrayRef domain, size_t split,
+// Inputs line up with the domain as broadcasting does (right-aligned); an output that is one
+// value per row without the reduced dims (a keepdim=false reduction) lines up with the leading
+// dims (lower_rows stores no other lower-rank row output).
+bool row_col_strides(const Array& a, bool leading, IntArrayRef domain, size_t split,
                      int64_t* pair) {
   const size_t rank = domain.size();
   std::vector<int64_t> strides(rank, 0);
-  // A row-level buffer without the reduced dims lines up with the leading dims.
-  const size_t lead = row_level && size_t(a.dim()) == split ? 0 : rank - size_t(a.dim());
+  const size_t lead = leading ? 0 : rank - size_t(a.dim());
   for (size_t d = 0; d < size_t(a.dim()); ++d)
     if (a.size(int64_t(d)) != 1) strides[lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
   pair[0] = folded_stride(strides, domain, 0, split);
@@ -97,9 +99,7 @@ Array dense_for_rows(const Array& a, bool row_level, IntArrayRef domain, size_t 
   Shape target(domain.begin(), domain.end());
   if (row_level)
     for (size_t d = split; d < target.size(); ++d) target[d] = 1;
-  Shape aligned(a.sizes().begin(), a.sizes().end());
-  if (row_level && aligned.size() == split) aligned.resize(target.size(), 1);
-  return kernels::contiguous(kernels::expand(kernels::reshape(a, aligned), target));
+  return kernels::contiguous(kernels::expand(a, target));  // right-aligned, as broadcasting
 }
 
 }  // namespace
@@ -125,8 +125,11 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffer
   SmallVector<int64_t, 32> pairs(2 * nb, 0);
   // Whether the kernel can read buffer b as laid out: its dims fold into a row and a column
   // stride, and element-level buffers are contiguous along the columns.
+  SmallVector<bool, 16> stored(nb, false);
+  for (const auto& [b, e] : kernel.stores) stored[size_t(b)] = true;
   auto readable = [&](const Array& a, size_t b) {
-    return row_col_strides(a, row_level[b], domain, split, &pairs[2 * b]) &&
+    const bool leading = stored[b] && row_level[b] && size_t(a.dim()) == split;
+    return row_col_strides(a, leading, domain, split, &pairs[2 * b]) &&
            (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(a.itemsize()));
   };
   std::vector<Array> dense;  // inputs copied to a readable layout (kept alive for the run)

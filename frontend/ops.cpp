@@ -2,6 +2,7 @@
 // arguments, then states its IR op, operands and attributes once and hands them to
 // detail::dispatch (frontend/dispatch.h), which runs the eager kernel or records the node.
 #include "ember/frontend/ops.h"
+#include "ember/runtime/checked.h"
 
 #include <cmath>
 
@@ -116,9 +117,11 @@ Tensor empty(IntArrayRef sizes, TensorOptions options) {
   return make(detail::empty(sizes, options.dtype_or(kFloat32)), options);
 }
 Tensor zeros(IntArrayRef sizes, TensorOptions options) {
+  check_cpu(options, "zeros");
   return full(sizes, 0.0, options.dtype(options.dtype_or(kFloat32)));
 }
 Tensor ones(IntArrayRef sizes, TensorOptions options) {
+  check_cpu(options, "ones");
   return full(sizes, 1.0, options.dtype(options.dtype_or(kFloat32)));
 }
 // Like torch.full, the dtype follows the fill value when none is given (full({2}, 7) is int64).
@@ -206,10 +209,15 @@ Tensor from_blob(void* data, IntArrayRef sizes, IntArrayRef strides, TensorOptio
   EMBER_CHECK(data != nullptr || numel_of(sizes) == 0, ValueError,
               "from_blob: null data pointer for a non-empty tensor of shape ", shape_str(sizes));
   const DType dtype = options.dtype_or(kFloat32);
+  for (size_t i = 0; i < strides.size(); ++i)
+    EMBER_CHECK(strides[i] >= 0, ValueError, "from_blob: negative stride ", strides[i],
+                " in dimension ", i, " (negative strides are not supported, as in PyTorch)");
   int64_t extent = numel_of(sizes) == 0 ? 0 : 1;
   for (size_t i = 0; i < sizes.size(); ++i)
-    if (sizes[i] > 0) extent += (sizes[i] - 1) * strides[i];
-  auto storage = Storage::wrap(data, size_t(extent) * itemsize(dtype), Device());
+    if (sizes[i] > 0)
+      extent = checked_add(extent, checked_mul(sizes[i] - 1, strides[i], "from_blob"), "from_blob");
+  auto storage = Storage::wrap(
+      data, size_t(checked_mul(extent, int64_t(itemsize(dtype)), "from_blob")), Device());
   return make(Tensor(Array(std::move(storage), dtype, sizes.vec(), strides.vec(), 0)), options);
 }
 

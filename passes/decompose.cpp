@@ -89,8 +89,11 @@ Value* emit_decomposition(ir::Graph& graph, size_t at, Op op, const std::vector<
     case Op::Gelu:
       if (attrs.get_bool(ir::Attr::Approximate)) {
         Value* cube = e.op(Op::Mul, {e.op(Op::Mul, {v, v}), v});
-        Value* inner = e.mul(e.op(Op::Add, {v, e.mul(cube, 0.044715)}), 0.79788456080286535588);
-        r = e.op(Op::Mul, {e.mul(v, 0.5), e.add(e.op(Op::Tanh, {inner}), 1.0)});
+        // x * sigmoid(2u) with u = sqrt(2/pi) (x + 0.044715 x^3): the value of
+        // 0.5 x (1 + tanh(u)) without its cancellation where x is large and negative.
+        Value* twice_inner =
+            e.mul(e.op(Op::Add, {v, e.mul(cube, 0.044715)}), 2 * 0.79788456080286535588);
+        r = e.op(Op::Mul, {v, e.op(Op::Sigmoid, {twice_inner})});
       } else {
         r = e.op(Op::Mul, {e.mul(v, 0.5), e.add(e.op(Op::Erf, {e.mul(v, M_SQRT1_2)}), 1.0)});
       }

@@ -73,10 +73,12 @@ EMBER_VEC_INLINE auto apply_unary(C x) {
   } else if constexpr (Op == UnaryOp::GeluTanh) {
     constexpr C kAlpha = C(0.79788456080286535588);  // sqrt(2 / pi)
     const C inner = kAlpha * (x + C(0.044715) * x * x * x);
+    // 0.5 * (1 + tanh(u)) == sigmoid(2u): the sigmoid form does not cancel to ~1e-6 where the
+    // value is ~0 (large negative x), which the tanh form does.
     if constexpr (f32)
-      return C(0.5f * x * (1.0f + vec_math::tanh(inner)));
+      return x * vec_math::sigmoid(2.0f * inner);
     else
-      return C(0.5 * x * (1.0 + std::tanh(inner)));
+      return x / (C(1) + std::exp(C(-2) * inner));
   } else if constexpr (Op == UnaryOp::Silu) {
     if constexpr (f32)
       return x * vec_math::sigmoid(x);
