@@ -76,9 +76,10 @@ std::optional<std::string> read_regular_file(const std::string& path, std::strin
   return bytes;
 }
 
-// The binary of a valid entry for key among `bytes`, or nullopt with `why`.
-std::optional<std::string> parse_entry(const std::string& bytes, const std::string& key,
-                                       std::string& why) {
+}  // namespace
+
+std::optional<std::string> parse_cache_entry(const std::string& bytes, const std::string& key,
+                                             std::string& why) {
   auto reject = [&](const char* reason) -> std::optional<std::string> {
     why = reason;
     return std::nullopt;
@@ -97,6 +98,8 @@ std::optional<std::string> parse_entry(const std::string& bytes, const std::stri
   if (stored_key != key) return reject("another kernel with the same hash");
   return std::string(binary);
 }
+
+namespace {
 
 // Whether a file name is one of the cache's entries (any backend): <backend>-<16 hex>.<ext>.
 bool is_entry_name(const std::string& name) {
@@ -178,7 +181,7 @@ std::optional<std::string> DiskCache::load(const std::string& key) const {
   const std::string path = path_of(key);
   std::string why;
   std::optional<std::string> binary;
-  if (const auto bytes = read_regular_file(path, why)) binary = parse_entry(*bytes, key, why);
+  if (const auto bytes = read_regular_file(path, why)) binary = parse_cache_entry(*bytes, key, why);
   if (!binary) {
     if (!why.empty()) log_cache("ignoring " + path + ": " + why);
     return std::nullopt;

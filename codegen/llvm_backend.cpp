@@ -6,6 +6,8 @@
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/IR/DiagnosticPrinter.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
@@ -186,8 +188,26 @@ class Jit {
   std::thread background_thread_;
 };
 
+// LLVM's diagnostics for one kernel: remarks and warnings (a loop hint it could not honour) go
+// to EMBER_LOG=llvm instead of the user's stderr; errors are kept, and emit_object raises them.
+struct Diagnostics {
+  std::string errors;
+  static void handle(const llvm::DiagnosticInfo* info, void* self) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvm::DiagnosticPrinterRawOStream printer(os);
+    info->print(printer);
+    if (info->getSeverity() == llvm::DS_Error)
+      static_cast<Diagnostics*>(self)->errors += os.str() + "\n";
+    else if (log_enabled("llvm"))
+      log_message("llvm", os.str());
+  }
+};
+
 std::string Jit::emit_object(const KernelIR& k, const std::string& symbol, bool quick) {
   llvm::LLVMContext context;
+  Diagnostics diagnostics;
+  context.setDiagnosticHandlerCallBack(Diagnostics::handle, &diagnostics);
   llvm::Module module("ember", context);
   module.setDataLayout(jit_->getDataLayout());
   llvm::TargetMachine& target = thread_target_machine(quick);
@@ -217,6 +237,8 @@ std::string Jit::emit_object(const KernelIR& k, const std::string& symbol, bool 
   if (target.addPassesToEmitFile(pm, object_os, nullptr, llvm::CodeGenFileType::ObjectFile))
     throw BackendError("llvm", k.name, "the target cannot emit object files");
   pm.run(module);
+  if (!diagnostics.errors.empty())
+    throw BackendError("llvm", k.name, "LLVM reported: " + diagnostics.errors);
   ++(quick ? quick_compiles_ : compiles_);
   if (log_enabled("cache")) {
     using ms = std::chrono::duration<double, std::milli>;

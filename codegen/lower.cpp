@@ -102,11 +102,14 @@ struct GroupLowering {
   }
   // A movement op (reshape, permute, expand, slice) of a value from outside the group: a view
   // the runner makes before the kernel, which then loads it as an input (its strides do the
-  // indexing). A movement of a value the group computes would need index arithmetic.
+  // indexing), or of such a view. A movement of a value the group computes would need index
+  // arithmetic. (Whether the kernel also loads the value itself does not matter.)
   bool is_view(const ir::Node& n) const {
     const bool movement = n.op == ir::Op::Reshape || n.op == ir::Op::Permute ||
                           n.op == ir::Op::Expand || n.op == ir::Op::Slice;
-    return movement && !expr_of.count(n.inputs[0]);
+    if (!movement) return false;
+    const ir::Node* p = n.inputs[0]->producer;
+    return !p || p->group != group || is_view(*p);
   }
   void store(const ir::Value* v, std::vector<const ir::Value*>& outputs) {
     ir.stores.push_back({int(ir.buffers.size()), expr_of.at(v)});
@@ -236,8 +239,10 @@ LoweredRowKernel lower_rows(const ir::Graph& g, int group) {
     // ones (keepdim=false), and right-aligned otherwise; a lower-rank broadcast row value that
     // is neither (b * 2 for b[4, 1] in a [2, 4, 4] domain) is left to eager.
     const ir::SymShape leading(shape.begin(), shape.end() - k.reduced);
-    EMBER_CHECK(!row || n->output->shape.size() == shape.size() || n->output->shape == leading,
-                Error, "lower_rows: row output %", n->output->name, " of shape ",
+    ir::SymShape keep = leading;
+    keep.resize(shape.size(), ir::SymInt(1));
+    EMBER_CHECK(!row || n->output->shape == keep || n->output->shape == leading, Error,
+                "lower_rows: row output %", n->output->name, " of shape ",
                 ir::shape_text(n->output->shape), " lines up with neither the domain ",
                 ir::shape_text(shape), " nor its rows");
     lower.store(n->output, k.outputs);

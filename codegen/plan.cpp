@@ -107,6 +107,20 @@ class PlanBuilder {
       views.push_back(p);
     };
     for (const ir::Value* v : inputs) add_view(v);
+    // So do the group's views that are returned or read by later steps (a select of a sliced
+    // input beside a reduction of the slice): the kernel stores no view.
+    for (size_t j = begin; j < end; ++j) {
+      const ir::Node& n = *nodes[j];
+      if (!n.output || !ir::is_movement(n.op) ||
+          std::find(outputs.begin(), outputs.end(), n.output) != outputs.end())
+        continue;
+      bool escapes =
+          std::find(g_.outputs().begin(), g_.outputs().end(), n.output) != g_.outputs().end();
+      for (const auto& m : nodes)
+        if (m->group != n.group)
+          for (const ir::Value* in : m->inputs) escapes = escapes || in == n.output;
+      if (escapes) add_view(n.output);
+    }
     for (const ir::Node* n : views) plan_.steps.push_back(node_step(*n, " (view)"));
     for (const ir::Value* v : inputs) s.in.push_back(slot_of(v));
     for (const ir::Value* v : outputs) {

@@ -128,6 +128,10 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffer
   SmallVector<bool, 16> stored(nb, false);
   for (const auto& [b, e] : kernel.stores) stored[size_t(b)] = true;
   auto readable = [&](const Array& a, size_t b) {
+    if (a.numel() == 0) {  // an empty reduced dim (cols == 0): never read or written
+      pairs[2 * b] = pairs[2 * b + 1] = 0;
+      return true;
+    }
     const bool leading = stored[b] && row_level[b] && size_t(a.dim()) == split;
     return row_col_strides(a, leading, domain, split, &pairs[2 * b]) &&
            (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(a.itemsize()));

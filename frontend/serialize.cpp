@@ -12,6 +12,7 @@
 #include "ember/frontend/autograd.h"
 #include "ember/frontend/ops.h"
 #include "ember/nn/module.h"
+#include "ember/runtime/checked.h"
 
 namespace ember {
 namespace {
@@ -407,20 +408,30 @@ Tensor load_npy(const std::string& path) {
   EMBER_CHECK(type != nullptr, ValueError, "load_npy: ", path, ": the dtype '", descr,
               "' is not one Ember reads (little-endian bool, int8/32/64, uint8, float16/32/64)");
   const bool fortran = npy_field(header, "fortran_order", path) == "True";
+  // The shape: sizes of decimal digits, their product in bytes checked against the file before
+  // anything is allocated.
   Shape sizes;
   std::stringstream dims(npy_field(header, "shape", path));
+  uint64_t bytes = itemsize(type->dtype);
   for (std::string item; std::getline(dims, item, ',');) {
-    if (item.find_first_not_of(' ') == std::string::npos) continue;
-    const long long v = std::stoll(item);
-    EMBER_CHECK(v >= 0, ValueError, "load_npy: ", path, ": negative size in the shape");
+    const size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+    if (first == std::string::npos) continue;
+    int64_t v = 0;
+    for (size_t i = first; i <= last; ++i) {
+      EMBER_CHECK(std::isdigit(static_cast<unsigned char>(item[i])), ValueError, "load_npy: ", path,
+                  ": the shape holds '", item, "', which is not a size");
+      v = checked_add(checked_mul(v, 10, "load_npy"), item[i] - '0', "load_npy");
+    }
     sizes.push_back(v);
+    bytes =
+        v == 0 ? 0 : (bytes > (uint64_t(1) << 62) / uint64_t(v) ? UINT64_MAX : bytes * uint64_t(v));
   }
+  EMBER_CHECK(file_size - data_start == bytes, ValueError, "load_npy: ", path, " holds ",
+              file_size - data_start, " bytes of data for a shape of ",
+              bytes == UINT64_MAX ? std::string("more than 2^62") : std::to_string(bytes));
   Shape stored = sizes;
   if (fortran) std::reverse(stored.begin(), stored.end());
   Array a = Array::empty(stored, type->dtype);
-  const uint64_t bytes = uint64_t(a.numel()) * a.itemsize();
-  EMBER_CHECK(file_size - data_start == bytes, ValueError, "load_npy: ", path, " holds ",
-              file_size - data_start, " bytes of data for a shape of ", bytes);
   in.seekg(std::streamoff(data_start));
   in.read(static_cast<char*>(a.data()), std::streamsize(bytes));
   EMBER_CHECK(bool(in), ValueError, "load_npy: reading ", path, " failed");

@@ -106,17 +106,20 @@ std::optional<int64_t> numeric_name(const std::string& name) {
 }  // namespace
 
 // Numeric names live in a vector indexed by their number and the rest in a map: the tracer's
-// auto-named results cost no string hashing, and every name stays unique and findable.
+// auto-named results cost no string hashing, and every name stays unique and findable. A number
+// far beyond the graph's size (%4294967296 in a hand-written file) goes to the map, so that a
+// name never sizes the vector.
 Value* Graph::find(const std::string& name) const {
-  if (const auto n = numeric_name(name)) {
-    return size_t(*n) < numbered_.size() ? numbered_[size_t(*n)] : nullptr;
-  }
+  if (const auto n = numeric_name(name);
+      n && size_t(*n) < numbered_.size() && numbered_[size_t(*n)])
+    return numbered_[size_t(*n)];
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;
 }
 
 Value* Graph::new_value(Value v) {
-  const auto n = numeric_name(v.name);
+  auto n = numeric_name(v.name);
+  if (n && size_t(*n) >= numbered_.size() && size_t(*n) > 2 * values_.size() + 1024) n.reset();
   EMBER_CHECK(!find(v.name), ValueError, "duplicate value name %", v.name);
   values_.push_back(std::make_unique<Value>(std::move(v)));
   Value* p = values_.back().get();
@@ -130,7 +133,7 @@ Value* Graph::new_value(Value v) {
 }
 
 std::string Graph::fresh_name() {
-  while (size_t(next_name_) < numbered_.size() && numbered_[size_t(next_name_)]) ++next_name_;
+  while (find(std::to_string(next_name_))) ++next_name_;
   return std::to_string(next_name_++);
 }
 
@@ -189,7 +192,8 @@ void Graph::erase_nodes_if(const std::function<bool(const Node&)>& remove) {
     if (n->output) {  // free the name; the Value itself stays owned (passes may hold pointers)
       const std::string& name = n->output->name;
       if (Value* v = find(name); v == n->output) {
-        if (const auto k = numeric_name(name))
+        if (const auto k = numeric_name(name);
+            k && size_t(*k) < numbered_.size() && numbered_[size_t(*k)] == v)
           numbered_[size_t(*k)] = nullptr;
         else
           by_name_.erase(name);

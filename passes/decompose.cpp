@@ -105,6 +105,11 @@ Value* emit_decomposition(ir::Graph& graph, size_t at, Op op, const std::vector<
     case Op::LogSoftmax: {
       const std::vector<ir::SymInt> dim{
           wrap_dim(attrs.get_int(ir::Attr::Dim), x->rank(), "softmax")};
+      const ir::SymInt& size = v->shape[size_t(dim[0].value())];
+      if (size.is_constant() && size.value() == 0) {  // nothing to normalize: x's empty shape
+        r = v;
+        break;
+      }
       Value* shifted = e.op(Op::Sub, {v, e.reduce(Op::ReduceMax, v, dim, true)});
       if (op == Op::Softmax) {
         Value* ex = e.op(Op::Exp, {shifted});

@@ -116,7 +116,10 @@ class Fuser {
     return true;
   }
 
+  // The group computing v; a view into a library call (no kernel of its own) stands for the
+  // group of the value it views.
   int group_of(const Value* v) const {
+    while (v->producer && views_.count(v->producer)) v = v->producer->inputs[0];
     if (!v->producer) return -1;
     auto it = group_.find(v->producer);
     return it == group_.end() ? -1 : it->second;
@@ -132,6 +135,21 @@ class Fuser {
       out.insert(groups_[size_t(h)].deps.begin(), groups_[size_t(h)].deps.end());
     }
     return out;
+  }
+
+  // Whether v is returned or read by a node other than n outside group gi (nodes not placed
+  // yet count as outside).
+  bool read_outside(const Value* v, int gi, const Node& n) const {
+    for (const Value* o : g_.outputs())
+      if (o == v) return true;
+    for (const auto& m : g_.nodes()) {
+      if (m.get() == &n) continue;
+      auto it = group_.find(m.get());
+      if (it != group_.end() && it->second == gi) continue;
+      for (const Value* in : m->inputs)
+        if (in == v) return true;
+    }
+    return false;
   }
 
   // Why n may not join group G, or "" when it may.
@@ -157,6 +175,12 @@ class Fuser {
           if (signature_of(n) == *G.reduction) return "";
           return "a reduction over other axes or another shape would recompute the first";
         }
+        // A per-row value without its kept dims ([R] of a [R, C] reduction) read in the
+        // reduction's input shape broadcasts against the trailing dims, not along the rows.
+        for (const Value* v : n.inputs)
+          if (group_of(v) == gi && v->rank() > 0 && v->rank() < int64_t(out.size()))
+            return "operand %" + v->name + " of k" + std::to_string(gi) +
+                   " broadcasts along other dims than the rows";
         if (in_reduction_domain(*G.reduction, out)) return "";
         return "shape " + ir::shape_text(out) + " is outside the reduction's row domain";
       case Kind::Elementwise:
@@ -168,9 +192,16 @@ class Fuser {
           return "";
         }
         if (ir::is_reduction(n.op)) {
-          for (const Node* m : G.nodes)
-            if (m->output && !broadcasts_to(m->output->shape, n.inputs[0]->shape))
+          for (const Node* m : G.nodes) {
+            if (!m->output) continue;
+            if (!broadcasts_to(m->output->shape, n.inputs[0]->shape))
               return "the prologue does not live in the reduction's input shape";
+            // The row kernel stores only values per element or per row of its domain.
+            if (read_outside(m->output, gi, n) &&
+                !in_reduction_domain(signature_of(n), m->output->shape))
+              return "%" + m->output->name + " is read after the kernel and is neither per " +
+                     "element nor per row of the reduction";
+          }
           return "";
         }
         if (broadcasts_to(G.domain, out) || broadcasts_to(out, G.domain)) return "";
@@ -209,6 +240,10 @@ class Fuser {
     const bool fits = G.kind == Kind::Reduction ? in_reduction_domain(*G.reduction, H.domain)
                                                 : broadcasts_to(H.domain, G.domain);
     if (!fits || G.kind == Kind::Opaque) return;
+    // G may read H through a third kernel too (H -> X -> G, X an opaque gather of an H value):
+    // then merging would make a cycle.
+    for (int x : G.deps)
+      if (x != hi && groups_[size_t(x)].deps.count(hi)) return;
     for (Node* m : H.nodes) {
       group_[m] = gi;
       G.nodes.push_back(m);

@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cmath>
+#include <fstream>
 
 #include "ember/ember.h"
 #include "tests/test_util.h"
@@ -254,6 +255,52 @@ TEST(HostileCompile, RowReductionsOverLowerRankBroadcastInputs) {
       expect_values(got[2], {xs[0], 4, 1}, values_of(b * 2 + x.amax(-1, true)), 1e-5, 1e-5, "row");
     }
   }
+}
+
+// ---- files and text (what the fuzz targets of tools/fuzz/targets.h found) ----
+
+TEST(HostileFiles, ValueNamesDoNotSizeTheGraph) {
+  // %4294967296 once resized a vector to 2^32 entries (std::bad_alloc): numbers far beyond the
+  // graph's size are names like any other, and fresh names never collide with them.
+  const std::string text =
+      "graph @f(%x: f32[4]) -> (f32[4]) {\n"
+      "  %4294967296 = tanh(%x) : f32[4]\n"
+      "  %9223372036854775807 = exp(%4294967296) : f32[4]\n"
+      "  return %9223372036854775807\n}\n";
+  const auto g = ir::parse(text);
+  EXPECT_EQ(ir::print(*g), text);
+  EXPECT_EQ(ir::print(*ir::parse(ir::print(*g))), text);
+  EXPECT_THROW(ir::parse("graph @f(%x: f32[4]) -> (f32[4]) {\n  %4294967296 = tanh(%x) : f32[4]\n"
+                         "  %4294967296 = exp(%x) : f32[4]\n  return %x\n}\n"),
+               Error);
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::string npy_with_shape(const std::string& shape, size_t data_bytes) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
+  header.resize(118, ' ');
+  header += '\n';
+  std::string out = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + '\0' + header;
+  return out + std::string(data_bytes, '\0');
+}
+
+TEST(HostileFiles, NpyShapesAreCheckedBeforeAnythingIsAllocated) {
+  const std::string path = ::testing::TempDir() + "hostile.npy";
+  write_bytes(path, npy_with_shape("2, 3", 24));
+  EXPECT_EQ(load_npy(path).sizes().vec(), (std::vector<int64_t>{2, 3}));
+  // A shape of 2^40 x 2^20 floats in a file of no data: an error, not a 4-exabyte allocation.
+  write_bytes(path, npy_with_shape("1099511627776, 1048576", 0));
+  expect_error<ValueError>([&] { load_npy(path); }, "bytes of data for a shape of");
+  // Sizes that are not numbers, or overflow int64: ValueError (was std::invalid_argument).
+  write_bytes(path, npy_with_shape("2, x", 0));
+  expect_error<ValueError>([&] { load_npy(path); }, "which is not a size");
+  write_bytes(path, npy_with_shape("99999999999999999999", 0));
+  expect_error<ValueError>([&] { load_npy(path); }, "load_npy");
+  write_bytes(path, npy_with_shape("-1", 0));
+  expect_error<ValueError>([&] { load_npy(path); }, "which is not a size");
 }
 
 }  // namespace

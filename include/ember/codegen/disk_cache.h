@@ -43,6 +43,11 @@ class DiskCache {
   std::string backend_, extension_, dir_;
 };
 
+// The binary of an entry file's bytes when they are a valid entry for key, else nullopt with
+// why (what DiskCache::load checks after reading a regular file of bounded size).
+std::optional<std::string> parse_cache_entry(const std::string& bytes, const std::string& key,
+                                             std::string& why);
+
 // 16 lowercase hex digits.
 std::string hex64(uint64_t v);
 
