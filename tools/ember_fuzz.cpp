@@ -41,7 +41,7 @@ struct Failure {
 
 struct Totals {
   int64_t programs = 0, calls = 0, nodes = 0, traces = 0, recompiles = 0, guard_failures = 0;
-  int64_t kernels = 0, mismatches = 0;
+  int64_t kernels = 0, mismatches = 0, gradient_checks = 0;
   std::map<std::string, int64_t> op_counts;
 };
 
@@ -126,6 +126,71 @@ std::optional<std::string> differ(const std::vector<Tensor>& got, const std::vec
   return std::nullopt;
 }
 
+// The gradients of a loss of the program's float outputs with respect to its float inputs,
+// eagerly (the tape) and compiled (the joint graph's backward plan), on each call. Null when the
+// program has no differentiable path.
+std::optional<Failure> check_gradients(const Program& p,
+                                       const std::vector<std::vector<Tensor>>& inputs,
+                                       const CompileOptions& options, Totals* totals) {
+  // loss = sum(o^2 / 2 + o) over the outputs that require grad: upstream gradients o + 1.
+  auto loss_of = [](const std::vector<Tensor>& outs) {
+    Tensor loss;
+    for (const Tensor& o : outs) {
+      if (!o.requires_grad()) continue;
+      const Tensor d = o.to(kFloat64);
+      const Tensor term = (d * d * 0.5 + d).sum();
+      loss = loss.defined() ? loss + term : term;
+    }
+    return loss;
+  };
+  auto leaves = [](const std::vector<Tensor>& in) {
+    std::vector<Tensor> out;
+    for (const Tensor& x : in) {
+      Tensor leaf = x.detach();
+      if (leaf.is_floating_point()) leaf.requires_grad_(true);
+      out.push_back(leaf);
+    }
+    return out;
+  };
+  detail::CompiledEngine engine(options);
+  auto body = [&p](const std::vector<CompileArg>& args) {
+    std::vector<Tensor> x;
+    for (const CompileArg& a : args) x.push_back(std::get<Tensor>(a));
+    return execute(p, x);
+  };
+  const double rtol = tolerance(p) * 5;
+  for (size_t c = 0; c < p.num_calls(); ++c) {
+    const std::vector<Tensor> eager_in = leaves(inputs[c]), compiled_in = leaves(inputs[c]);
+    const Tensor eager_loss = loss_of(execute(p, eager_in));
+    if (!eager_loss.defined()) return std::nullopt;
+    eager_loss.backward();
+    try {
+      const std::vector<CompileArg> args(compiled_in.begin(), compiled_in.end());
+      const Tensor compiled_loss = loss_of(engine.call(args, body));
+      if (!compiled_loss.defined())
+        return Failure{"compiled backward", c, "no output requires grad; eager's do"};
+      compiled_loss.backward();
+    } catch (const std::exception& e) {
+      return Failure{"compiled backward", c, std::string("raised: ") + e.what()};
+    }
+    for (size_t i = 0; i < eager_in.size(); ++i) {
+      const Tensor want = eager_in[i].grad(), got = compiled_in[i].grad();
+      if (want.defined() != got.defined())
+        return Failure{"compiled backward", c,
+                       "input " + std::to_string(i) +
+                           (want.defined() ? " has no gradient"
+                                           : " has a gradient eager "
+                                             "does not give")};
+      if (!want.defined()) continue;
+      if (totals) ++totals->gradient_checks;
+      if (auto d = differ({got}, {want}, {}, rtol))
+        return Failure{"compiled backward", c,
+                       "gradient of input " + std::to_string(i) + ", " + *d};
+    }
+  }
+  return std::nullopt;
+}
+
 struct Checker {
   Totals* totals = nullptr;  // counted when set
   std::string last_ir;       // the traced graph of the failing call
@@ -189,6 +254,7 @@ struct Checker {
       }
       if (totals) totals->kernels += engine.last_plan().kernels;
     }
+    if (auto f = check_gradients(p, inputs, options, totals)) return f;
     if (totals) {
       const CompileStats s = engine.stats();
       totals->traces += s.traces;
@@ -579,10 +645,11 @@ int run(const Args& args) {
   totals.mismatches = failures;
   std::printf(
       "ember-fuzz: %lld programs (%lld ops, %lld calls), %lld traces, %lld recompiles, %lld guard "
-      "failures, %lld kernels run; %lld mismatches; %.1f s\n",
+      "failures, %lld kernels run, %lld input gradients compared; %lld mismatches; %.1f s\n",
       (long long)totals.programs, (long long)totals.nodes, (long long)totals.calls,
       (long long)totals.traces, (long long)totals.recompiles, (long long)totals.guard_failures,
-      (long long)totals.kernels, (long long)totals.mismatches, minutes() * 60);
+      (long long)totals.kernels, (long long)totals.gradient_checks, (long long)totals.mismatches,
+      minutes() * 60);
   if (args.verbose) {
     for (const auto& [name, n] : totals.op_counts)
       std::printf("  %-16s %lld\n", name.c_str(), (long long)n);

@@ -106,8 +106,14 @@ PathBuilder::Trace PathBuilder::trace(const std::vector<CompileArg>& args,
       }
     std::vector<Tensor> grads =
         autograd::grad(differentiated, leaves, tangents, false, false, true);
-    for (size_t k = 0; k < grads.size(); ++k)
-      outputs.push_back(grads[k].defined() ? grads[k] : zeros_like(leaves[k]));
+    // A leaf no output depends on gets no gradient, as eager leaves its grad() undefined.
+    std::vector<int64_t> reached;
+    for (size_t k = 0; k < grads.size(); ++k) {
+      if (!grads[k].defined()) continue;
+      outputs.push_back(grads[k]);
+      reached.push_back(r.targets[k]);
+    }
+    r.targets = std::move(reached);
   } else {
     r.targets.clear();
   }

@@ -119,5 +119,18 @@ TEST(FuzzRegressions, AReturnedViewInsideAReductionKernel) {
       {x}, "returned view");
 }
 
+// Seed 1 of the gradient mode: an argument that requires grad but that no output depends on got a
+// zero gradient from the compiled backward; eager leaves its grad() undefined, as PyTorch does.
+TEST(FuzzRegressions, AnUnusedArgumentGetsNoGradient) {
+  auto f = compile([](const Tensor&, const Tensor& y) { return y * 2; });
+  for (int call = 0; call < 2; ++call) {
+    Tensor x = randn({3, 1, 3}).requires_grad_(), y = randn({}).requires_grad_();
+    f(x, y).sum().backward();
+    EXPECT_FALSE(x.grad().defined());
+    ASSERT_TRUE(y.grad().defined());
+    EXPECT_EQ(y.grad().item<double>(), 2.0);
+  }
+}
+
 }  // namespace
 }  // namespace ember::testing
