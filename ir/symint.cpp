@@ -148,18 +148,17 @@ std::string SymInt::str() const {
   std::ostringstream os;
   bool first = true;
   for (const Term& t : *terms_) {
-    int64_t c = t.coeff;
-    if (!first) {
-      os << (c < 0 ? " - " : " + ");
-      c = c < 0 ? -c : c;
-    } else if (c < 0 && !t.symbols.empty()) {
+    // The magnitude in unsigned arithmetic: -INT64_MIN is no int64.
+    const bool negative = t.coeff < 0;
+    const uint64_t magnitude = negative ? 0 - uint64_t(t.coeff) : uint64_t(t.coeff);
+    if (!first)
+      os << (negative ? " - " : " + ");
+    else if (negative)
       os << '-';
-      c = -c;
-    }
     first = false;
     bool need_star = false;
-    if (c != 1 || t.symbols.empty()) {
-      os << c;
+    if (magnitude != 1 || t.symbols.empty()) {
+      os << magnitude;
       need_star = true;
     }
     for (int s : t.symbols) {

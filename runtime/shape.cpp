@@ -1,6 +1,7 @@
 #include "ember/runtime/shape.h"
 
 #include <algorithm>
+#include <climits>
 
 namespace ember {
 
@@ -9,7 +10,9 @@ Shape contiguous_strides(IntArrayRef sizes) {
   int64_t stride = 1;
   for (size_t i = sizes.size(); i-- > 0;) {
     strides[i] = stride;
-    stride *= std::max<int64_t>(sizes[i], 1);
+    // Saturates where the product no longer fits: only an empty tensor (a zero size elsewhere)
+    // can have such sizes, since a non-empty one fails the numel check.
+    if (__builtin_mul_overflow(stride, std::max<int64_t>(sizes[i], 1), &stride)) stride = INT64_MAX;
   }
   return strides;
 }

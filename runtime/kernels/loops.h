@@ -37,6 +37,11 @@ struct StridedLoop {
               const std::array<const int64_t*, N>& op_strides,
               const std::array<size_t, N>& itemsizes)
       : base(ptrs) {
+    for (int64_t size : shape)
+      if (size == 0) {  // nothing to visit (and the strides of an empty tensor may be huge)
+        numel = 0;
+        return;
+      }
     for (size_t d = 0; d < shape.size(); ++d) {
       numel *= shape[d];
       if (shape[d] == 1) continue;
