@@ -111,9 +111,10 @@ std::optional<std::string> differ(const std::vector<Tensor>& got, const std::vec
     }
     for (size_t k = 0; k < w.size(); ++k) {
       const double allowed = rtol * (scale + std::fabs(w[k])) + 4 * eager_error;
-      const bool same = std::isnan(w[k]) ? std::isnan(g[k])
-                        : floating       ? std::fabs(g[k] - w[k]) <= allowed
-                                         : g[k] == w[k];
+      const bool same = g[k] == w[k]       ? true
+                        : std::isnan(w[k]) ? std::isnan(g[k])
+                        : floating         ? std::fabs(g[k] - w[k]) <= allowed
+                                           : g[k] == w[k];
       if (!same) {
         std::ostringstream os;
         os.precision(9);
@@ -158,6 +159,7 @@ std::optional<Failure> check_gradients(const Program& p,
     for (const CompileArg& a : args) x.push_back(std::get<Tensor>(a));
     return execute(p, x);
   };
+  if (gradients_follow_near_ties(p)) return std::nullopt;
   const double rtol = tolerance(p) * 5;
   for (size_t c = 0; c < p.num_calls(); ++c) {
     const std::vector<Tensor> eager_in = leaves(inputs[c]), compiled_in = leaves(inputs[c]);

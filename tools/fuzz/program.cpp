@@ -977,6 +977,22 @@ bool runs_eagerly(const Program& p) {
   return !p.outputs.empty();
 }
 
+bool gradients_follow_near_ties(const Program& p) {
+  std::vector<Tensor> values = make_inputs(p, 0);
+  std::vector<bool> exact(values.size(), true);
+  for (const Node& n : p.nodes) {
+    values.push_back(run_node(n, values));
+    exact.push_back(result_exact(n, exact, values.back()));
+    const std::string name = ops()[size_t(n.op)].name;
+    const bool selects = name == "amax" || name == "amin" || name == "max" ||
+                         name == "max_dim_values" || name == "maximum" || name == "minimum";
+    if (!selects) continue;
+    for (int a : n.args)
+      if (!exact[size_t(a)] && values[size_t(a)].is_floating_point()) return true;
+  }
+  return false;
+}
+
 Program generate(uint64_t seed) {
   Program p;
   p.seed = seed;

@@ -73,4 +73,9 @@ int num_ops();
 // floating values of moderate size. False when an edit (the minimizer's) broke it.
 bool runs_eagerly(const Program& p);
 
+// Whether a max or min of values that are not exact decides where gradients go: which of two
+// nearly equal values wins may differ by the last bit between backends, and with it the
+// gradient (a legitimate difference, so the gradient mode skips such programs).
+bool gradients_follow_near_ties(const Program& p);
+
 }  // namespace ember::fuzz
