@@ -23,14 +23,15 @@ if ((!sanitize)); then
   exit 0
 fi
 
-# ASan + UBSan: every test; leaks are reported too. LLVM's JIT-compiled kernels are not
+# ASan + UBSan: every test; leaks are reported too. A failed allocation returns null (the tests
+# of out-of-memory errors need malloc to fail, not ASan to abort). LLVM's JIT-compiled kernels are not
 # instrumented (they are not built by this compiler); the code that calls them is.
 # EMBER_NATIVE=OFF: no -march=native, so that the sanitizer runtime's checks see plain code.
 suppressions="$PWD/scripts/sanitizer-suppressions"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMBER_NATIVE=OFF \
   -DEMBER_BUILD_BENCHMARKS=OFF -DEMBER_SANITIZE=address,undefined
 cmake --build build-asan -j"$jobs"
-ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1" \
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:allocator_may_return_null=1" \
   LSAN_OPTIONS="suppressions=$suppressions/lsan.txt:print_suppressions=0" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -E "external_find_package" "$@"

@@ -18,6 +18,7 @@ Shape infer_size(IntArrayRef sizes, int64_t numel, const char* op) {
   Shape out = sizes.vec();
   std::optional<size_t> infer;
   int64_t known = 1;
+  bool overflow = false, zero = false;  // a product past int64 matches no numel, unless a 0
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       EMBER_CHECK(!infer, ShapeError, op, ": only one dimension can be inferred in shape ",
@@ -26,9 +27,13 @@ Shape infer_size(IntArrayRef sizes, int64_t numel, const char* op) {
     } else {
       EMBER_CHECK(out[i] >= 0, ValueError, op, ": invalid shape dimension ", out[i], " in ",
                   shape_str(sizes));
-      known *= out[i];
+      zero = zero || out[i] == 0;
+      overflow = overflow || __builtin_mul_overflow(known, out[i], &known);
     }
   }
+  if (zero) known = 0;
+  EMBER_CHECK(!overflow || zero, ShapeError, op, ": shape ", shape_str(sizes),
+              " is invalid for input of size ", numel);
   if (infer) {
     EMBER_CHECK(known != 0 && numel % known == 0, ShapeError, op, ": shape ", shape_str(sizes),
                 " is invalid for input of size ", numel);
