@@ -93,11 +93,12 @@ bool Attrs::operator==(const Attrs& other) const { return items_ == other.items_
 namespace {
 
 // The number a name spells ("12" -> 12), if it is a plain decimal number.
-std::optional<int64_t> numeric_name(const std::string& name) {
-  if (name.empty() || name.size() > 15 || (name.size() > 1 && name[0] == '0')) return std::nullopt;
+// The number a name like "42" spells, or -1 when it is not such a name.
+int64_t numeric_name(const std::string& name) {
+  if (name.empty() || name.size() > 15 || (name.size() > 1 && name[0] == '0')) return -1;
   int64_t n = 0;
   for (char c : name) {
-    if (c < '0' || c > '9') return std::nullopt;
+    if (c < '0' || c > '9') return -1;
     n = n * 10 + (c - '0');
   }
   return n;
@@ -110,22 +111,22 @@ std::optional<int64_t> numeric_name(const std::string& name) {
 // far beyond the graph's size (%4294967296 in a hand-written file) goes to the map, so that a
 // name never sizes the vector.
 Value* Graph::find(const std::string& name) const {
-  if (const auto n = numeric_name(name);
-      n && size_t(*n) < numbered_.size() && numbered_[size_t(*n)])
-    return numbered_[size_t(*n)];
+  if (const int64_t n = numeric_name(name);
+      n >= 0 && size_t(n) < numbered_.size() && numbered_[size_t(n)])
+    return numbered_[size_t(n)];
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;
 }
 
 Value* Graph::new_value(Value v) {
-  auto n = numeric_name(v.name);
-  if (n && size_t(*n) >= numbered_.size() && size_t(*n) > 2 * values_.size() + 1024) n.reset();
+  int64_t n = numeric_name(v.name);
+  if (n >= 0 && size_t(n) >= numbered_.size() && size_t(n) > 2 * values_.size() + 1024) n = -1;
   EMBER_CHECK(!find(v.name), ValueError, "duplicate value name %", v.name);
   values_.push_back(std::make_unique<Value>(std::move(v)));
   Value* p = values_.back().get();
-  if (n) {
-    if (size_t(*n) >= numbered_.size()) numbered_.resize(size_t(*n) + 1, nullptr);
-    numbered_[size_t(*n)] = p;
+  if (n >= 0) {
+    if (size_t(n) >= numbered_.size()) numbered_.resize(size_t(n) + 1, nullptr);
+    numbered_[size_t(n)] = p;
   } else {
     by_name_[p->name] = p;
   }
@@ -192,9 +193,9 @@ void Graph::erase_nodes_if(const std::function<bool(const Node&)>& remove) {
     if (n->output) {  // free the name; the Value itself stays owned (passes may hold pointers)
       const std::string& name = n->output->name;
       if (Value* v = find(name); v == n->output) {
-        if (const auto k = numeric_name(name);
-            k && size_t(*k) < numbered_.size() && numbered_[size_t(*k)] == v)
-          numbered_[size_t(*k)] = nullptr;
+        if (const int64_t k = numeric_name(name);
+            k >= 0 && size_t(k) < numbered_.size() && numbered_[size_t(k)] == v)
+          numbered_[size_t(k)] = nullptr;
         else
           by_name_.erase(name);
       }

@@ -40,7 +40,7 @@ ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:allocator_m
 # two processes on one cache, loader workers, the thread pool).
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMBER_NATIVE=OFF \
   -DEMBER_BUILD_BENCHMARKS=OFF -DEMBER_SANITIZE=thread
-cmake --build build-tsan -j"$jobs" --target jit_test disk_cache_test runtime_test nn_test \
+cmake --build build-tsan -j"$jobs" --target jit_test disk_cache_test runtime_test nn_test tensor_test \
   ember_cache_probe
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$suppressions/tsan.txt" \
   ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
