@@ -114,8 +114,8 @@ Gradients matmul_backward(const Args& a) {
     if (Y.dim() == 2 && X.dim() > 2) {
       // A weight shared by every batch element: one GEMM over the flattened batch, instead of a
       // batch of products summed afterwards.
-      const int64_t k = X.size(-1), n = G.size(-1);
-      const Tensor gy = matmul(X.reshape({-1, k}).t(), G.reshape({-1, n}));
+      // flatten, not reshape({-1, k}): a batch of zero rows has no -1 to infer.
+      const Tensor gy = matmul(X.flatten(0, -2).t(), G.flatten(0, -2));
       out[1] = y1 ? gy.reshape(y.sizes()) : gy;
     } else {
       Tensor gy = matmul(X.transpose(-1, -2), G);

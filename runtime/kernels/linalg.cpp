@@ -24,6 +24,9 @@ struct BlasMatrix {
   int64_t ld = 1;
 };
 BlasMatrix blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
+  // An empty matrix has no elements to read, whatever its strides (an expanded
+  // [1, 0] has row stride 0).
+  if (rows == 0 || cols == 0) return {true, CblasNoTrans, std::max<int64_t>(cols, 1)};
   if ((cs == 1 || cols == 1) && (rs >= std::max<int64_t>(cols, 1) || rows == 1))
     return {true, CblasNoTrans, std::max<int64_t>({rs, cols, 1})};
   if ((rs == 1 || rows == 1) && (cs >= std::max<int64_t>(rows, 1) || cols == 1))

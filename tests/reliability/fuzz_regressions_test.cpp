@@ -132,5 +132,46 @@ TEST(FuzzRegressions, AnUnusedArgumentGetsNoGradient) {
   }
 }
 
+// Seed 304955: the backward of a batched matmul with a 2-D weight reshaped the batch to
+// {-1, n}, which has nothing to infer when n is 0 ("shape [-1, 0] is invalid for input of size 0").
+TEST(FuzzRegressions, MatmulBackwardWithAnEmptyDim) {
+  auto f = compile([](const Tensor& x, const Tensor& w) { return matmul(x, w); });
+  for (int64_t n : {0, 3}) {
+    for (bool compiled : {false, true}) {
+      Tensor x = randn({8, 2, 4, 2}).requires_grad_(), w = randn({2, n}).requires_grad_();
+      const Tensor y = compiled ? f(x, w) : matmul(x, w);
+      ASSERT_EQ(y.sizes().vec(), (std::vector<int64_t>{8, 2, 4, n}));
+      (y * y).sum().backward();
+      ASSERT_TRUE(x.grad().defined() && w.grad().defined());
+      // d/dx sum((x w)^2) = 2 (x w) w^T and d/dw = 2 x^T (x w), summed over the batch.
+      const Tensor want_x = (matmul(x, w) * 2).matmul(w.t()).detach();
+      const Tensor want_w =
+          matmul(x.detach().flatten(0, 2).t(), matmul(x, w).detach().flatten(0, 2)) * 2;
+      expect_values(x.grad(), {8, 2, 4, 2}, values_of(want_x), 1e-5, 1e-5, "grad x");
+      expect_values(w.grad(), {2, n}, values_of(want_w), 1e-4, 1e-5, "grad w");
+    }
+  }
+}
+
+// ember-fuzz seeds 306000+: an expanded [1, 0] operand has row stride 0, which no BLAS layout
+// allowed, and being empty it was already "contiguous", so matmul broke an internal invariant.
+TEST(FuzzRegressions, MatmulOfAnExpandedEmptyOperand) {
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tensor a = randn({1, 0}).to(dt).expand({3, 0}), b = randn({0, 4}).to(dt);
+    const Tensor bt = randn({4, 1}).to(dt).expand({4, 0});
+    for (const auto& [x, y] : {std::pair{a, b}, std::pair{b.t(), a.t()}, std::pair{a, bt.t()}}) {
+      const Tensor out = matmul(x, y);
+      expect_values(out, {x.size(0), y.size(1)},
+                    std::vector<double>(size_t(x.size(0) * y.size(1)), 0.0), 0, 0,
+                    "matmul of expanded empties");
+    }
+    expect_backends_agree(
+        [](const std::vector<Tensor>& v) -> std::vector<Tensor> {
+          return {matmul(v[0].expand({2, 3, 0}), v[1]) + 1};
+        },
+        {randn({1, 0}).to(dt), randn({0, 4}).to(dt)}, "compiled matmul of an expanded empty");
+  }
+}
+
 }  // namespace
 }  // namespace ember::testing
