@@ -8,6 +8,7 @@
 //   ember-fuzz --minutes 30                  # as many programs as fit
 //   ember-fuzz --target ir --runs 1000000    # a fuzz target of tools/fuzz/targets.h, mutated
 //   ember-fuzz --target npy --corpus DIR     # ... starting from DIR's files too
+//   ember-fuzz --target npy --write-seeds DIR  # the target's seeds as files (a libFuzzer corpus)
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "ember/ember.h"
@@ -380,13 +382,14 @@ struct Args {
   std::string target;  // a fuzz target instead of the differential fuzzer
   int64_t runs = 100000;
   std::vector<std::string> corpus;
+  std::string write_seeds;  // a directory to write the target's seeds to, instead of running it
 };
 
 int usage() {
   std::fprintf(stderr,
                "usage: ember-fuzz [--seed N] [--count N] [--minutes M] [--no-minimize] [-v]\n"
                "       ember-fuzz --target ir|cache|safetensors|npy [--runs N] [--seed N]\n"
-               "                  [--minutes M] [--corpus DIR]...\n"
+               "                  [--minutes M] [--corpus DIR]... | --write-seeds DIR\n"
                "  Programs seeded N, N+1, ...: count of them, or as many as fit in M minutes;\n"
                "  or runs of a fuzz target on mutations of its seeds and the corpus files.\n");
   return 2;
@@ -549,6 +552,18 @@ int run_target(const Args& args) {
     return usage();
   }
   std::vector<std::string> corpus = target->seeds();
+  if (!args.write_seeds.empty()) {
+    std::filesystem::create_directories(args.write_seeds);
+    for (size_t i = 0; i < corpus.size(); ++i) {
+      const std::string path = args.write_seeds + "/seed-" + std::to_string(i);
+      std::ofstream out(path, std::ios::binary);
+      out.write(corpus[i].data(), std::streamsize(corpus[i].size()));
+      if (!out) throw std::runtime_error("cannot write " + path);
+    }
+    std::printf("ember-fuzz --target %s: %zu seeds written to %s\n", target->name, corpus.size(),
+                args.write_seeds.c_str());
+    return 0;
+  }
   for (const std::string& dir : args.corpus) {
     std::error_code ec;
     for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
@@ -705,6 +720,8 @@ int main(int argc, char** argv) {
       args.runs = std::strtoll(v, nullptr, 10);
     } else if (a == "--corpus" && (v = value())) {
       args.corpus.push_back(v);
+    } else if (a == "--write-seeds" && (v = value())) {
+      args.write_seeds = v;
     } else if (a == "-v") {
       args.verbose = true;
     } else {

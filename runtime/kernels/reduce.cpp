@@ -115,7 +115,7 @@ void reduce_impl(const Array& in, const Dims& kept, const Dims& red, const Array
   Out* dst = out.data_as<Out>();
   const int64_t nout = kept.numel();
   const int64_t nred = red.numel();
-  auto finish = [count](Acc a) -> Out {
+  auto finish = [&](Acc a) -> Out {
     if constexpr (Op == ReduceOp::Mean)
       return Out(compute_t<T>(double(a) / double(count)));
     else
