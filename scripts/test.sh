@@ -46,7 +46,7 @@ if ((!sanitize)); then
   if (($# > 0)); then
     exit 0
   fi
-  # The slice of the sanitizer run that fits CI's budget (about 7 minutes here): the parsers and
+  # The slice of the sanitizer run that fits CI's budget (about 6 minutes here): the parsers and
   # loaders under their fuzz loops, the differential fuzzer, the hostile inputs, the harness through
   # the interpreter, the passes and the CPU backend. The rest is `--sanitize`.
   configure_sanitized build-asan address,undefined

@@ -25,7 +25,6 @@
 #include <optional>
 #include <random>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 
 #include "ember/ember.h"
@@ -554,12 +553,8 @@ int run_target(const Args& args) {
   std::vector<std::string> corpus = target->seeds();
   if (!args.write_seeds.empty()) {
     std::filesystem::create_directories(args.write_seeds);
-    for (size_t i = 0; i < corpus.size(); ++i) {
-      const std::string path = args.write_seeds + "/seed-" + std::to_string(i);
-      std::ofstream out(path, std::ios::binary);
-      out.write(corpus[i].data(), std::streamsize(corpus[i].size()));
-      if (!out) throw std::runtime_error("cannot write " + path);
-    }
+    for (size_t i = 0; i < corpus.size(); ++i)
+      write_file(args.write_seeds + "/seed-" + std::to_string(i), corpus[i]);
     std::printf("ember-fuzz --target %s: %zu seeds written to %s\n", target->name, corpus.size(),
                 args.write_seeds.c_str());
     return 0;

@@ -21,12 +21,6 @@ std::string scratch_path(const char* extension) {
   return (fs::temp_directory_path() / ("ember-fuzz-" + std::to_string(::getpid()) + extension))
       .string();
 }
-void write_file(const std::string& path, const std::string& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw std::runtime_error("ember-fuzz: cannot write " + path);
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
-}
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -182,6 +176,13 @@ std::vector<std::string> npy_seeds() {
 }
 
 }  // namespace
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw std::runtime_error("ember-fuzz: cannot write " + path);
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+}
 
 const std::vector<Target>& targets() {
   static const std::vector<Target> all = {

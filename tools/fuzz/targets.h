@@ -27,6 +27,8 @@ struct Target {
 
 const std::vector<Target>& targets();
 const Target* find_target(const std::string& name);
+// Writes bytes to path (throws std::runtime_error naming the path where it cannot).
+void write_file(const std::string& path, const std::string& bytes);
 // Removes the files the file loaders' targets wrote (one per extension, per process).
 void remove_scratch_files();
 
