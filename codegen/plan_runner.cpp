@@ -172,8 +172,7 @@ ExecutablePlan::PreparedNode ExecutablePlan::prepare(const Step& s) const {
       break;
     case ir::Op::Slice:
       p.kind = Kind::Slice;
-      p.ints = {s.attrs.get_int(ir::Attr::Dim), s.attrs.get_int(ir::Attr::Start),
-                s.attrs.get_int(ir::Attr::End), s.attrs.get_int(ir::Attr::Step)};
+      p.ints = {s.attrs.get_int(ir::Attr::Dim), s.attrs.get_int(ir::Attr::Step)};
       break;
     case ir::Op::Constant: {
       p.kind = Kind::Constant;
@@ -211,9 +210,11 @@ void ExecutablePlan::run_node(const Step& s, const PreparedNode& p, std::vector<
     case Kind::Permute:
       r = kernels::permute(*x, p.ints);
       break;
-    case Kind::Slice:
-      r = kernels::slice(*x, p.ints[0], p.ints[1], p.ints[2], p.ints[3]);
-      break;
+    case Kind::Slice: {
+      const int64_t dim = wrap_dim(p.ints[0], x->dim(), "slice");
+      const auto [start, end] = ir::slice_bounds(s.attrs, x->size(dim), bindings);
+      r = kernels::slice(*x, dim, start, end, p.ints[1]);
+    } break;
     case Kind::Constant:  // made anew each time: a caller may write to what it gets (a view)
       r = p.exact_int ? kernels::full_int(sizes(), p.int_number, p.dtype)
                       : kernels::full(sizes(), p.number, p.dtype);

@@ -51,6 +51,8 @@ class Writer {
             using V = std::decay_t<decltype(v)>;
             if constexpr (std::is_same_v<V, std::vector<ir::SymInt>>)
               shape(v);
+            else if constexpr (std::is_same_v<V, ir::SymInt>)
+              sym(v);
             else if constexpr (std::is_same_v<V, DType>)
               dtype(v);
             else if constexpr (std::is_same_v<V, bool>)
@@ -208,6 +210,9 @@ class Reader {
           break;
         case 4:
           a.set(*key, shape());
+          break;
+        case 5:
+          a.set(*key, sym());
           break;
         default:
           throw ValueError("plan: attribute '" + name + "' has an unknown type");
@@ -400,7 +405,10 @@ Plan Plan::deserialize(std::string_view bytes) {
     check_symbols(s.domain);
     for (const auto& sh : s.out_shapes) check_symbols(sh);
     for (const auto& [key, value] : s.attrs.items())
-      if (const auto* list = std::get_if<std::vector<ir::SymInt>>(&value)) check_symbols(*list);
+      if (const auto* list = std::get_if<std::vector<ir::SymInt>>(&value))
+        check_symbols(*list);
+      else if (const auto* size = std::get_if<ir::SymInt>(&value))
+        check_symbols({*size});
   };
   for (const InputType& t : p.inputs) check_symbols(t.shape);
   // Every slot a step reads holds a value by then, whether a kernel step runs its kernel or its

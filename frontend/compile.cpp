@@ -197,9 +197,10 @@ struct CompiledEngine::Impl {
     try {
       return builder.build(args, entry.signature, body, stats);
     } catch (const Error& e) {
-      if (log_enabled("recompiles"))
-        log_message("recompiles", options.name + ": tracing with symbolic sizes failed (" +
-                                      e.what() + "); specializing them");
+      const std::string why =
+          std::string("tracing with symbolic sizes failed (") + e.what() + "); specializing them";
+      if (!reasons.empty()) reasons.back() += "; " + why;
+      if (log_enabled("recompiles")) log_message("recompiles", options.name + ": " + why);
       shapes.specialize(symbolic);
       entry.signature = make_signature(args, {});
       return builder.build(args, entry.signature, body, stats);

@@ -98,8 +98,8 @@ Tensor empty(IntArrayRef sizes, DType dtype) {
   return Tensor(Array::empty(sizes, dtype));
 }
 
-std::vector<ir::SymInt> size_list(IntArrayRef sizes, const Tensor* reshaped) {
-  if (TraceContext* tc = TraceContext::active()) return tc->symbolic_sizes(sizes, reshaped);
+std::vector<ir::SymInt> size_list(IntArrayRef sizes, const char* op, const Tensor* reshaped) {
+  if (TraceContext* tc = TraceContext::active()) return tc->symbolic_sizes(sizes, op, reshaped);
   return ir::sym_shape(sizes);
 }
 

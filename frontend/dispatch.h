@@ -56,9 +56,10 @@ Tensor scalar_tensor(const Scalar& value, DType dtype);
 // An uninitialized tensor eagerly; zeros while tracing (a graph has no uninitialized memory).
 Tensor empty(IntArrayRef sizes, DType dtype);
 
-// Sizes as an IR attribute: while tracing, a size equal to a symbol's value is that symbol (see
-// TraceContext::symbolic_sizes, and `reshaped` there); plain integers eagerly.
-std::vector<ir::SymInt> size_list(IntArrayRef sizes, const Tensor* reshaped = nullptr);
+// Sizes passed to op as an IR attribute: while tracing, symbolic where the trace's evidence says
+// so (see TraceContext::symbolic_sizes, and `reshaped` there); plain integers eagerly.
+std::vector<ir::SymInt> size_list(IntArrayRef sizes, const char* op,
+                                  const Tensor* reshaped = nullptr);
 
 // A draw of the global generator (op: RandUniform or RandNormal): eagerly the next state of the
 // generator; while tracing the same state, recorded as graph inputs so that replays draw anew.

@@ -132,7 +132,7 @@ Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions options) {
   detail::check_value_fits(value, dtype, "full");
   return make(dispatch(Op::Constant, {},
                        {{ir::Attr::Value, detail::number_attr(value, dtype)},
-                        {ir::Attr::Shape, detail::size_list(sizes)},
+                        {ir::Attr::Shape, detail::size_list(sizes, "full")},
                         {ir::Attr::DType, dtype}}),
               options);
 }
@@ -170,7 +170,7 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
   return make(dispatch(Op::Arange, {},
                        {{ir::Attr::Start, start.to_double()},
                         {ir::Attr::Step, step.to_double()},
-                        {ir::Attr::Shape, sym_list({n})},
+                        {ir::Attr::Shape, detail::size_list({n}, "arange")},
                         {ir::Attr::DType, dtype}}),
               options);
 }
@@ -639,6 +639,7 @@ std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
 std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest,
                                 bool /*sorted*/) {
   const int64_t d = line_dim(x, dim, "topk");
+  if (TraceContext* tc = TraceContext::active()) tc->static_size(k, "topk", "k");
   const Tensor order =
       dispatch(Op::TopK, {x}, {{ir::Attr::Dim, d}, {ir::Attr::K, k}, {ir::Attr::Largest, largest}});
   return {x.dim() == 0 ? x.clone() : gather(x, d, order), order};

@@ -159,7 +159,8 @@ namespace {
 
 // The shape attribute of a reshape (or, with reshape false, an expand) of x to sizes.
 ir::Attrs shape_attr(const Tensor& x, IntArrayRef sizes, bool reshape = true) {
-  return {{ir::Attr::Shape, detail::size_list(sizes, reshape ? &x : nullptr)}};
+  return {{ir::Attr::Shape,
+           detail::size_list(sizes, reshape ? "reshape" : "expand", reshape ? &x : nullptr)}};
 }
 
 // A view whose IR form is a reshape to meta's sizes (view, squeeze, unsqueeze, ...).
@@ -306,10 +307,15 @@ Tensor Tensor::slice(int64_t dim, std::optional<int64_t> start, std::optional<in
     auto clip = [size](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
     const int64_t first = start ? clip(*start) : 0;
     const int64_t stop = std::max(first, end ? clip(*end) : size);
+    TraceContext* tc = TraceContext::active();  // sizes fn computed: symbolic by evidence
+    auto bound = [&](int64_t v, const char* what) -> ir::AttrValue {
+      if (tc) return tc->size(v, "slice", what);
+      return v;
+    };
     return ir::Attrs{{ir::Attr::Dim, d},
-                     {ir::Attr::Start, first},
-                     {ir::Attr::End, stop},
-                     {ir::Attr::Step, step}};
+                     {ir::Attr::Start, bound(first, "start")},
+                     {ir::Attr::End, bound(stop, "end")},
+                     {ir::Attr::Step, tc ? tc->static_size(step, "slice", "step") : step}};
   });
 }
 Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {

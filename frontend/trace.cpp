@@ -106,12 +106,67 @@ int TraceContext::symbol_of(int64_t size) const {
   return it == symbol_sizes_.end() ? -1 : int(it - symbol_sizes_.begin());
 }
 
-std::vector<ir::SymInt> TraceContext::symbolic_sizes(IntArrayRef sizes, const Tensor* reshaped) {
-  std::vector<ir::SymInt> out = ir::sym_shape(sizes);
-  if (symbol_sizes_.empty()) return out;
-  for (ir::SymInt& d : out)
-    if (const int sym = symbol_of(d.value()); sym >= 0) d = ir::SymInt::symbol(sym);
-  if (!reshaped) return out;
+void TraceContext::use_evidence(std::vector<SizeRecord> evidence) {
+  evidence_ = std::move(evidence);
+}
+
+namespace {
+
+std::string bindings_text(const std::vector<int64_t>& bindings) {
+  std::string s = "[";
+  for (size_t i = 0; i < bindings.size(); ++i)
+    s += (i ? ", s" : "s") + std::to_string(i) + "=" + std::to_string(bindings[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+ir::SymInt TraceContext::size(int64_t value, const char* op, const char* what) {
+  const size_t k = sizes_seen_.size();
+  sizes_seen_.push_back(value);
+  if (evidence_.empty()) {
+    if (const int sym = symbol_of(value); sym >= 0 && value >= 2) return ir::SymInt::symbol(sym);
+    return value;
+  }
+  std::vector<std::vector<int64_t>> points;
+  std::vector<int64_t> values;
+  for (const SizeRecord& r : evidence_) {
+    EMBER_CHECK(k < r.sizes.size(), Error, op, ": its ", what,
+                " is a size the trace at other sizes did not compute: fn takes another path "
+                "when sizes change");
+    points.push_back(r.bindings);
+    values.push_back(r.sizes[k]);
+  }
+  const std::optional<ir::SymInt> fit = ir::fit_polynomial(points, values);
+  std::string seen;
+  for (size_t r = 0; r < values.size(); ++r)
+    seen += (r ? ", " : "") + std::to_string(values[r]) + " at " + bindings_text(points[r]);
+  EMBER_CHECK(fit, Error, op, ": its ", what,
+              " depends on the symbolic sizes in a way a "
+              "polynomial does not fit (",
+              seen, ")");
+  EMBER_CHECK(evaluate(*fit) == value, Error, op, ": its ", what, " is ", value, " at ",
+              bindings_text(symbol_sizes_), ", not ", fit->str(), " as at other sizes (", seen,
+              "): it depends on the sizes' values beyond a polynomial");
+  return *fit;
+}
+
+int64_t TraceContext::static_size(int64_t value, const char* op, const char* what) {
+  const ir::SymInt s = size(value, op, what);
+  EMBER_CHECK(s.is_constant() || evidence_.empty(), Error, op, ": its ", what, " (", value,
+              ") varies with the symbolic sizes as ", s.str(), ", but ", op,
+              " takes it as a number");
+  return value;
+}
+
+std::vector<ir::SymInt> TraceContext::symbolic_sizes(IntArrayRef sizes, const char* op,
+                                                     const Tensor* reshaped) {
+  std::vector<ir::SymInt> out;
+  static const char* const kNames[] = {"size 0", "size 1", "size 2", "size 3",
+                                       "size 4", "size 5", "size 6", "size 7"};
+  for (size_t i = 0; i < sizes.size(); ++i)
+    out.push_back(size(sizes[i], op, i < 8 ? kNames[i] : "size 8 or later"));
+  if (!reshaped || !evidence_.empty() || symbol_sizes_.empty()) return out;
   const ir::SymInt numel = ir::sym_numel(value_of(*reshaped)->shape);
   if (ir::sym_numel(out) == numel) return out;
   for (size_t i = 0; i < out.size(); ++i) {
@@ -161,8 +216,9 @@ Tensor TraceContext::random(ir::Op op, IntArrayRef sizes, DType dtype) {
   input_arrays_.push_back(int64_scalar(state.offset));
   rng_states_.push_back(state);
   rng_fixed_.push_back(seeded_);
-  return make_tracer(graph_->add(
-      op, {seed, offset}, {{ir::Attr::Shape, symbolic_sizes(sizes)}, {ir::Attr::DType, dtype}}));
+  return make_tracer(graph_->add(op, {seed, offset},
+                                 {{ir::Attr::Shape, symbolic_sizes(sizes, ir::op_name(op).data())},
+                                  {ir::Attr::DType, dtype}}));
 }
 
 Array TraceContext::materialize(const Tensor& t) {

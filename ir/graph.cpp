@@ -36,6 +36,7 @@ Attrs::Attrs(std::initializer_list<std::pair<Attr, AttrValue>> items) {
 }
 
 void Attrs::set(Attr key, AttrValue value) {
+  if (const SymInt* s = std::get_if<SymInt>(&value); s && s->is_constant()) value = s->value();
   auto it = std::lower_bound(items_.begin(), items_.end(), key,
                              [](const auto& item, Attr k) { return item.first < k; });
   if (it != items_.end() && it->first == key)
@@ -75,6 +76,12 @@ DType Attrs::get_dtype(Attr key) const {
 const std::vector<SymInt>& Attrs::get_list(Attr key) const {
   if (auto* l = std::get_if<std::vector<SymInt>>(&get(key))) return *l;
   bad_attribute(key, "is not a list");
+}
+SymInt Attrs::get_size(Attr key) const {
+  const AttrValue& v = get(key);
+  if (auto* i = std::get_if<int64_t>(&v)) return *i;
+  if (auto* s = std::get_if<SymInt>(&v)) return *s;
+  bad_attribute(key, "is not a size");
 }
 std::vector<int64_t> Attrs::get_ints(Attr key) const {
   std::vector<int64_t> out;

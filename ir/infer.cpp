@@ -115,14 +115,25 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
     }
     case Op::Slice: {
       const int64_t dim = wrap(attrs.get_int(ir::Attr::Dim), x->shape.size(), name);
-      const int64_t size = static_dim(x->shape[size_t(dim)], name, "the sliced dim");
-      const int64_t start = attrs.get_int(ir::Attr::Start), end = attrs.get_int(ir::Attr::End),
-                    step = attrs.get_int(ir::Attr::Step);
-      EMBER_CHECK(step > 0 && 0 <= start && start <= end && end <= size, ValueError, name,
-                  ": slice [", start, ":", end, ":", step, "] does not fit dimension ", dim,
-                  " of size ", size);
+      const SymInt size = x->shape[size_t(dim)];
+      const SymInt start = attrs.get_size(ir::Attr::Start), end = attrs.get_size(ir::Attr::End);
+      const int64_t step = attrs.get_int(ir::Attr::Step);
       SymShape shape = x->shape;
-      shape[size_t(dim)] = slice_length(start, end, step);
+      if (start.is_constant() && end.is_constant()) {
+        // Constant bounds inside a symbolic dim are checked against its size at run time.
+        const int64_t first = start.value(), last = end.value();
+        EMBER_CHECK(step > 0 && 0 <= first && first <= last &&
+                        (!size.is_constant() || last <= size.value()),
+                    ValueError, name, ": slice [", first, ":", last, ":", step,
+                    "] does not fit dimension ", dim, " of size ", size.str());
+        shape[size_t(dim)] = slice_length(first, last, step);
+      } else {
+        // Symbolic bounds: the length is end - start, a polynomial only for step 1; that they
+        // fit the dim is checked when sizes are bound.
+        EMBER_CHECK(step == 1, ValueError, name, ": a slice with symbolic bounds [", start.str(),
+                    ":", end.str(), "] needs step 1, got ", step);
+        shape[size_t(dim)] = end - start;
+      }
       return {x->dtype, shape};
     }
     case Op::Pad: {
@@ -317,6 +328,9 @@ void check_attributes(Op op, const Attrs& attrs) {
         break;
       case AttrType::List:
         ok = std::holds_alternative<std::vector<SymInt>>(value);
+        break;
+      case AttrType::Size:
+        ok = std::holds_alternative<int64_t>(value) || std::holds_alternative<SymInt>(value);
         break;
     }
     EMBER_CHECK(ok, ValueError, op_name(op), ": attribute '", attr_name(key), "' must be ",

@@ -144,9 +144,11 @@ class OpEvaluator {
         return kernels::permute(x, a.get_ints(ir::Attr::Dims));
       case Op::Expand:
         return kernels::expand(x, concrete(a.get_list(ir::Attr::Shape)));
-      case Op::Slice:
-        return kernels::slice(x, a.get_int(ir::Attr::Dim), a.get_int(ir::Attr::Start),
-                              a.get_int(ir::Attr::End), a.get_int(ir::Attr::Step));
+      case Op::Slice: {
+        const int64_t dim = wrap_dim(a.get_int(ir::Attr::Dim), x.dim(), "slice");
+        const auto [start, end] = slice_bounds(a, x.size(dim), bindings_);
+        return kernels::slice(x, dim, start, end, a.get_int(ir::Attr::Step));
+      }
       case Op::Pad: {
         const auto pads = a.get_ints(ir::Attr::Pads);
         Shape shape = x.sizes();
@@ -269,6 +271,17 @@ class Interpreter {
 };
 
 }  // namespace
+
+std::pair<int64_t, int64_t> slice_bounds(const Attrs& attrs, int64_t size,
+                                         const std::vector<int64_t>& bindings) {
+  const SymInt start = attrs.get_size(Attr::Start), end = attrs.get_size(Attr::End);
+  const int64_t first = start.evaluate(bindings), last = end.evaluate(bindings);
+  if (!(0 <= first && first <= last && last <= size))
+    throw GuardFailure(detail::concat("slice: the bounds [", start.str(), ":", end.str(), "] are [",
+                                      first, ":", last, "] at these sizes, outside a dim of size ",
+                                      size, " (the graph was traced where they fit)"));
+  return {first, last};
+}
 
 void check_guard(const Array& value, const Attrs& attrs, std::string_view value_name) {
   const double seen = value.element_as_double(0), expected = attrs.get_float(ir::Attr::Value);

@@ -32,8 +32,8 @@ using table::kOps;
 // The op table's size is part of the contract: adding an op means revisiting every switch.
 static_assert(kNumOps == 73, "ops.def changed: update the rules, the interpreter and this count");
 
-constexpr std::array<std::string_view, 5> kAttrTypeNames = {"int", "float", "bool", "dtype",
-                                                            "list"};
+constexpr std::array<std::string_view, 6> kAttrTypeNames = {"int",   "float", "bool",
+                                                            "dtype", "list",  "size"};
 
 // The attribute column parsed once: each op's "name:type" words.
 const std::vector<std::vector<AttrSpec>>& attribute_table() {

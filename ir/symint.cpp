@@ -200,4 +200,73 @@ Shape evaluate_shape(const SymShape& shape, const std::vector<int64_t>& bindings
   return out;
 }
 
+std::optional<SymInt> fit_polynomial(const std::vector<std::vector<int64_t>>& points,
+                                     const std::vector<int64_t>& values) {
+  EMBER_INTERNAL_ASSERT(!values.empty() && points.size() == values.size(),
+                        "fit_polynomial: ", points.size(), " points for ", values.size(),
+                        " values");
+  if (std::all_of(values.begin(), values.end(), [&](int64_t v) { return v == values[0]; }))
+    return SymInt(values[0]);
+  size_t n = points[0].size();
+  for (const auto& p : points) n = std::min(n, p.size());
+  // The monomials of degree 1 to 3, lowest degree first.
+  std::vector<std::vector<int>> monomials;
+  for (int a = 0; a < int(n); ++a) monomials.push_back({a});
+  for (int a = 0; a < int(n); ++a)
+    for (int b = a; b < int(n); ++b) monomials.push_back({a, b});
+  for (int a = 0; a < int(n); ++a)
+    for (int b = a; b < int(n); ++b)
+      for (int c = b; c < int(n); ++c) monomials.push_back({a, b, c});
+  __extension__ typedef __int128 Wide;  // products of two int64 sizes, exactly
+  const size_t count = values.size();
+  std::vector<Wide> m(count);
+  auto fits = [&](Wide a, Wide c) {
+    for (size_t r = 0; r < count; ++r)
+      if (a * m[r] + c != Wide(values[r])) return false;
+    return true;
+  };
+  auto make = [](const std::vector<int>& mono, Wide a, Wide c) -> std::optional<SymInt> {
+    constexpr Wide kMax = INT64_MAX, kMin = INT64_MIN;
+    if (a > kMax || a < kMin || c > kMax || c < kMin) return std::nullopt;
+    return SymInt::from_terms({SymInt::Term{int64_t(a), mono}, SymInt::Term{int64_t(c), {}}});
+  };
+  for (int form = 0; form < 4; ++form) {
+    for (const auto& mono : monomials) {
+      bool small = true;  // products past int64 are never sizes (and would overflow Wide)
+      for (size_t r = 0; r < count; ++r) {
+        m[r] = 1;
+        for (int s : mono) {
+          m[r] *= Wide(points[r][size_t(s)]);
+          small &= m[r] <= Wide(INT64_MAX) && m[r] >= -Wide(INT64_MAX);
+          if (!small) break;
+        }
+      }
+      if (!small) continue;
+      const Wide v0 = values[0];
+      std::optional<SymInt> found;
+      switch (form) {
+        case 0:  // m
+          if (fits(1, 0)) found = make(mono, 1, 0);
+          break;
+        case 1:  // a*m
+          if (m[0] != 0 && v0 % m[0] == 0 && fits(v0 / m[0], 0)) found = make(mono, v0 / m[0], 0);
+          break;
+        case 2:  // m + c
+          if (fits(1, v0 - m[0])) found = make(mono, 1, v0 - m[0]);
+          break;
+        default:  // a*m + c, from the first point whose monomial differs from the first's
+          for (size_t r = 1; r < count && !found; ++r) {
+            if (m[r] == m[0]) continue;
+            const Wide dv = Wide(values[r]) - v0, dm = m[r] - m[0];
+            if (dv % dm == 0 && fits(dv / dm, v0 - dv / dm * m[0]))
+              found = make(mono, dv / dm, v0 - dv / dm * m[0]);
+            break;
+          }
+      }
+      if (found) return found;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace ember::ir

@@ -52,6 +52,7 @@ std::string attr_text(const AttrValue& v) {
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(DType d) const { return dtype_short_name(d); }
     std::string operator()(const std::vector<SymInt>& l) const { return shape_text(l); }
+    std::string operator()(const SymInt& s) const { return s.str(); }
   };
   return std::visit(Visitor{}, v);
 }
@@ -376,12 +377,14 @@ class Parser {
     while (accept("*")) value = value * factor();
     return value;
   }
+  bool is_symbol() const {
+    return tok_.kind == Tok::Ident && tok_.text.size() > 1 && tok_.text[0] == 's' &&
+           tok_.text.find_first_not_of("0123456789", 1) == std::string::npos &&
+           tok_.text.size() < 7;
+  }
   SymInt factor() {
     if (tok_.kind == Tok::Int) return SymInt(integer(take()));
-    if (tok_.kind == Tok::Ident && tok_.text.size() > 1 && tok_.text[0] == 's' &&
-        tok_.text.find_first_not_of("0123456789", 1) == std::string::npos && tok_.text.size() < 7) {
-      return SymInt::symbol(std::stoi(take().text.substr(1)));
-    }
+    if (is_symbol()) return SymInt::symbol(std::stoi(take().text.substr(1)));
     fail("expected a size (an integer or a symbol s<N>)");
   }
 
@@ -413,7 +416,11 @@ class Parser {
   }
 
   AttrValue attr_value() {
-    if (tok_.kind == Tok::Int) return integer(take());
+    if (tok_.kind == Tok::Int || is_symbol()) {  // an int, or a symbolic size: s0 - 1
+      const SymInt s = dim();
+      if (s.is_constant()) return s.value();
+      return s;
+    }
     if (tok_.kind == Tok::Float) return floating(take());
     if (tok_.kind == Tok::Ident) {
       if (tok_.text == "true" || tok_.text == "false") return take().text == "true";

@@ -502,8 +502,12 @@ std::array<Rule, ir::kNumOps> make_table() {
   rule(Op::Expand, Nothing,
        [](const Args& a) -> Gradients { return {sum_to(a.grad, a.input_sizes[0])}; });
   rule(Op::Slice, Nothing, [](const Args& a) -> Gradients {
+    // A symbolic start (traced) at this trace's sizes: the pad that unslices takes numbers, so
+    // such a gradient is shape-specific, which the probe trace of a symbolic path detects.
+    const ir::SymInt start = a.attrs.get_size(Attr::Start);
     return {unslice(a.grad, a.input_sizes[0], a.attrs.get_int(Attr::Dim),
-                    a.attrs.get_int(Attr::Start), a.attrs.get_int(Attr::Step))};
+                    start.is_constant() ? start.value() : TraceContext::active()->evaluate(start),
+                    a.attrs.get_int(Attr::Step))};
   });
   rule(Op::Pad, Nothing, [](const Args& a) -> Gradients {
     const std::vector<int64_t> pads = a.attrs.get_ints(Attr::Pads);

@@ -14,10 +14,11 @@
 namespace ember::detail {
 namespace {
 
-// args with every symbolic dim given another size (symbol k: one above every size in args,
-// plus k, so dims that share a symbol still agree), its data cycled along that dim.
-std::vector<CompileArg> probe_args(const std::vector<CompileArg>& args,
-                                   const Signature& signature) {
+// args with every symbolic dim given another size (round r of the probes: symbol k gets the largest
+// size in args plus r + (r + 1) * k, so dims that share a symbol still agree and no two rounds
+// relate the symbols alike), its data cycled along that dim.
+std::vector<CompileArg> probe_args(const std::vector<CompileArg>& args, const Signature& signature,
+                                   int round) {
   int64_t top = 2;
   for (const CompileArg& a : args)
     if (const Tensor* t = std::get_if<Tensor>(&a))
@@ -27,8 +28,9 @@ std::vector<CompileArg> probe_args(const std::vector<CompileArg>& args,
     Tensor* t = std::get_if<Tensor>(&probe[i]);
     if (!t) continue;
     for (size_t d = 0; d < signature[i].symbol.size(); ++d) {
-      if (signature[i].symbol[d] < 0) continue;
-      const int64_t size = t->size(int64_t(d)), want = top + 1 + signature[i].symbol[d];
+      const int sym = signature[i].symbol[d];
+      if (sym < 0) continue;
+      const int64_t size = t->size(int64_t(d)), want = top + round + (round + 1) * sym;
       Tensor index = empty({want}, kInt64);
       int64_t* p = index.data_ptr<int64_t>();
       for (int64_t k = 0; k < want; ++k) p[k] = k % size;
@@ -36,6 +38,47 @@ std::vector<CompileArg> probe_args(const std::vector<CompileArg>& args,
     }
   }
   return probe;
+}
+
+// Per symbol of signature, its size in args.
+std::vector<int64_t> symbol_bindings(const std::vector<CompileArg>& args,
+                                     const Signature& signature) {
+  std::vector<int64_t> bindings;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (const Tensor* t = std::get_if<Tensor>(&args[i]))
+      for (size_t d = 0; d < signature[i].symbol.size(); ++d)
+        if (const int sym = signature[i].symbol[d]; sym >= 0) {
+          if (bindings.size() <= size_t(sym)) bindings.resize(size_t(sym) + 1, 0);
+          bindings[size_t(sym)] = t->size(int64_t(d));
+        }
+  return bindings;
+}
+
+// The first line where two traces' texts differ, and the line that reads its value, for the
+// error that says why a graph is not shape-generic.
+std::string first_difference(const std::string& a, const std::string& b) {
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+      out.push_back(text.substr(start, end - start));
+    out.push_back(text.substr(start));
+    for (std::string& l : out) l.erase(0, std::min(l.size(), l.find_first_not_of(' ')));
+    return out;
+  };
+  const std::vector<std::string> la = lines(a), lb = lines(b);
+  for (size_t i = 0; i < la.size() && i < lb.size(); ++i) {
+    if (la[i] == lb[i]) continue;
+    std::string out = "`" + la[i] + "` at one size, `" + lb[i] + "` at another";
+    const size_t eq = la[i].find(" = ");
+    if (eq == std::string::npos) return out;
+    const std::string name = la[i].substr(0, eq);
+    for (size_t j = i + 1; j < la.size(); ++j)
+      for (const char* after : {",", ")"})
+        if (la[j].find(name + after) != std::string::npos) return out + ", read by `" + la[j] + "`";
+    return out;
+  }
+  return "one trace is longer than the other";
 }
 
 }  // namespace
@@ -51,11 +94,14 @@ struct PathBuilder::Trace {
   std::vector<size_t> tangents;  // graph inputs
   std::vector<size_t> tangent_outputs;
   std::vector<int64_t> targets;
+  SizeRecord sizes;  // the sizes fn computed
 };
 
 PathBuilder::Trace PathBuilder::trace(const std::vector<CompileArg>& args,
-                                      const Signature& signature, Body body) {
+                                      const Signature& signature, Body body,
+                                      std::vector<SizeRecord> evidence) {
   TraceContext tc(name_);
+  if (!evidence.empty()) tc.use_evidence(std::move(evidence));
   std::vector<CompileArg> traced_args;
   traced_args.reserve(args.size());
   std::vector<Tensor> leaves;
@@ -117,6 +163,7 @@ PathBuilder::Trace PathBuilder::trace(const std::vector<CompileArg>& args,
   } else {
     r.targets.clear();
   }
+  r.sizes = tc.size_record();
   r.traced = tc.finish(outputs);
   r.text = ir::print(*r.traced.graph);
   return r;
@@ -127,24 +174,46 @@ std::shared_ptr<Path> PathBuilder::build(const std::vector<CompileArg>& args,
                                          CompileStats& stats) {
   const auto start = std::chrono::steady_clock::now();
   auto path = std::make_shared<Path>();
-  Trace t = trace(args, signature, body);
-  ++stats.traces;
   bool symbolic = false;
   for (const ArgSpec& a : signature)
     for (int sym : a.symbol) symbolic |= sym >= 0;
-  if (symbolic) {
-    const kernels::RngState rng = kernels::rng_state();  // the probe's draws leave no trace
-    std::string probe_text;
-    try {
-      probe_text = trace(probe_args(args, signature), signature, body).text;
-    } catch (const Error&) {
-      kernels::set_rng_state(rng);
-      throw;
+  Trace t;
+  if (!symbolic) {
+    t = trace(args, signature, body);
+    ++stats.traces;
+  } else {
+    // The evidence: fn traced with every size fixed, at the call's sizes and at probe sizes.
+    // The symbolic trace then makes a size fn computes symbolic exactly where it varied, and a
+    // second probe, at other sizes again, checks what that decided. The probes' random draws
+    // leave no trace.
+    Signature fixed = signature;
+    for (ArgSpec& a : fixed) std::fill(a.symbol.begin(), a.symbol.end(), -1);
+    const kernels::RngState rng = kernels::rng_state();
+    struct RestoreRng {
+      kernels::RngState state;
+      ~RestoreRng() { kernels::set_rng_state(state); }
+    };
+    std::vector<SizeRecord> evidence;
+    {
+      RestoreRng restore{rng};
+      for (int round = 0; round < 2; ++round) {
+        const std::vector<CompileArg> at = round ? probe_args(args, signature, round) : args;
+        SizeRecord r = trace(at, fixed, body).sizes;
+        r.bindings = symbol_bindings(at, signature);
+        evidence.push_back(std::move(r));
+      }
     }
-    kernels::set_rng_state(rng);
+    t = trace(args, signature, body, evidence);
+    ++stats.traces;  // counted when it succeeds, whatever its probe finds
+    std::string probe_text;
+    {
+      RestoreRng restore{kernels::rng_state()};
+      probe_text = trace(probe_args(args, signature, 2), signature, body, evidence).text;
+    }
     EMBER_CHECK(probe_text == t.text, Error,
                 "the traced graph depends on the value of a symbolic size, not only on shapes "
-                "(a size used as a number, as in x.sum(0) / x.size(0))");
+                "(a size used as a number, as in x.sum(0) / x.size(0)): ",
+                first_difference(t.text, probe_text));
   }
   for (const auto& n : t.traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
   path->param_wants_grad = t.param_wants_grad;

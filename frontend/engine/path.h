@@ -48,10 +48,13 @@ class PathBuilder {
   PathBuilder(std::string name, codegen::KernelCacheOptions cache)
       : name_(std::move(name)), cache_(std::move(cache)) {}
 
-  // A new path for args (which fit signature). A graph with symbolic dims is traced a second
-  // time on probe inputs whose symbolic dims have other sizes: a graph that depends on a size
-  // beyond its shapes (x.sum(0) / x.size(0) bakes the size in as a number) traces differently,
-  // and Error says so instead of a stale replay later. Errors of fn and of the tracer propagate.
+  // A new path for args (which fit signature). With symbolic dims, fn is first traced with
+  // fixed sizes at args and at probe sizes (other sizes for the symbolic dims): the sizes fn
+  // computes there are the evidence that makes each of them symbolic or constant in the
+  // symbolic trace. A second symbolic trace at other probe sizes must print the same graph: one
+  // that depends on a size beyond its shapes (x.sum(0) / x.size(0) bakes the size in as a
+  // number) traces differently, and Error names the first difference instead of a stale replay
+  // later. Errors of fn and of the tracer propagate.
   // Counts its traces and compile time into stats.
   std::shared_ptr<Path> build(const std::vector<CompileArg>& args, const Signature& signature,
                               Body body, CompileStats& stats);
@@ -59,7 +62,9 @@ class PathBuilder {
  private:
   struct Trace;
   // Traces body on args (the signature's dims symbolic), as a joint graph when the call trains.
-  Trace trace(const std::vector<CompileArg>& args, const Signature& signature, Body body);
+  // With evidence, the sizes fn computes are decided by it (TraceContext::use_evidence).
+  Trace trace(const std::vector<CompileArg>& args, const Signature& signature, Body body,
+              std::vector<SizeRecord> evidence = {});
 
   std::string name_;
   codegen::KernelCacheOptions cache_;

@@ -139,7 +139,22 @@ TEST(Rules, Movement) {
   const Attrs sl{{ir::Attr::Dim, 1}, {ir::Attr::Start, 1}, {ir::Attr::End, 7}, {ir::Attr::Step, 2}};
   EXPECT_EQ(result(Op::Slice, {{kFloat32, {s0, 8}}}, sl), "f32[s0, 3]");
   EXPECT_THROW(result(Op::Slice, {{kFloat32, {s0, 5}}}, sl), ValueError);
-  EXPECT_THROW(result(Op::Slice, {{kFloat32, {4, s0}}}, sl), ShapeError);  // symbolic sliced dim
+  // A symbolic sliced dim with constant bounds (checked against it when sizes are bound), and
+  // symbolic bounds, which need step 1: their length is end - start.
+  EXPECT_EQ(result(Op::Slice, {{kFloat32, {4, s0}}}, sl), "f32[4, 3]");
+  const Attrs last{
+      {ir::Attr::Dim, 0}, {ir::Attr::Start, s0 - 1}, {ir::Attr::End, s0}, {ir::Attr::Step, 1}};
+  EXPECT_EQ(result(Op::Slice, {{kFloat32, {s0, 8}}}, last), "f32[1, 8]");
+  const Attrs head{
+      {ir::Attr::Dim, 1}, {ir::Attr::Start, 0}, {ir::Attr::End, s0}, {ir::Attr::Step, 1}};
+  EXPECT_EQ(result(Op::Slice, {{kFloat32, {s0, 32}}}, head), "f32[s0, s0]");
+  Attrs strided = head;
+  strided.set(ir::Attr::Step, int64_t(2));
+  EXPECT_THROW(result(Op::Slice, {{kFloat32, {s0, 32}}}, strided), ValueError);
+  // A constant SymInt is stored as the int it is.
+  EXPECT_TRUE(std::holds_alternative<int64_t>(last.get(ir::Attr::Step)));
+  EXPECT_TRUE(
+      std::holds_alternative<int64_t>(Attrs{{ir::Attr::Start, s0 - s0}}.get(ir::Attr::Start)));
   EXPECT_EQ(result(Op::Pad, {{kFloat32, {s0, 3, 4}}},
                    {{ir::Attr::Pads, std::vector<SymInt>{1, 2, 0, 1}}, {ir::Attr::Value, 0.0}}),
             "f32[s0, 4, 7]");
@@ -231,7 +246,8 @@ TEST(Rules, AttributesAreThoseTheOpTableDeclares) {
   EXPECT_EQ(message(Op::Guard, {{kFloat32, {}}}, {{ir::Attr::Value, int64_t(3)}}), "no error");
   EXPECT_EQ(ir::op_attributes(Op::Slice).size(), 4u);
   EXPECT_EQ(ir::op_attributes(Op::Slice)[1].name, ir::Attr::Start);
-  EXPECT_EQ(ir::op_attributes(Op::Slice)[1].type, ir::AttrType::Int);
+  EXPECT_EQ(ir::op_attributes(Op::Slice)[1].type, ir::AttrType::Size);
+  EXPECT_EQ(ir::op_attributes(Op::Slice)[3].type, ir::AttrType::Int);
   EXPECT_EQ(ir::op_attributes(Op::Arange)[1].type, ir::AttrType::Float);
   EXPECT_TRUE(ir::is_commutative(Op::Add));
   EXPECT_FALSE(ir::is_commutative(Op::Sub));

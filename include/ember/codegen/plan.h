@@ -117,7 +117,7 @@ class ExecutablePlan {
     ir::SymShape shape;  // Reshape, Expand, Constant
     Shape sizes;         // the same when static
     bool is_static = false;
-    std::vector<int64_t> ints;  // Permute: dims; Slice: dim, start, end, step
+    std::vector<int64_t> ints;  // Permute: dims; Slice: dim, step (its bounds: ir::slice_bounds)
     double number = 0;          // Constant: its value; Guard: the value it holds
     bool exact_int = false;     // Constant: number is an integer's exact value
     int64_t int_number = 0;

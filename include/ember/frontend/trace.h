@@ -74,6 +74,14 @@ struct TracedGraph {
   std::vector<Array> graph_inputs(const Tensor* const* inputs, size_t n, bool fresh_rng) const;
 };
 
+// The sizes one trace saw fn compute and pass to ops (view's sizes, a slice's bounds, arange's
+// length), in order, with the size each symbol had: the evidence that decides which of them are
+// symbolic (see TraceContext::use_evidence).
+struct SizeRecord {
+  std::vector<int64_t> bindings;  // per symbol, its size in that trace
+  std::vector<int64_t> sizes;
+};
+
 using TraceableFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
 // Traces fn on example inputs; fn must be a function of its inputs and captured tensors.
@@ -110,11 +118,30 @@ class TraceContext {
   // A graph input of a traced tensor's dtype and (symbolic) shape that fn does not see as an
   // argument: how a joint graph takes its outputs' gradients. Its example value is zeros.
   Tensor add_input_like(const Tensor& traced, const std::string& name);
-  // The IR form of sizes fn computed (for full, rand, expand, reshape): a size equal to a
-  // symbol's value is that symbol. For a reshape of `reshaped`, when the sizes do not cover its
-  // elements symbolically, the one size that makes them do becomes the quotient (flatten of
-  // [s0, 10] gives [s0*10]). Plain integers when the trace has no symbols.
-  std::vector<ir::SymInt> symbolic_sizes(IntArrayRef sizes, const Tensor* reshaped = nullptr);
+  // ---- sizes fn computes ----
+  // Every size fn passes to an op is recorded (size_record()). In a trace given evidence (the
+  // records of earlier traces of fn at other sizes, the first at this trace's own), a size is
+  // symbolic exactly when it varied across them: the simplest polynomial in the symbols that
+  // fits every record (s1, s0*s1, s0 - 1, 4*s0), and a constant otherwise, whatever it equals.
+  // The polynomial must also give this trace's size, or Error names the op and the argument:
+  // that is how a trace at a third set of sizes checks what two decided. Without evidence, a
+  // size equal to a symbol's value is that symbol (a guess: the evidence of probe traces is what
+  // compile() uses).
+  void use_evidence(std::vector<SizeRecord> evidence);
+  SizeRecord size_record() const { return {symbol_sizes_, sizes_seen_}; }
+  // A size passed to op as `what` ("size 2", "end"), in IR form.
+  ir::SymInt size(int64_t value, const char* op, const char* what);
+  // A size op can only take as a number (a step, topk's k): Error when the evidence shows that
+  // it varies with the symbols.
+  int64_t static_size(int64_t value, const char* op, const char* what);
+  // The IR form of sizes fn computed (for full, rand, expand, reshape), each a size() of op.
+  // Without evidence, for a reshape of `reshaped`, when the sizes do not cover its elements
+  // symbolically, the one size that makes them do becomes the quotient (flatten of [s0, 10]
+  // gives [s0*10]). Plain integers when the trace has no symbols.
+  std::vector<ir::SymInt> symbolic_sizes(IntArrayRef sizes, const char* op,
+                                         const Tensor* reshaped = nullptr);
+  // A symbolic size's value in this trace.
+  int64_t evaluate(const ir::SymInt& size) const { return size.evaluate(symbol_sizes_); }
   // Records op on the tensors (tracer tensors of this trace, or eager tensors that become
   // params) and returns the tracer tensor of its result. A composite (gelu, softmax,
   // layer_norm, ...) is recorded as its decomposition into primitives, through the
@@ -179,6 +206,8 @@ class TraceContext {
   std::vector<bool> rng_fixed_;
   bool seeded_ = false;
   std::vector<int64_t> symbol_sizes_;  // the size each symbol stands for in this trace
+  std::vector<int64_t> sizes_seen_;    // every size() and static_size(), in order
+  std::vector<SizeRecord> evidence_;
   std::unordered_map<const void*, ir::Value*> param_of_;  // eager Tensor impl -> param
   TraceContext* previous_;
   uint64_t id_;

@@ -42,8 +42,9 @@ enum class Attr : uint8_t {
 std::string_view attr_name(Attr attr);
 std::optional<Attr> attr_from_name(std::string_view name);
 
-// An attribute value: an int, a float, a bool, a dtype or a list of (symbolic) ints.
-using AttrValue = std::variant<int64_t, double, bool, DType, std::vector<SymInt>>;
+// An attribute value: an int, a float, a bool, a dtype, a list of (symbolic) ints, or one symbolic
+// int (a `size` attribute whose value depends on symbols; a constant one is kept as an int).
+using AttrValue = std::variant<int64_t, double, bool, DType, std::vector<SymInt>, SymInt>;
 
 // A node's attributes. The typed getters throw InternalError when the attribute is missing or of
 // another type: Graph::add checks every node's attributes against ops.def, so that is a bug.
@@ -52,7 +53,7 @@ class Attrs {
   Attrs() = default;
   Attrs(std::initializer_list<std::pair<Attr, AttrValue>> items);
 
-  void set(Attr key, AttrValue value);
+  void set(Attr key, AttrValue value);  // a constant SymInt is stored as its int
   bool has(Attr key) const;
   const AttrValue& get(Attr key) const;
   int64_t get_int(Attr key) const;
@@ -60,6 +61,7 @@ class Attrs {
   bool get_bool(Attr key) const;
   DType get_dtype(Attr key) const;
   const std::vector<SymInt>& get_list(Attr key) const;
+  SymInt get_size(Attr key) const;                // an int or a symbolic int
   std::vector<int64_t> get_ints(Attr key) const;  // a list of constants (else ValueError)
   const std::vector<std::pair<Attr, AttrValue>>& items() const { return items_; }
   bool operator==(const Attrs& other) const;

@@ -2,6 +2,7 @@
 // pass and backend is compared with: a pass must not change what it computes.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "ember/ir/graph.h"
@@ -29,6 +30,12 @@ std::vector<int64_t> bind_symbols(const Graph& graph, const std::vector<Array>& 
 // GuardFailure naming the value read (%value_name) unless its one element is the guard's recorded
 // value (NaN matches NaN).
 void check_guard(const Array& value, const Attrs& attrs, std::string_view value_name);
+
+// A slice node's bounds with its symbols bound to `bindings`, for a sliced dim of `size`.
+// GuardFailure when they do not fit the dim: a bound that grows with a symbol fits only as far as
+// the sizes the graph was traced at showed (bias[:T] of a 32-row buffer, for T up to 32).
+std::pair<int64_t, int64_t> slice_bounds(const Attrs& attrs, int64_t size,
+                                         const std::vector<int64_t>& bindings);
 
 // One op applied to operand values with the eager kernels (the interpreter's semantics of a node
 // with this op and these attributes), its symbols bound to `bindings`. What eager Tensor ops run.

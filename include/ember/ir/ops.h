@@ -58,7 +58,7 @@ inline bool is_reduction(Op op) { return op_category(op) == OpCategory::Reduce; 
 inline bool is_movement(Op op) { return op_category(op) == OpCategory::Movement; }
 
 // The attributes an op's nodes carry, from the table's last column.
-enum class AttrType : uint8_t { Int, Float, Bool, DType, List };
+enum class AttrType : uint8_t { Int, Float, Bool, DType, List, Size };
 enum class Attr : uint8_t;  // graph.h
 struct AttrSpec {
   Attr name;

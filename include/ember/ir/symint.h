@@ -72,4 +72,13 @@ SymShape sym_shape(IntArrayRef sizes);
 // The sizes of a shape with each symbol s_i bound to bindings[i] (none needed for a static one).
 Shape evaluate_shape(const SymShape& shape, const std::vector<int64_t>& bindings = {});
 
+// The simplest polynomial of the symbols that takes values[r] with the symbols bound to
+// points[r], for every r: a constant when the values agree, else in this order of preference a
+// monomial of degree 1 to 3 (s1, s0*s1), a multiple of one (4*s0), one plus a constant (s0 - 1),
+// then a*m + c; nullopt when none fits. What decides a traced size from the sizes seen at several
+// sets of symbol sizes: with two points a*m + c fits almost anything, so a third point must check
+// the answer.
+std::optional<SymInt> fit_polynomial(const std::vector<std::vector<int64_t>>& points,
+                                     const std::vector<int64_t>& values);
+
 }  // namespace ember::ir
