@@ -118,6 +118,25 @@ std::vector<Case> build() {
   c.push_back(make("slice_narrow_select", randn_inputs({{6, 10}}), [](const Inputs& x) -> Inputs {
     return {x[0].slice(1, 2, 9, 3), x[0].narrow(0, -3, 2) * 2, x[0].select(1, -1), x[0][2]};
   }));
+  // Bounds, lengths and shapes computed from the sizes: shape-generic when the dims are symbolic
+  // (negative indices, x[1 : n - 1], arange(n), a view to a product, a mask sliced to n).
+  c.push_back(
+      make("sizes_from_shapes", randn_inputs({{6, 10}, {12, 12}}), [](const Inputs& x) -> Inputs {
+        const int64_t n = x[0].size(0), m = x[0].size(1);
+        const Tensor pos = arange(m, kFloat32);
+        const Tensor mask = x[1].slice(0, 0, n).slice(1, 0, n);
+        return {x[0].slice(0, 1, n - 1) + pos,
+                x[0].select(0, -1) * pos,
+                x[0].narrow(1, m - 3, 3),
+                x[0].reshape({n * m}) + 1,
+                x[0].view({1, n, m}).reshape({m, n}).sum(0),
+                matmul(mask, x[0])};
+      }));
+  // A row reduction of an input broadcast from lower rank with a trailing size-1 dim.
+  c.push_back(make("broadcast_row_reduction", randn_inputs({{2, 4, 4}, {4, 1}}),
+                   [](const Inputs& x) -> Inputs {
+                     return {(x[0] + x[1]).sum(-1, true), softmax(x[0] * x[1], -1)};
+                   }));
   c.push_back(make("expand_add", randn_inputs({{3, 1}, {1, 5}}), [](const Inputs& x) -> Inputs {
     return {x[0].expand({2, 3, 5}) + x[1], x[1].expand_as(x[1].expand({4, 5}))};
   }));

@@ -31,6 +31,7 @@ struct Variant {
   std::function<Tensor(const Tensor&)> map;  // applied to every input
   double tol;                                // on top of the case's own
   bool always = false;                       // eager defines every case for it
+  bool symbolic = false;                     // every dim of size >= 2 symbolic from the start
 };
 
 std::vector<Variant> variants() {
@@ -39,6 +40,7 @@ std::vector<Variant> variants() {
   };
   return {
       {"contiguous", [](const Tensor& x) { return x; }, 0, true},
+      {"symbolic", [](const Tensor& x) { return x; }, 0, true, true},
       {"strided", strided, 0, true},
       {"broadcast", broadcast, 0, true},
       {"float64", cast_floats(kFloat64), 0, true},
@@ -57,6 +59,7 @@ TEST_P(Compiled, EqualsEagerInEveryLayoutAndDtype) {
     auto fn = [&c](const auto&... x) { return c.fn(Inputs{x...}); };
     CompileOptions options;
     options.name = c.name + "/" + v.name;
+    if (v.symbolic) options.dynamic = CompileOptions::Dynamic::Always;
     auto f = compile(fn, options);
     for (uint64_t seed : {uint64_t(31), uint64_t(32)}) {
       Inputs in;

@@ -45,6 +45,51 @@ TEST(Text, AttributesOfEveryKindRoundTrip) {
   verify(*g);
 }
 
+// slice's bounds are sizes: symbolic ones print as expressions, and parse, interpret and fail
+// (out of range at the bound sizes) as such.
+TEST(Text, SymbolicSliceBoundsRoundTripAndRun) {
+  const char* text =
+      R"(graph @last(%x: f32[s0, 3], param %mask: f32[8, 8]) -> (f32[1, 3], f32[s0, s0]) {
+  %0 = slice(%x) {dim = 0, end = s0, start = s0 - 1, step = 1} : f32[1, 3]
+  %1 = slice(%mask) {dim = 0, end = s0, start = 0, step = 1} : f32[s0, 8]
+  %2 = slice(%1) {dim = 1, end = s0, start = 0, step = 1} : f32[s0, s0]
+  return %0, %2
+}
+)";
+  auto g = parse(text);
+  EXPECT_EQ(print(*g), text);
+  verify(*g);
+  Array x = Array::empty({5, 3}, kFloat32), mask = Array::empty({8, 8}, kFloat32);
+  for (int64_t i = 0; i < 15; ++i) x.data_as<float>()[i] = float(i);
+  for (int64_t i = 0; i < 64; ++i) mask.data_as<float>()[i] = float(i);
+  const auto out = interpret(*g, {x, mask});
+  EXPECT_EQ(out[0].sizes(), (Shape{1, 3}));
+  EXPECT_EQ(out[0].element_as_double(0), 12.0);  // row 4
+  EXPECT_EQ(out[1].sizes(), (Shape{5, 5}));
+  EXPECT_EQ(out[1].element_as_double(6), 9.0);  // mask[1][1]
+  // s0 = 9 puts the mask's bounds past its 8 rows: a guard failure, never a clamped slice.
+  EXPECT_THROW(interpret(*g, {Array::empty({9, 3}, kFloat32), mask}), GuardFailure);
+}
+
+TEST(SymInt, FitPolynomialPrefersTheSimplestForm) {
+  const SymInt s0 = SymInt::symbol(0), s1 = SymInt::symbol(1);
+  const std::vector<std::vector<int64_t>> points{{4, 2}, {33, 35}, {34, 37}};
+  auto fit = [&](const std::vector<int64_t>& values) {
+    const auto f = fit_polynomial(points, values);
+    return f ? f->str() : std::string("none");
+  };
+  EXPECT_EQ(fit({16, 16, 16}), "16");  // equal to nothing that varies: a constant
+  EXPECT_EQ(fit({2, 35, 37}), "s1");
+  EXPECT_EQ(fit({8, 33 * 35, 34 * 37}), "s0*s1");
+  EXPECT_EQ(fit({32, 33 * 35 * 4, 34 * 37 * 4}), "4*s0*s1");
+  EXPECT_EQ(fit({1, 34, 36}), "s1 - 1");
+  EXPECT_EQ(fit({9, 67, 69}), "2*s0 + 1");
+  EXPECT_EQ(fit({3, 7, 100}), "none");  // no form fits all three points
+  EXPECT_EQ((s0 * s1 - 1).str(), "s0*s1 - 1");
+  // Two points fit a*m + c almost always; that is why a third one checks the answer.
+  EXPECT_EQ(fit_polynomial({{4, 2}, {33, 35}}, {3, 61})->str(), "2*s0 - 5");
+}
+
 TEST(Text, FloatsPrintShortestAndExact) {
   for (double v : {0.1, 1.0 / 3, 1e-300, 6.02e23, -0.0, 2.5, 100.0}) {
     Graph g;
