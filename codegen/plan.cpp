@@ -199,7 +199,8 @@ class PlanBuilder {
     } catch (const Error& e) {
       // Lowering failed before any of the group's steps was added: all of it runs node by node.
       if (log_enabled("kernels")) log_message("kernels", k + ": eager, " + e.what());
-      for (size_t j = begin; j < end; ++j) plan_.steps.push_back(node_step(*nodes[j], ""));
+      for (size_t j = begin; j < end; ++j)
+        plan_.steps.push_back(node_step(*nodes[j], std::string(" (") + e.what() + ")"));
     }
   }
 

@@ -69,10 +69,16 @@ ExecutablePlan::ExecutablePlan(Plan plan, const KernelCacheOptions& cache)
     }
   });
   auto count_node = [&](const Step& s) {
-    if (ir::is_library_call(s.op))
+    const bool view = s.op == ir::Op::Reshape || s.op == ir::Op::Permute ||
+                      s.op == ir::Op::Expand || s.op == ir::Op::Slice;
+    if (ir::is_library_call(s.op)) {
       ++library_calls_;
-    else if (s.op != ir::Op::Guard && s.op != ir::Op::Constant && s.group >= 0)
+    } else if (view) {
+      ++views_;
+    } else if (s.op != ir::Op::Guard && s.op != ir::Op::Constant && s.group >= 0) {
       ++eager_nodes_;
+      fallbacks_.push_back(s.text);
+    }
   };
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
     const Step& s = plan_.steps[i];

@@ -233,7 +233,9 @@ struct CompiledEngine::Impl {
       for (const auto& p : entries[e]->paths) {
         os << "  path with " << p->guards << " guard(s), " << p->plan->num_kernels()
            << " kernel(s), " << p->plan->num_library_calls() << " library call(s), "
-           << p->plan->num_eager_nodes() << " eager node(s)\n";
+           << p->plan->num_eager_nodes() << " eager node(s), " << p->plan->num_views()
+           << " view(s)\n";
+        for (const std::string& f : p->plan->fallbacks()) os << "    " << f << "\n";
         if (const Path::Training* t = p->training.get()) {
           size_t inputs = 0;
           for (bool b : t->residual_is_input) inputs += b;
@@ -276,6 +278,8 @@ CompiledPlanInfo CompiledEngine::last_plan() const {
     info.kernels = p->plan->num_kernels();
     info.library_calls = p->plan->num_library_calls();
     info.eager_nodes = p->plan->num_eager_nodes();
+    info.views = p->plan->num_views();
+    info.fallbacks = p->plan->fallbacks();
     info.guards = p->guards;
     if (const Path::Training* t = p->training.get()) {
       info.training = true;

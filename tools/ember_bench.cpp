@@ -282,17 +282,14 @@ std::vector<Workload> workloads(double scale) {
     block.optimizer_name = "optim::SGD (momentum 0.9)";
     w.push_back(block);
   }
-  {
-    // examples/train_gpt's model at a larger size, with AdamW and cross-entropy over a 65-symbol
-    // vocabulary: the step a user of the GPT example runs.
-    const int64_t b = rows(16), vocab = 65;
-    const examples::GptConfig cfg{64, 2, 128, 4};
-    manual_seed(8);
-    examples::Gpt model(vocab, cfg);
+  // GPT workloads: cross-entropy of the model's logits on [b, block] tokens, 65 symbols.
+  auto gpt_workload = [&](const std::string& name, const std::string& what, int64_t b,
+                          const examples::GptConfig& cfg, const examples::Gpt& model) {
+    const int64_t vocab = 65;
     Workload gpt{
-        "gpt_train_step",
+        name,
         dims({b, cfg.block}) + " tokens, " + std::to_string(cfg.layers) + "x" +
-            std::to_string(cfg.embed) + ", AdamW",
+            std::to_string(cfg.embed) + ", " + what,
         [=] {
           return Inputs{randint(0, vocab, {b, cfg.block}), randint(0, vocab, {b, cfg.block})};
         },
@@ -301,8 +298,27 @@ std::vector<Workload> workloads(double scale) {
                                                 x[1].reshape({-1}))};
         }};
     const double d = double(cfg.embed), t = double(cfg.block);
-    gpt.flops = 3 * 2.0 * double(b) * t *
-                (double(cfg.layers) * (12 * d * d + 2 * t * d) + d * double(vocab));
+    gpt.flops =
+        2.0 * double(b) * t * (double(cfg.layers) * (12 * d * d + 2 * t * d) + d * double(vocab));
+    return gpt;
+  };
+  {
+    // Issue 13's nanoGPT forward with its loss (block 32, 2 blocks of 64 dims and 4 heads),
+    // inference only: the kernels, library calls and views of a small real model.
+    const examples::GptConfig cfg{32, 2, 64, 4};
+    manual_seed(9);
+    examples::Gpt model(65, cfg);
+    for (Tensor& p : model->parameters()) p.set_requires_grad(false);
+    w.push_back(gpt_workload("gpt_forward", "with the loss", rows(16), cfg, model));
+  }
+  {
+    // examples/train_gpt's model at a larger size, with AdamW: the step a user of the GPT
+    // example runs (forward, backward and update: three times the forward's FLOPs).
+    const examples::GptConfig cfg{64, 2, 128, 4};
+    manual_seed(8);
+    examples::Gpt model(65, cfg);
+    Workload gpt = gpt_workload("gpt_train_step", "AdamW", rows(16), cfg, model);
+    gpt.flops *= 3;
     gpt.params = model->parameters();
     gpt.optimizer = std::make_shared<optim::AdamW>(gpt.params, optim::AdamWOptions(3e-4));
     gpt.optimizer_name = "optim::AdamW";

@@ -21,7 +21,7 @@ assert data["libtorch"], data
 names = [w["name"] for w in data["workloads"]]
 assert names == ["elementwise_chain", "bias_gelu", "softmax", "layer_norm", "rms_norm",
                  "mlp_forward", "attention", "conv_block", "mlp_train_step",
-                 "transformer_block_train_step", "gpt_train_step"], names
+                 "transformer_block_train_step", "gpt_forward", "gpt_train_step"], names
 for w in data["workloads"]:
     for key in ("eager_ms", "compiled_ms"):
         t = w[key]

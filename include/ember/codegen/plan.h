@@ -104,7 +104,11 @@ class ExecutablePlan {
   const Plan& plan() const { return plan_; }
   int num_kernels() const { return kernels_; }              // compiled by the backend
   int num_library_calls() const { return library_calls_; }  // matmul, conv2d
-  int num_eager_nodes() const { return eager_nodes_; }      // run with the eager kernels
+  // Nodes of fused groups that run with the eager kernels instead (a group that did not lower),
+  // each as describe() prints it, with the reason; and the views the plan makes (free: strides).
+  int num_eager_nodes() const { return eager_nodes_; }
+  const std::vector<std::string>& fallbacks() const { return fallbacks_; }
+  int num_views() const { return views_; }
   // One line per step that runs, for logs and tests.
   std::string describe() const;
 
@@ -139,7 +143,8 @@ class ExecutablePlan {
   std::vector<std::vector<PreparedNode>> prepared_fallback_;  // per fallback step
   std::vector<bool> live_;
   size_t slots_needed_ = 0;  // what a replay allocates: fallback slots only when one runs
-  int kernels_ = 0, library_calls_ = 0, eager_nodes_ = 0;
+  int kernels_ = 0, library_calls_ = 0, eager_nodes_ = 0, views_ = 0;
+  std::vector<std::string> fallbacks_;
 };
 
 }  // namespace ember::codegen

@@ -70,7 +70,9 @@ struct CompileStats {
 struct CompiledPlanInfo {
   int kernels = 0;        // compiled by the backend
   int library_calls = 0;  // matmul, conv2d
-  int eager_nodes = 0;    // nodes no kernel covers, run with the eager kernels
+  int eager_nodes = 0;    // nodes of fused groups run with the eager kernels (real fallbacks)
+  int views = 0;          // reshape/permute/expand/slice: strides only, no work
+  std::vector<std::string> fallbacks;  // per eager node: the node and why no kernel covers it
   int guards = 0;
   // A training path (grad mode on and an input or captured tensor requires grad): its backward
   // plan, and the bytes of the residuals the last call saved for it (beyond its inputs).
