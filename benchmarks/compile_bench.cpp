@@ -199,11 +199,11 @@ void BM_ReplayDispatch(benchmark::State& state) {
 BENCHMARK(BM_ReplayDispatch)->Unit(benchmark::kNanosecond)->UseRealTime();
 
 // A replay whose plan checks a guard: the data-dependent branch of
-// `if (x.sum().item<float>() > 0)` (the sum, the comparison, the guard, then the branch's kernel).
+// `if (bool(x.sum() > 0))` (the sum, the comparison, the guard, then the branch's kernel).
 void BM_ReplayWithGuard(benchmark::State& state) {
   const Tensor x = randn({16}).abs(), y = randn({16});
   auto f = compile([](const Tensor& a, const Tensor& b) {
-    if (a.sum().item<float>() > 0) return a * b + 1;
+    if (bool(a.sum() > 0)) return a * b + 1;
     return a - b;
   });
   f(x, y);

@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   using Clock = std::chrono::steady_clock;
   auto step = [&](bool eager) {
     const auto [x, y] = batch();
-    return (eager ? train_step(x, y) : compiled(x, y)).item<double>().value();
+    return (eager ? train_step(x, y) : compiled(x, y)).item<double>();
   };
   const double uniform = std::log(double(v));
   double last = 0, smoothed = uniform;

@@ -66,24 +66,10 @@ Scalar Tensor::peek_item() const {
 
 Scalar Tensor::item() const {
   const Scalar s = peek_item();
-  if (is_traced()) detail::record_value_guard(*this, s.to_double());
+  TraceContext* tc = TraceContext::active();
+  if (tc && is_traced() && trace_context() == tc) tc->record_guard(*this, s.to_double());
   return s;
 }
-
-namespace detail {
-
-bool record_comparison(const Tensor& source, DType value_dtype, DType compare_dtype, ir::Op op,
-                       const Scalar& rhs) {
-  const Tensor lhs = source.to(value_dtype).to(compare_dtype);
-  return bool(dispatch_with_scalar(op, lhs, rhs, compare_dtype, false));
-}
-
-void record_value_guard(const Tensor& source, double value) {
-  TraceContext* tc = TraceContext::active();
-  if (tc && source.is_traced() && source.trace_context() == tc) tc->record_guard(source, value);
-}
-
-}  // namespace detail
 
 Tensor::operator bool() const {
   const Scalar s = item();

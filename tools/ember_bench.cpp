@@ -722,11 +722,11 @@ int main(int argc, char** argv) {
       Tensor closs = call_unpacked<Inputs>(f, in).at(0);
       r.compiled_saved = f.last_plan().residual_bytes;
       closs.backward();
-      r.max_abs_diff = (loss - closs).abs().item<double>().value();
+      r.max_abs_diff = (loss - closs).abs().item<double>();
       for (size_t k = 0; k < grads.size(); ++k) {
         Tensor p = w.params[k];
         r.max_abs_diff =
-            std::max(r.max_abs_diff, (grads[k] - p.grad()).abs().max().item<double>().value());
+            std::max(r.max_abs_diff, (grads[k] - p.grad()).abs().max().item<double>());
         p.mutable_grad() = Tensor();
       }
       call_unpacked<Inputs>(whole_step, in);  // the compiled step's trace and first run
@@ -761,7 +761,7 @@ int main(int argc, char** argv) {
     r.torch = ember_bench::time_libtorch(w.name, shapes, get_num_threads(), o.warmup, o.reps);
     for (size_t k = 0; k < eager_out.size() && !train; ++k)
       r.max_abs_diff = std::max(
-          r.max_abs_diff, (eager_out[k] - compiled_out[k]).abs().max().item<double>().value());
+          r.max_abs_diff, (eager_out[k] - compiled_out[k]).abs().max().item<double>());
     results.push_back(r);
   }
   // Compile times last: the child processes disturb the timings of whatever runs next (the

@@ -1,6 +1,7 @@
 // Creation functions, the nested-list constructor, from_blob aliasing, and the Philox random
 // generator's reproducibility and statistics.
 #include <cmath>
+#include <cstdio>
 
 #include "tests/test_util.h"
 
@@ -69,6 +70,17 @@ TEST(Creation, FromBlobAliasesCallerMemory) {
   int64_t ints[2] = {5, 6};
   EXPECT_EQ(from_blob(ints, {2}, kInt64).sum().item<int64_t>(), 11);
   EXPECT_THROW(t.data_ptr<double>(), DTypeError);
+}
+
+// LibTorch's item<T>() returns a T: safe in printf's varargs and in auto.
+TEST(Creation, ItemReturnsThePlainNumber) {
+  static_assert(std::is_same_v<decltype(tensor(1.5).item<double>()), double>);
+  static_assert(std::is_same_v<decltype(tensor(1).item<int64_t>()), int64_t>);
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f %d", tensor(2.5).item<double>(),
+                tensor({{7}}).item<int>());
+  EXPECT_STREQ(text, "2.50 7");
+  EXPECT_EQ(tensor(-2.75).item<int>(), -2);  // converted as C++ converts the number
 }
 
 TEST(Creation, ItemAndToErrors) {

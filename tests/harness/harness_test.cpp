@@ -57,7 +57,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, Harness, ::testing::Range<size_t>(0, harness_cas
 
 TEST(HarnessSize, HasAtLeastFortyCases) { EXPECT_GE(harness_cases().size(), 40u); }
 
-TEST(DataDependentBranch, ComparingAnItemRecordsThePredicate) {
+TEST(DataDependentBranch, TheHarnessBranchRecordsThePredicate) {
   const Case* branch = nullptr;
   for (const Case& c : harness_cases())
     if (c.name == "data_dependent_branch") branch = &c;
@@ -65,7 +65,7 @@ TEST(DataDependentBranch, ComparingAnItemRecordsThePredicate) {
   const Tensor pos = ones({4, 4}), neg = -ones({4, 4});
   const TracedGraph g = trace(branch->fn, {pos});
   expect_values(g.run({pos})[0], {4, 4}, std::vector<double>(16, 2), 0);
-  // `item<double>() > 0` guards the comparison's outcome: any input with a positive sum replays.
+  // `bool(sum > 0)` guards the comparison's outcome: any input with a positive sum replays.
   expect_values(g.run({pos * 3})[0], {4, 4}, std::vector<double>(16, 6), 0);
   EXPECT_THROW(g.run({neg}), ir::GuardFailure);
   const TracedGraph h = trace(branch->fn, {neg});

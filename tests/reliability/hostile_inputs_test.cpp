@@ -49,7 +49,7 @@ TEST(HostileSizes, ArangeAndSliceAtTheInt64Limits) {
   expect_error<ValueError>([] { arange(0, 10, 0); }, "step must be nonzero");
   const Tensor s = arange(4).slice(0, 0, 4, INT64_MAX);
   ASSERT_EQ(s.numel(), 1);
-  EXPECT_EQ(s.item<int64_t>().value(), 0);
+  EXPECT_EQ(s.item<int64_t>(), 0);
   EXPECT_EQ(arange(10).slice(0, INT64_MIN, INT64_MAX, 4).numel(), 3);
 }
 
@@ -60,13 +60,13 @@ TEST(HostileSizes, FillValuesMustFitTheDtype) {
   expect_error<ValueError>([] { full({2}, -1, kUInt8); }, "uint8");
   expect_error<ValueError>([] { full({2}, 1e6, kFloat16); }, "float16");
   expect_error<ValueError>([] { zeros({2}, kInt8).fill_(128); }, "fill_");
-  EXPECT_EQ(full({1}, 255, kUInt8).item<int64_t>().value(), 255);
-  EXPECT_TRUE(std::isinf(full({1}, INFINITY, kFloat16).item<double>().value()));
-  EXPECT_EQ(full({1}, INT64_MAX - 2).item<int64_t>().value(), INT64_MAX - 2);
+  EXPECT_EQ(full({1}, 255, kUInt8).item<int64_t>(), 255);
+  EXPECT_TRUE(std::isinf(full({1}, INFINITY, kFloat16).item<double>()));
+  EXPECT_EQ(full({1}, INT64_MAX - 2).item<int64_t>(), INT64_MAX - 2);
   Tensor t = zeros({2}, kInt64);
   t.fill_(INT64_MAX - 2);  // exact beyond 2^53
   EXPECT_EQ(t.data_ptr<int64_t>()[1], INT64_MAX - 2);
-  EXPECT_EQ(full({1}, 2.0, kBool).item<bool>().value(), true);
+  EXPECT_EQ(full({1}, 2.0, kBool).item<bool>(), true);
 }
 
 // ---- dims and indices ----
@@ -126,9 +126,9 @@ TEST(HostileNumbers, PyTorchsResultsForEdgeValues) {
   EXPECT_EQ(pow(tensor({2, 3}, kInt64), 2).data_ptr<int64_t>()[1], 9);
   // NaN through argmax and max: the NaN wins, as in PyTorch.
   const Tensor n = tensor({1.0f, NAN, 3.0f});
-  EXPECT_EQ(argmax(n).item<int64_t>().value(), 1);
-  EXPECT_TRUE(std::isnan(max(n).item<double>().value()));
-  EXPECT_TRUE(std::isnan(std::get<0>(max(n, 0)).item<double>().value()));
+  EXPECT_EQ(argmax(n).item<int64_t>(), 1);
+  EXPECT_TRUE(std::isnan(max(n).item<double>()));
+  EXPECT_TRUE(std::isnan(std::get<0>(max(n, 0)).item<double>()));
   expect_error<Error>([&] { n.item<double>(); }, "item");
   expect_error<Error>([] { argmax(zeros({0})); }, "argmax");
 }
@@ -212,7 +212,7 @@ TEST(HostileMemory, FromBlobRejectsNull) {
   expect_error<ValueError>([] { from_blob(nullptr, {2}); }, "from_blob");
   float data[4] = {1, 2, 3, 4};
   expect_error<ValueError>([&] { from_blob(data, {2}, {-1}); }, "from_blob");
-  EXPECT_EQ(from_blob(data, {2, 2}).sum().item<double>().value(), 10.0);
+  EXPECT_EQ(from_blob(data, {2, 2}).sum().item<double>(), 10.0);
 }
 
 // ---- compile() of odd functions ----

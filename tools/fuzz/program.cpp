@@ -798,11 +798,11 @@ const std::vector<OpDef>& ops() {
       EMBER_JOIN("stack", stack, stack_op, 1),
       {"branch",
        [](const Node& n, const Args& a) {
-         if (a[0].amax().item<double>() > n.scalar) return a[1] * 2;
+         if (bool(a[0].amax() > n.scalar)) return a[1] * 2;
          return a[1] - 1;
        },
        [](const Node& n, const Names& a) {
-         return "(" + a[0] + ".amax().item<double>() > " + num(n.scalar) + " ? " + a[1] +
+         return "(bool(" + a[0] + ".amax() > " + num(n.scalar) + ") ? " + a[1] +
                 " * 2 : " + a[1] + " - 1)";
        },
        branch_op, Exact::IfArgsIntegral, false, 1},

@@ -12,8 +12,9 @@
 //    symbolic"); sizes 0 and 1 stay specialized, as do dims whose symbolic trace fails. A
 //    symbolic trace is checked by tracing fn once more at other sizes: a graph that depends on
 //    a size's value (a size used as a number) differs, and its dims are specialized instead;
-//  - data-dependent control flow records guards: comparing `x.sum().item<float>()` with a number
-//    guards the outcome, converting it to a number guards the value. A replay whose guard fails
+//  - data-dependent control flow records guards: `if (bool(x.sum() > 0))` guards the predicate's
+//    outcome (each branch traced once, both replay), `x.item<float>()` returns the number and
+//    guards its value. A replay whose guard fails
 //    traces fn again and keeps the new path beside the old one (a trace tree);
 //  - numbers (int, double, bool arguments) are part of the signature by value;
 //  - tensors fn captures (weights) are read by reference on every call, so in-place updates are

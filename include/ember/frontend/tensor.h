@@ -26,8 +26,6 @@ namespace ir {
 struct Value;
 }
 class TraceContext;
-template <class T>
-class ItemValue;
 namespace autograd {
 struct Node;
 struct Access;
@@ -144,11 +142,13 @@ class Tensor {
     return out;
   }
   std::vector<double> values_as_double() const;
-  // The value as T (see ItemValue: while tracing, comparing it records a guard on the outcome,
-  // converting it a guard on the value).
+  // The value as T, like LibTorch's item<T>(). While tracing, the number is baked into the
+  // graph, so the read guards the value itself: a compiled function replays only for inputs with
+  // that same value. To branch on data and replay for every input that takes the same branch,
+  // test a predicate tensor instead: `if (bool(x.sum() > 0))` guards the comparison's outcome.
   template <class T>
-  ItemValue<T> item() const;
-  // item() without a guard: what ItemValue starts from.
+  T item() const;
+  // item() without a guard (no trace reads it).
   Scalar peek_item() const;
 
   // ---- autograd (PyTorch's semantics; see ember/frontend/autograd.h) ----
@@ -283,122 +283,13 @@ class Tensor {
   std::shared_ptr<Impl> impl_;
 };
 
-namespace detail {
-// While tracing: records `cast(source, value_dtype) <op> rhs` computed in compare_dtype (op is one
-// of ops.def's comparisons), and a guard on its outcome; returns the outcome.
-bool record_comparison(const Tensor& source, DType value_dtype, DType compare_dtype, ir::Op op,
-                       const Scalar& rhs);
-// While tracing: records a guard that source still holds `value`.
-void record_value_guard(const Tensor& source, double value);
-
-// The dtype that holds a C++ number type's values (long long and long are both int64).
 template <class T>
-constexpr DType number_dtype() {
-  if constexpr (std::is_same_v<T, bool>)
-    return DType::Bool;
-  else if constexpr (std::is_integral_v<T> && sizeof(T) == 1)
-    return std::is_signed_v<T> ? DType::Int8 : DType::UInt8;
-  else if constexpr (std::is_integral_v<T>)
-    return sizeof(T) <= 4 && std::is_signed_v<T> ? DType::Int32 : DType::Int64;
-  else
-    return sizeof(T) == 4 ? DType::Float32 : DType::Float64;
-}
-
-template <class A, class B>
-bool compare(ir::Op op, A a, B b) {
-  switch (op) {
-    case ir::Op::Eq:
-      return a == b;
-    case ir::Op::Ne:
-      return a != b;
-    case ir::Op::Lt:
-      return a < b;
-    case ir::Op::Le:
-      return a <= b;
-    case ir::Op::Gt:
-      return a > b;
-    case ir::Op::Ge:
-      return a >= b;
-    default:
-      throw InternalError("detail::compare: not a comparison");
-  }
-}
-}  // namespace detail
-
-// What Tensor::item<T>() returns: the tensor's single value, which converts to T implicitly. In
-// eager code it is just the number. Inside a traced function the read is data-dependent control
-// flow, and how the value is used decides the guard: comparing it with a number
-// (`if (x.sum().item<float>() > 0)`) records a guard on the comparison's outcome, so the compiled
-// function replays for every input that takes the same branch; converting it to T records a guard
-// on the value itself.
-template <class T>
-class ItemValue {
- public:
-  ItemValue(T value, double raw, Tensor source)
-      : value_(value), raw_(raw), source_(std::move(source)) {}
-
-  operator T() const {  // NOLINT: converts implicitly, like the T that item<T>() used to return
-    if (source_.defined()) detail::record_value_guard(source_, raw_);
-    return value_;
-  }
-  T value() const { return T(*this); }
-
-#define EMBER_ITEM_COMPARE(sym, op)                                                     \
-  template <class U>                                                                    \
-  requires std::is_arithmetic_v<U>                                                      \
-  friend bool operator sym(const ItemValue& a, U b) { return a.compare(op, b, false); } \
-  template <class U>                                                                    \
-  requires std::is_arithmetic_v<U>                                                      \
-  friend bool operator sym(U b, const ItemValue& a) { return a.compare(op, b, true); }
-  EMBER_ITEM_COMPARE(==, ir::Op::Eq)
-  EMBER_ITEM_COMPARE(!=, ir::Op::Ne)
-  EMBER_ITEM_COMPARE(<, ir::Op::Lt)
-  EMBER_ITEM_COMPARE(<=, ir::Op::Le)
-  EMBER_ITEM_COMPARE(>, ir::Op::Gt)
-  EMBER_ITEM_COMPARE(>=, ir::Op::Ge)
-#undef EMBER_ITEM_COMPARE
-
-  friend std::ostream& operator<<(std::ostream& os, const ItemValue& v) { return os << T(v); }
-
- private:
-  // value <op> b, or b <op> value when reversed.
-  template <class U>
-  bool compare(ir::Op op, U b, bool reversed) const {
-    using C = std::common_type_t<T, U>;
-    if (reversed) op = mirrored(op);
-    if (!source_.defined()) return detail::compare(op, C(value_), C(b));
-    return detail::record_comparison(source_, detail::number_dtype<T>(), detail::number_dtype<C>(),
-                                     op, Scalar(C(b)));
-  }
-  static ir::Op mirrored(ir::Op op) {
-    switch (op) {
-      case ir::Op::Lt:
-        return ir::Op::Gt;
-      case ir::Op::Le:
-        return ir::Op::Ge;
-      case ir::Op::Gt:
-        return ir::Op::Lt;
-      case ir::Op::Ge:
-        return ir::Op::Le;
-      default:
-        return op;
-    }
-  }
-
-  T value_;
-  double raw_;     // the tensor's value as read
-  Tensor source_;  // the traced tensor it was read from; undefined in eager code
-};
-
-template <class T>
-ItemValue<T> Tensor::item() const {
-  const Scalar s = peek_item();
-  T value;
+T Tensor::item() const {
+  const Scalar s = item();
   if constexpr (std::is_integral_v<T>)
-    value = s.kind() == Scalar::Kind::Float ? T(s.to_double()) : T(s.to_int());
+    return s.kind() == Scalar::Kind::Float ? T(s.to_double()) : T(s.to_int());
   else
-    value = T(s.to_double());
-  return ItemValue<T>(value, s.to_double(), is_traced() ? *this : Tensor());
+    return T(s.to_double());
 }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
