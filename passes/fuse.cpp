@@ -137,15 +137,15 @@ class Fuser {
     return out;
   }
 
-  // Whether v is returned or read by a node other than n outside group gi (nodes not placed
-  // yet count as outside).
-  bool read_outside(const Value* v, int gi, const Node& n) const {
+  // Whether v is returned or read by a node other than n outside groups gi and hi (nodes not
+  // placed yet count as outside).
+  bool read_outside(const Value* v, int gi, const Node& n, int hi = -1) const {
     for (const Value* o : g_.outputs())
       if (o == v) return true;
     for (const auto& m : g_.nodes()) {
       if (m.get() == &n) continue;
       auto it = group_.find(m.get());
-      if (it != group_.end() && it->second == gi) continue;
+      if (it != group_.end() && (it->second == gi || it->second == hi)) continue;
       for (const Value* in : m->inputs)
         if (in == v) return true;
     }
@@ -204,11 +204,33 @@ class Fuser {
           }
           return "";
         }
-        if (broadcasts_to(G.domain, out) || broadcasts_to(out, G.domain)) return "";
-        return "shapes " + ir::shape_text(G.domain) + " and " + ir::shape_text(out) +
-               " do not broadcast";
+        if (broadcasts_to(out, G.domain)) return "";
+        if (!broadcasts_to(G.domain, out))
+          return "shapes " + ir::shape_text(G.domain) + " and " + ir::shape_text(out) +
+                 " do not broadcast";
+        // n grows the domain: a smaller value of G read after the kernel would be a store
+        // outside it (a mask of [T, T] shared by several [B, H, T, T] kernels stays its own).
+        if (const Node* m = smaller_value_read_outside(G, out, gi, n))
+          return "%" + m->output->name + " of k" + std::to_string(gi) +
+                 " is read after the kernel and smaller than the grown domain " +
+                 ir::shape_text(out);
+        return "";
     }
     return "unknown";
+  }
+
+  // A node of H whose value a kernel of G's form could not store (not of shape `domain`, or for
+  // a reduction neither per element nor per row) and is read outside H (and G, when given).
+  const Node* smaller_value_read_outside(const Group& H, const SymShape& domain, int hi,
+                                         const Node& n, int gi = -1,
+                                         const Signature* rows = nullptr) const {
+    for (const Node* m : H.nodes) {
+      if (!m->output) continue;
+      const bool storable =
+          rows ? in_reduction_domain(*rows, m->output->shape) : m->output->shape == domain;
+      if (!storable && read_outside(m->output, hi, n, gi)) return m;
+    }
+    return nullptr;
   }
 
   void join(Node& n, int gi) {
@@ -240,6 +262,13 @@ class Fuser {
     const bool fits = G.kind == Kind::Reduction ? in_reduction_domain(*G.reduction, H.domain)
                                                 : broadcasts_to(H.domain, G.domain);
     if (!fits || G.kind == Kind::Opaque) return;
+    const Signature* rows = G.kind == Kind::Reduction ? &*G.reduction : nullptr;
+    if (const Node* m = smaller_value_read_outside(H, G.domain, hi, n, gi, rows)) {
+      say("k" + std::to_string(hi) + " not merged into k" + std::to_string(gi) + ": %" +
+          m->output->name + " is read after it and smaller than k" + std::to_string(gi) +
+          "'s domain");
+      return;
+    }
     // G may read H through a third kernel too (H -> X -> G, X an opaque gather of an H value):
     // then merging would make a cycle.
     for (int x : G.deps)

@@ -39,6 +39,22 @@ TEST(Compile, ReplaysAFusedChainAndEqualsEager) {
   EXPECT_EQ(f.last_plan().eager_nodes, 0);
 }
 
+// A causal mask computed once and read by two masked softmaxes of a larger shape (two attention
+// layers): fusing it into the first one's kernel would store a [T, T] value from a [B, H, T, T]
+// kernel; it stays its own kernel and everything lowers.
+TEST(Compile, AMaskSharedByTwoSoftmaxesLowers) {
+  const Tensor keep = tril(ones({8, 8}, kBool));
+  auto fn = [&](const Tensor& a, const Tensor& b) {
+    const Tensor hidden = logical_not(keep);
+    const Tensor p = softmax(masked_fill(matmul(a, b) * 0.5, hidden, -INFINITY), -1);
+    return softmax(masked_fill(matmul(p, b) * 0.5, hidden, -INFINITY), -1);
+  };
+  auto f = compile(fn);
+  const Tensor a = input({2, 4, 8, 8}, 1), b = input({2, 4, 8, 8}, 2);
+  expect_same(f(a, b), fn(a, b), 1e-5);
+  EXPECT_EQ(f.last_plan().eager_nodes, 0) << f.describe();
+}
+
 TEST(Compile, NormalizationsAndMatmulEpilogues) {
   const Tensor w = input({48, 40}, 7, -0.3, 0.3), bias = input({40}, 8);
   const Tensor gamma = input({40}, 9, 0.5, 1.5), beta = input({40}, 10);

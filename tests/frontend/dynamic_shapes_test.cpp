@@ -38,18 +38,20 @@ struct TinyGpt {
     head_w = w({kVocab, kDim});
   }
 
-  // idx [B, T] int64 -> logits [B, T, vocab]
-  Tensor forward(const Tensor& idx) const {
+  // idx [B, T] int64 -> logits [B, T, vocab]. With shared_mask the causal mask is computed once
+  // and used by every layer, as many ports write it.
+  Tensor forward(const Tensor& idx, bool shared_mask = false) const {
     const int64_t b = idx.size(0), t = idx.size(1), c = kDim, nh = kHeads;
     Tensor x = embedding(wte, idx) + embedding(wpe, arange(0, t, 1, kInt64));
+    const Tensor hidden = logical_not(bias.slice(0, 0, t).slice(1, 0, t));
     for (const Layer& l : layers) {
       const Tensor h = layer_norm(x, {c}, l.ln1_w, l.ln1_b);
       const auto qkv = split(F::linear(h, l.qkv_w, l.qkv_b), c, 2);
       auto heads = [&](const Tensor& y) { return y.view({b, t, nh, c / nh}).transpose(1, 2); };
       const Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
       Tensor att = matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(c / nh)));
-      const Tensor mask = bias.slice(0, 0, t).slice(1, 0, t);
-      att = softmax(masked_fill(att, logical_not(mask), -INFINITY), -1);
+      const Tensor mask = shared_mask ? hidden : logical_not(bias.slice(0, 0, t).slice(1, 0, t));
+      att = softmax(masked_fill(att, mask, -INFINITY), -1);
       const Tensor y = matmul(att, v).transpose(1, 2).contiguous().view({b, t, c});
       x = x + F::linear(y, l.proj_w, l.proj_b);
       const Tensor m = layer_norm(x, {c}, l.ln2_w, l.ln2_b);
@@ -80,6 +82,22 @@ TEST(DynamicShapes, GptForwardAcrossBatchSizesCompilesTwice) {
   }
   EXPECT_EQ(f.stats().traces, 2) << reasons_text(f.recompile_reasons()) << "\n" << f.describe();
   EXPECT_EQ(f.stats().eager_calls, 0);
+}
+
+// The whole forward lowers to kernels and library calls, with or without a mask shared by the
+// layers: the only eager nodes are the embedding lookups.
+TEST(DynamicShapes, GptForwardHasNoFallbacksButEmbeddings) {
+  const TinyGpt model;
+  for (bool shared : {false, true}) {
+    auto f = compile([&](const Tensor& idx) { return model.forward(idx, shared); });
+    const Tensor idx = tokens(4, TinyGpt::kBlock, 4);
+    EXPECT_TRUE(allclose(f(idx), model.forward(idx, shared), 1e-4, 1e-5));
+    const CompiledPlanInfo info = f.last_plan();
+    for (const std::string& fallback : info.fallbacks)
+      EXPECT_NE(fallback.find("index_select"), std::string::npos)
+          << "shared mask " << shared << ": " << fallback << "\n"
+          << f.describe();
+  }
 }
 
 TEST(DynamicShapes, GenerationLoopCompilesAtMostTwice) {
