@@ -156,7 +156,7 @@ struct CompiledEngine::Impl {
     std::string reason;
     std::vector<const Signature*> existing;
     for (const auto& e : entries) existing.push_back(&e->signature);
-    const auto symbolic = shapes.symbolic_dims(args, existing, reason);
+    const ShapePolicy::EntryShape shape = shapes.new_entry(args, existing, reason);
     if (!entries.empty()) {
       if (over_limit()) return eager(args, body);
       note_recompile(reason);
@@ -164,7 +164,7 @@ struct CompiledEngine::Impl {
     auto entry = std::make_shared<Entry>();
     std::shared_ptr<Path> path;
     try {
-      path = trace_new_entry(args, symbolic, *entry, body);
+      path = trace_new_entry(args, shape, *entry, body);
     } catch (const Error& e) {
       // If fn fails eagerly too, that is its own error, raised as eager raises it. If it runs,
       // tracing cannot express it (an in-place op, say): this signature runs eagerly, and
@@ -187,9 +187,10 @@ struct CompiledEngine::Impl {
   // symbolic dim, a size used as a number), with every dim specialized. Sets the entry's
   // signature.
   std::shared_ptr<Path> trace_new_entry(const std::vector<CompileArg>& args,
-                                        const std::vector<std::vector<bool>>& symbolic,
-                                        Entry& entry, Body body) {
-    entry.signature = make_signature(args, symbolic);
+                                        const ShapePolicy::EntryShape& shape, Entry& entry,
+                                        Body body) {
+    const std::vector<std::vector<bool>>& symbolic = shape.symbolic;
+    entry.signature = make_signature(args, symbolic, shape.any_layout);
     bool any = false;
     for (const auto& s : symbolic)
       for (bool b : s) any |= b;
@@ -202,7 +203,7 @@ struct CompiledEngine::Impl {
       if (!reasons.empty()) reasons.back() += "; " + why;
       if (log_enabled("recompiles")) log_message("recompiles", options.name + ": " + why);
       shapes.specialize(symbolic);
-      entry.signature = make_signature(args, {});
+      entry.signature = make_signature(args, {}, shape.any_layout);
       return builder.build(args, entry.signature, body, stats);
     }
   }

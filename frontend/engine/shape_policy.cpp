@@ -4,10 +4,13 @@
 
 namespace ember::detail {
 
-std::vector<std::vector<bool>> ShapePolicy::symbolic_dims(
-    const std::vector<CompileArg>& args, const std::vector<const Signature*>& existing,
-    std::string& reason) const {
-  std::vector<std::vector<bool>> symbolic(args.size());
+ShapePolicy::EntryShape ShapePolicy::new_entry(const std::vector<CompileArg>& args,
+                                               const std::vector<const Signature*>& existing,
+                                               std::string& reason) const {
+  EntryShape shape;
+  shape.any_layout.assign(args.size(), false);
+  std::vector<std::vector<bool>>& symbolic = shape.symbolic;
+  symbolic.resize(args.size());
   for (size_t i = 0; i < args.size(); ++i)
     if (const Tensor* t = std::get_if<Tensor>(&args[i])) {
       symbolic[i].assign(size_t(t->dim()), false);
@@ -16,9 +19,9 @@ std::vector<std::vector<bool>> ShapePolicy::symbolic_dims(
     }
   if (existing.empty()) {
     reason = "first call";
-    return symbolic;
+    return shape;
   }
-  // The most recent entry whose kinds, dtypes, ranks, layouts and numbers all agree.
+  // The most recent entry whose kinds, dtypes, ranks, numbers and gradient needs all agree.
   const Signature* near = nullptr;
   std::string other;
   for (const Signature* e : existing) {
@@ -36,8 +39,6 @@ std::vector<std::vector<bool>> ShapePolicy::symbolic_dims(
       } else if (size_t(t->dim()) != s.sizes.size()) {
         why = arg_name(i) + ": rank " + std::to_string(s.sizes.size()) + " -> " +
               std::to_string(t->dim());
-      } else if (t->is_contiguous() != s.contiguous) {
-        why = arg_name(i) + (t->is_contiguous() ? ": now contiguous" : ": now non-contiguous");
       } else if (wants_grad(*t) != s.requires_grad) {
         why = arg_name(i) + (s.requires_grad ? ": no longer requires grad" : ": now requires grad");
       }
@@ -50,13 +51,22 @@ std::vector<std::vector<bool>> ShapePolicy::symbolic_dims(
   }
   if (!near) {
     reason = other;
-    return symbolic;
+    return shape;
   }
   std::ostringstream os;
+  bool generic = false;  // the first layout change makes every tensor argument layout-generic
   for (size_t i = 0; i < args.size(); ++i) {
     const Tensor* t = std::get_if<Tensor>(&args[i]);
     if (!t) continue;
     const ArgSpec& s = (*near)[i];
+    if (s.any_layout) {
+      generic = true;
+    } else if (t->is_contiguous() != s.contiguous) {
+      generic = true;
+      if (os.tellp() > 0) os << "; ";
+      os << arg_name(i) << (t->is_contiguous() ? ": now contiguous" : ": now non-contiguous")
+         << ", the entry now takes any layout";
+    }
     for (size_t d = 0; d < s.sizes.size(); ++d) {
       const int64_t now = t->size(int64_t(d));
       const bool was_symbolic = s.symbol[d] >= 0;
@@ -80,9 +90,11 @@ std::vector<std::vector<bool>> ShapePolicy::symbolic_dims(
       }
     }
   }
+  for (size_t i = 0; i < args.size(); ++i)
+    shape.any_layout[i] = generic && std::holds_alternative<Tensor>(args[i]);
   reason = os.str();
   if (reason.empty()) reason = "symbolic sizes that must be equal differ";
-  return symbolic;
+  return shape;
 }
 
 void ShapePolicy::specialize(const std::vector<std::vector<bool>>& symbolic) {

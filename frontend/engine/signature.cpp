@@ -47,7 +47,8 @@ bool matches(const Signature& signature, const std::vector<CompileArg>& args) {
       continue;
     }
     if (t->dtype() != s.dtype || size_t(t->dim()) != s.sizes.size() ||
-        t->is_contiguous() != s.contiguous || (grad_mode && t->requires_grad()) != s.requires_grad)
+        (!s.any_layout && t->is_contiguous() != s.contiguous) ||
+        (grad_mode && t->requires_grad()) != s.requires_grad)
       return false;
     const auto sizes = t->sizes();
     for (size_t d = 0; d < s.sizes.size(); ++d) {
@@ -70,7 +71,8 @@ bool matches(const Signature& signature, const std::vector<CompileArg>& args) {
 }
 
 Signature make_signature(const std::vector<CompileArg>& args,
-                         const std::vector<std::vector<bool>>& symbolic) {
+                         const std::vector<std::vector<bool>>& symbolic,
+                         const std::vector<bool>& any_layout) {
   Signature spec(args.size());
   std::vector<int64_t> symbol_sizes;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -83,6 +85,7 @@ Signature make_signature(const std::vector<CompileArg>& args,
     }
     s.dtype = t->dtype();
     s.contiguous = t->is_contiguous();
+    s.any_layout = i < any_layout.size() && any_layout[i];
     s.requires_grad = wants_grad(*t);
     s.sizes = t->sizes().vec();
     s.symbol.assign(s.sizes.size(), -1);
@@ -112,7 +115,11 @@ std::string signature_text(const Signature& signature) {
     for (size_t d = 0; d < s.sizes.size(); ++d)
       os << (d ? ", " : "")
          << (s.symbol[d] >= 0 ? "s" + std::to_string(s.symbol[d]) : std::to_string(s.sizes[d]));
-    os << ']' << (s.contiguous ? "" : " strided") << (s.requires_grad ? " requires_grad" : "");
+    os << ']'
+       << (s.any_layout   ? " any layout"
+           : s.contiguous ? ""
+                          : " strided")
+       << (s.requires_grad ? " requires_grad" : "");
   }
   return os.str();
 }

@@ -297,14 +297,22 @@ TEST(Compile, LayoutsOutputsAndDtypes) {
   };
   auto f = compile(fn);
   const Tensor a = input({5, 6}, 1), b = input({6}, 2);
-  const Tensor at = input({6, 5}, 3).t();  // non-contiguous: a new entry
-  for (const Tensor& x : {a, at, a}) {
-    const auto got = f(x, b), want = fn(x, b);
+  // A transposed input makes the entry layout-generic (one recompile); after that a broadcast a,
+  // a strided b or both contiguous again replay.
+  const Tensor at = input({6, 5}, 3).t();
+  const Tensor ab = input({1, 6}, 4).expand({5, 6});
+  const Tensor bs = input({12}, 5).slice(0, 0, 12, 2);
+  for (const auto& [x, y] : std::vector<std::pair<Tensor, Tensor>>{
+           {a, b}, {at, b}, {ab, b}, {a, bs}, {at, bs}, {a, b}}) {
+    const auto got = f(x, y), want = fn(x, y);
     ASSERT_EQ(got.size(), 3u);
     for (size_t i = 0; i < 3; ++i) expect_same(got[i], want[i], 1e-5);
   }
   EXPECT_EQ(f.stats().traces, 2);
-  EXPECT_EQ(f.recompile_reasons()[0], "input 0: now non-contiguous");
+  EXPECT_EQ(f.recompile_reasons()[0],
+            "input 0: now non-contiguous, the entry now takes any layout");
+  EXPECT_NE(f.describe().find("float32[5, 6] any layout, float32[6] any layout"), std::string::npos)
+      << f.describe();
   const Tensor i = from_values({5}, {1, 2, 3, 4, 5}, kInt32);
   auto g = compile([](const Tensor& t) { return t * 3 + 1; });
   expect_same(g(i), i * 3 + 1, 0);

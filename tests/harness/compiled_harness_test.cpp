@@ -87,6 +87,45 @@ TEST_P(Compiled, EqualsEagerInEveryLayoutAndDtype) {
   }
 }
 
+// One compiled function called with its arguments' layouts changing between calls: the first
+// change makes the entry layout-generic (one recompile), and every later mix of layouts replays.
+TEST_P(Compiled, ALayoutChangeRecompilesOnce) {
+  const Case& c = harness_cases()[GetParam()];
+  auto fn = [&c](const auto&... x) { return c.fn(Inputs{x...}); };
+  CompileOptions options;
+  options.name = c.name + "/layouts";
+  auto f = compile(fn, options);
+  const auto same = [](const Tensor& x) { return x; };
+  // Per call, the layout of input j: contiguous, then input 0 strided, then the others strided,
+  // then all broadcast, then all contiguous again.
+  const std::vector<std::function<Tensor(const Tensor&, size_t)>> calls = {
+      [&](const Tensor& x, size_t) { return same(x); },
+      [&](const Tensor& x, size_t j) { return j == 0 ? strided(x) : x; },
+      [&](const Tensor& x, size_t j) { return j == 0 ? x : strided(x); },
+      [&](const Tensor& x, size_t) { return broadcast(x); },
+      [&](const Tensor& x, size_t) { return same(x); },
+  };
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const uint64_t seed = 41 + k;
+    Inputs in;
+    for (const Tensor& x : c.make_inputs(seed)) in.push_back(calls[k](x, in.size()));
+    manual_seed(seed);
+    const Inputs want = c.fn(in);
+    manual_seed(seed);
+    const Inputs got = call_unpacked<Inputs>(f, in);
+    ASSERT_EQ(got.size(), want.size()) << c.name;
+    for (size_t i = 0; i < got.size(); ++i)
+      expect_values(
+          got[i], want[i].sizes().vec(), values_of(want[i]), c.rtol, c.atol,
+          c.name + " (layouts of call " + std::to_string(k) + ") output " + std::to_string(i));
+  }
+  if (c.data_dependent) return;  // another branch is another trace
+  std::string reasons;
+  for (const std::string& r : f.recompile_reasons()) reasons += "\n  " + r;
+  EXPECT_LE(f.stats().traces, 2) << c.name << reasons;
+  EXPECT_EQ(f.stats().eager_calls, 0) << c.name << reasons;
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, Compiled, ::testing::Range<size_t>(0, harness_cases().size()),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            return harness_cases()[info.param].name;

@@ -7,6 +7,8 @@
 // executable plan; later calls whose arguments match a compiled entry (dtype, rank, layout class
 // and sizes of each tensor; the value of each number) replay it. Staying correct when things
 // change is the point:
+//  - an input whose layout class changes (contiguous <-> strided) makes the new entry
+//    layout-generic: every tensor argument may then have any strides, one recompile in all;
 //  - a size that differs from the entry's makes that dim symbolic, and fn is compiled once more
 //    with shape-generic kernels (EMBER_LOG=recompiles prints why: "input 0 dim 0: 32 -> 64, now
 //    symbolic"); sizes 0 and 1 stay specialized, as do dims whose symbolic trace fails. A
