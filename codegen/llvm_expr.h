@@ -88,13 +88,14 @@ inline std::optional<std::string> first_uncovered(const KernelIR& k) {
   return std::nullopt;
 }
 
-// Emits the scalar expression DAG for one element; loads come from `load(buffer)`.
+// Emits the scalar expression DAG for one element; loads come from `load(buffer)`, gathers from
+// `gather(buffer, offset)`: the table's element at the current point plus offset elements.
 class ExprEmitter {
  public:
   ExprEmitter(llvm::IRBuilder<>& b, llvm::Module& m, const KernelIR& k) : b_(b), m_(m), k_(k) {}
 
-  template <class Load>
-  std::vector<llvm::Value*> emit(const Load& load) {
+  template <class Load, class Gather>
+  std::vector<llvm::Value*> emit(const Load& load, const Gather& gather) {
     std::vector<llvm::Value*> v(k_.exprs.size());
     for (size_t i = 0; i < k_.exprs.size(); ++i) {
       const KernelIR::Expr& e = k_.exprs[i];
@@ -107,6 +108,12 @@ class ExprEmitter {
           break;
         case KernelIR::ExprKind::Reduce:
           throw InternalError("codegen: a reduction in an elementwise kernel");
+        case KernelIR::ExprKind::Gather: {
+          llvm::Value* index = b_.CreateSExtOrTrunc(v[size_t(e.args[0])], b_.getInt64Ty());
+          llvm::Value* offset = b_.CreateMul(index, b_.getInt64(uint64_t(e.int_value)));
+          v[i] = from_storage(gather(e.buffer, offset), e.dtype);
+          break;
+        }
         case KernelIR::ExprKind::Op: {
           std::vector<llvm::Value*> args;
           std::vector<DType> types;

@@ -311,7 +311,11 @@ void emit_kernel(llvm::Module& m, const KernelIR& k) {
     };
     ExprEmitter em(b, m, k);
     const auto values =
-        em.emit([&](int buf) { return b.CreateLoad(types[size_t(buf)], address(buf)); });
+        em.emit([&](int buf) { return b.CreateLoad(types[size_t(buf)], address(buf)); },
+                [&](int buf, llvm::Value* offset) {
+                  llvm::Type* t = types[size_t(buf)];
+                  return b.CreateLoad(t, b.CreateGEP(t, address(buf), offset));
+                });
     for (const auto& [buf, e] : k.stores)
       b.CreateStore(em.to_storage(values[size_t(e)], k.buffers[size_t(buf)].dtype), address(buf));
     llvm::Value* next = b.CreateAdd(i, b.getInt64(1), "", true, true);

@@ -33,6 +33,10 @@ std::string KernelIR::text() const {
         os << (e.kind == ExprKind::Reduce ? "reduce " : "") << ir::op_name(e.op);
         for (int a : e.args) os << " e" << a;
         break;
+      case ExprKind::Gather:
+        os << ir::op_name(e.op) << " b" << e.buffer << " dim " << e.dim << " stride " << e.int_value
+           << " e" << e.args[0];
+        break;
     }
     os << '\n';
   }
@@ -111,6 +115,51 @@ struct GroupLowering {
     const ir::Node* p = n.inputs[0]->producer;
     return !p || p->group != group || is_view(*p);
   }
+  // Whether v is computed by the group (not an input, a constant, or a view of an input).
+  bool computed_here(const ir::Value* v) const {
+    const ir::Node* p = v->producer;
+    return p && p->group == group && !is_view(*p);
+  }
+  // index_select(table, dim, index) or gather(table, dim, index) as a Gather expression. The
+  // table and the index are inputs of their own (bind_gathers makes views of them), read from
+  // memory: neither may be computed in the kernel.
+  void gather(const ir::Node& n) {
+    const ir::Value* table = n.inputs[0];
+    const ir::Value* index = n.inputs[1];
+    const std::string op(ir::op_name(n.op));
+    EMBER_CHECK(!computed_here(table) && !computed_here(index), Error, "lower: ", op, " -> %",
+                n.output->name, " gathers from a value kernel k", group,
+                " computes; a gather reads its table and index from memory");
+    EMBER_CHECK(table->rank() > 0 && !(index->producer && index->producer->op == ir::Op::Constant),
+                Error, "lower: ", op, " of a 0-dim table or a constant index");
+    int64_t dim = n.attrs.get_int(ir::Attr::Dim);
+    if (dim < 0) dim += table->rank();
+    int64_t stride = 1;
+    for (int64_t k = dim + 1; k < table->rank(); ++k) {
+      EMBER_CHECK(table->shape[size_t(k)].is_constant(), Error, "lower: ", op, " -> %",
+                  n.output->name, ": the table's size ", table->shape[size_t(k)].str(),
+                  " after the gathered dim is symbolic");
+      stride *= table->shape[size_t(k)].value();
+    }
+    KernelIR::Expr idx{};
+    idx.kind = KernelIR::ExprKind::Load;
+    idx.dtype = index->dtype;
+    idx.buffer = int(ir.buffers.size());
+    ir.buffers.push_back({index->dtype, false});
+    inputs.push_back(index);
+    ir.exprs.push_back(idx);  // not shared: its buffer may be bound to a view of the index
+    KernelIR::Expr e{};
+    e.kind = KernelIR::ExprKind::Gather;
+    e.dtype = n.output->dtype;
+    e.op = n.op;
+    e.dim = int(dim);
+    e.int_value = stride;
+    e.args = {int(ir.exprs.size()) - 1};
+    e.buffer = int(ir.buffers.size());
+    ir.buffers.push_back({table->dtype, false});
+    inputs.push_back(table);
+    define(n.output, e);
+  }
   void store(const ir::Value* v, std::vector<const ir::Value*>& outputs) {
     ir.stores.push_back({int(ir.buffers.size()), expr_of.at(v)});
     ir.buffers.push_back({v->dtype, true});
@@ -128,6 +177,10 @@ LoweredKernel lower_elementwise(const ir::Graph& g, int group) {
   const ir::SymShape& domain = nodes.back()->output->shape;
   for (const ir::Node* n : nodes) {
     if (lower.is_view(*n)) continue;
+    if (n->op == ir::Op::IndexSelect || n->op == ir::Op::Gather) {
+      lower.gather(*n);
+      continue;
+    }
     if (!ir::is_elementwise(n->op))
       throw Error("lower: " + std::string(ir::op_name(n->op)) +
                   " is not an elementwise op; this kernel form covers elementwise kernels only");

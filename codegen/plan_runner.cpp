@@ -246,6 +246,7 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
   std::vector<Array> slots(slots_needed_);
   std::move(inputs.begin(), inputs.end(), slots.begin());
   SmallVector<const Array*, 16> buffers;
+  std::vector<Array> gathered;  // views bind_gathers makes for a kernel step
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
     const Step& s = plan_.steps[i];
     if (!live_[i]) {
@@ -262,6 +263,7 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
       switch (s.kind) {
         case Step::Kind::Elementwise:
         case Step::Kind::Rows:
+          bind_gathers(s.kernel, buffers.data(), gathered);
           for (size_t o = 0; o < s.out.size(); ++o) {
             slots[s.out[o]] = Array::empty(
                 s.kind == Step::Kind::Rows ? ir::evaluate_shape(s.out_shapes[o], bindings) : domain,
@@ -305,6 +307,7 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
           break;
       }
     }
+    gathered.clear();
     for (size_t v : s.release) slots[v] = Array();
   }
   std::vector<Array> out;

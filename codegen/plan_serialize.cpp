@@ -10,7 +10,7 @@ namespace ember::codegen {
 namespace {
 
 constexpr char kMagic[8] = {'E', 'M', 'B', 'R', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: kernels gather
 
 class Writer {
  public:
@@ -79,6 +79,7 @@ class Writer {
       num(e.value);
       num(e.int_value);
       num(uint8_t(e.op));
+      num(int32_t(e.dim));
       size(e.args.size());
       for (int a : e.args) num(int32_t(a));
       num(uint8_t(e.row_level));
@@ -233,22 +234,32 @@ class Reader {
     for (size_t i = 0; i < k.exprs.size(); ++i) {
       auto& e = k.exprs[i];
       const uint8_t kind = num<uint8_t>("expression kind");
-      EMBER_CHECK(kind <= uint8_t(KernelIR::ExprKind::Reduce), ValueError, "plan: expression kind ",
+      EMBER_CHECK(kind <= uint8_t(KernelIR::ExprKind::Gather), ValueError, "plan: expression kind ",
                   int(kind));
       e.kind = KernelIR::ExprKind(kind);
       e.dtype = dtype("expression");
       e.buffer = num<int32_t>("expression buffer");
-      EMBER_CHECK(e.kind != KernelIR::ExprKind::Load ||
-                      (e.buffer >= 0 && size_t(e.buffer) < k.buffers.size()),
-                  ValueError, "plan: expression loads buffer ", e.buffer, " of ", k.buffers.size());
+      const bool reads = e.kind == KernelIR::ExprKind::Load || e.kind == KernelIR::ExprKind::Gather;
+      EMBER_CHECK(!reads || (e.buffer >= 0 && size_t(e.buffer) < k.buffers.size()), ValueError,
+                  "plan: expression loads buffer ", e.buffer, " of ", k.buffers.size());
       e.value = num<double>("expression constant");
       e.int_value = num<int64_t>("expression integer constant");
       e.op = op("expression");
+      e.dim = num<int32_t>("expression dim");
       e.args.resize(count("expression operands"));
       for (int& a : e.args) {
         a = num<int32_t>("expression operand");
         EMBER_CHECK(a >= 0 && size_t(a) < i, ValueError, "plan: expression ", i,
                     " reads expression ", a, ", not an earlier one");
+      }
+      if (e.kind == KernelIR::ExprKind::Gather) {
+        EMBER_CHECK(
+            e.args.size() == 1 && k.exprs[size_t(e.args[0])].kind == KernelIR::ExprKind::Load,
+            ValueError, "plan: gather ", i, " must read one loaded index");
+        EMBER_CHECK(e.dim >= 0 && e.int_value >= 0 &&
+                        (e.op == ir::Op::IndexSelect || e.op == ir::Op::Gather),
+                    ValueError, "plan: gather ", i, " (", ir::op_name(e.op), ") has dim ", e.dim,
+                    " and stride ", e.int_value);
       }
       e.row_level = flag("expression row level");
       e.scratch = flag("expression scratch");

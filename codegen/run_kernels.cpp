@@ -55,6 +55,41 @@ void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t nb, Int
   });
 }
 
+void bind_gathers(const KernelIR& kernel, const Array** bound, std::vector<Array>& keep) {
+  size_t gathers = 0;
+  for (const KernelIR::Expr& e : kernel.exprs) gathers += e.kind == KernelIR::ExprKind::Gather;
+  if (!gathers) return;
+  keep.reserve(keep.size() + 3 * gathers);
+  for (const KernelIR::Expr& e : kernel.exprs) {
+    if (e.kind != KernelIR::ExprKind::Gather) continue;
+    const size_t t = size_t(e.buffer), j = size_t(kernel.exprs[size_t(e.args[0])].buffer);
+    const Array& table = *bound[t];
+    const Array& index = *bound[j];
+    const int64_t d = e.dim;
+    EMBER_CHECK(d < table.dim() && (e.op != ir::Op::Gather || index.dim() == table.dim()),
+                ValueError, "bind_gathers: a ", ir::op_name(e.op), " along dim ", d, " of ",
+                shape_str(table.sizes()), " with an index of ", shape_str(index.sizes()));
+    const int64_t size = table.size(d);
+    kernels::check_indices(index, size, d, std::string(ir::op_name(e.op)).c_str());
+    Array source = table;
+    if (size > 1 && source.stride(d) != e.int_value) source = kernels::contiguous(table);
+    EMBER_INTERNAL_ASSERT(size <= 1 || source.stride(d) == e.int_value, "bind_gathers: table of ",
+                          shape_str(table.sizes()), " has stride ", source.stride(d), " along ", d,
+                          ", the kernel ", e.int_value);
+    if (e.op == ir::Op::Gather) {
+      for (int64_t k = 0; k < table.dim(); ++k)
+        if (k != d) source = kernels::narrow(source, k, 0, index.size(k));
+    } else {
+      Shape lined_up{index.numel()};
+      lined_up.resize(size_t(table.dim() - d), 1);
+      keep.push_back(kernels::reshape(index, lined_up));
+      bound[j] = &keep.back();
+    }
+    keep.push_back(kernels::narrow(source, d, 0, std::min<int64_t>(size, 1)));
+    bound[t] = &keep.back();
+  }
+}
+
 }  // namespace ember::codegen
 
 namespace ember::codegen {

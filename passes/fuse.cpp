@@ -28,6 +28,8 @@ bool is_elementwise(const Node& n) {
   return ir::is_elementwise(n.op) || ir::op_category(n.op) == OpCategory::Random;
 }
 bool is_constant(const Node& n) { return ir::op_category(n.op) == OpCategory::Constant; }
+// Lookups an elementwise kernel does as loads at a computed index (codegen's Gather).
+bool is_gather(const Node& n) { return n.op == Op::IndexSelect || n.op == Op::Gather; }
 using ir::is_transcendental;
 
 // A reduction level: its input shape and reduced axes.
@@ -137,6 +139,14 @@ class Fuser {
     return out;
   }
 
+  // Whether group gi computes v: a node of it produces v, other than a movement of a value it
+  // does not compute (a view the runner makes before the kernel).
+  bool computed_in(const Value* v, int gi) const {
+    const Node* p = v->producer;
+    if (!p || producer_group(v) != gi) return false;
+    return !is_movement(*p) || computed_in(p->inputs[0], gi);
+  }
+
   // Whether v is returned or read by a node other than n outside groups gi and hi (nodes not
   // placed yet count as outside).
   bool read_outside(const Value* v, int gi, const Node& n, int hi = -1) const {
@@ -163,6 +173,13 @@ class Fuser {
                std::to_string(gi);
     }
     const SymShape& out = n.output->shape;
+    if (is_gather(n)) {
+      if (G.kind != Kind::Elementwise) return "a gather joins elementwise kernels only";
+      for (const Value* v : n.inputs)
+        if (computed_in(v, gi))
+          return "k" + std::to_string(gi) + " computes its operand %" + v->name +
+                 ", which a gather reads from memory";
+    }
     switch (G.kind) {
       case Kind::Opaque:
         return "k" + std::to_string(gi) + " is an opaque kernel";
@@ -193,6 +210,7 @@ class Fuser {
         }
         if (ir::is_reduction(n.op)) {
           for (const Node* m : G.nodes) {
+            if (is_gather(*m)) return "row kernels do not gather (%" + m->output->name + ")";
             if (!m->output) continue;
             if (!broadcasts_to(m->output->shape, n.inputs[0]->shape))
               return "the prologue does not live in the reduction's input shape";
@@ -258,7 +276,8 @@ class Fuser {
     Group& H = groups_[size_t(hi)];
     if (H.nodes.empty() || H.kind != Kind::Elementwise) return;
     for (const Node* m : H.nodes)
-      if (is_movement(*m)) return;  // keep index remapping out of other kernels
+      if (is_movement(*m) || (is_gather(*m) && G.kind == Kind::Reduction))
+        return;  // keep index remapping out of other kernels; row kernels do not gather
     const bool fits = G.kind == Kind::Reduction ? in_reduction_domain(*G.reduction, H.domain)
                                                 : broadcasts_to(H.domain, G.domain);
     if (!fits || G.kind == Kind::Opaque) return;
@@ -315,8 +334,8 @@ class Fuser {
       say(name(n) + ": own kernel k" + std::to_string(gi) + " (reduces leading dims)");
       return;
     }
-    if (c == OpCategory::Pool || c == OpCategory::Index || c == OpCategory::Scan ||
-        c == OpCategory::Sort) {
+    if (c == OpCategory::Pool || (c == OpCategory::Index && !is_gather(n)) ||
+        c == OpCategory::Scan || c == OpCategory::Sort) {
       const int gi = open(n, Kind::Opaque);
       say(name(n) + ": own kernel k" + std::to_string(gi) + " (" + std::string(ir::op_name(n.op)) +
           ")");

@@ -295,6 +295,11 @@ Array stack(const std::vector<Array>& arrays, int64_t dim) {
 
 namespace {
 
+void check_index(int64_t v, int64_t size, int64_t dim, const char* op) {
+  EMBER_CHECK(v >= 0 && v < size, IndexError, op, ": index ", v, " is out of bounds for dimension ",
+              dim, " with size ", size);
+}
+
 void check_index_dtype(const Array& index, const char* op) {
   EMBER_CHECK(index.dtype() == DType::Int64 || index.dtype() == DType::Int32, DTypeError, op,
               ": expected an int64 or int32 index tensor, but got ", index.dtype());
@@ -305,13 +310,22 @@ void check_index_dtype(const Array& index, const char* op) {
 std::vector<int64_t> read_indices(const Array& index, int64_t size, int64_t dim, const char* op) {
   const Array idx = contiguous(cast(index, DType::Int64));
   std::vector<int64_t> out(idx.data_as<int64_t>(), idx.data_as<int64_t>() + idx.numel());
-  for (int64_t v : out)
-    EMBER_CHECK(v >= 0 && v < size, IndexError, op, ": index ", v,
-                " is out of bounds for dimension ", dim, " with size ", size);
+  for (int64_t v : out) check_index(v, size, dim, op);
   return out;
 }
 
 }  // namespace
+
+void check_indices(const Array& index, int64_t size, int64_t dim, const char* op) {
+  check_index_dtype(index, op);
+  const Array idx = contiguous(index);
+  dispatch_dtype(idx.dtype(), [&]<class T>() {
+    if constexpr (std::is_integral_v<T>) {
+      const T* v = idx.data_as<T>();
+      for (int64_t i = 0; i < idx.numel(); ++i) check_index(int64_t(v[i]), size, dim, op);
+    }
+  });
+}
 
 namespace {
 

@@ -11,14 +11,16 @@ namespace ember::testing {
 namespace {
 
 // A function whose plan has every kind of step: a blocked matmul with its epilogue, a row kernel
-// (softmax), an elementwise kernel, pooling and a view run as nodes, a guard on a read value.
+// (softmax), an elementwise kernel, a gather kernel, pooling and a view run as nodes, a guard on a
+// read value.
 std::vector<Tensor> model(const std::vector<Tensor>& in) {
   const Tensor h = relu(matmul(in[0], in[1]) + in[2]);
   const Tensor p = softmax(h, -1);
   const Tensor image = in[1].reshape({1, 1, 16, 12});
   const Tensor pooled = max_pool2d(image, {2, 2}).flatten();
-  if (bool(h.sum() > 0)) return {p * 2 + 1, pooled.exp()};
-  return {p, pooled};
+  const Tensor rows = index_select(in[1], 0, argmax(h, -1)) * 2;  // a gather kernel
+  if (bool(h.sum() > 0)) return {p * 2 + 1, pooled.exp(), rows};
+  return {p, pooled, rows};
 }
 
 struct Traced {
@@ -52,6 +54,11 @@ TEST(Plan, RoundTripsThroughBytesAndReplaysTheSame) {
     EXPECT_NE(text.find("rows"), std::string::npos) << text;
     EXPECT_NE(text.find("guard("), std::string::npos) << text;
     EXPECT_NE(text.find("max_pool2d("), std::string::npos) << text;
+    bool gathers = false;
+    for (const codegen::Plan::Step& s : back.steps)
+      gathers |= s.kind == codegen::Plan::Step::Kind::Elementwise &&
+                 s.kernel.text().find("= index_select b") != std::string::npos;
+    EXPECT_TRUE(gathers) << text;
 
     const std::vector<Array> inputs = t.traced.interpreter_inputs(t.inputs);
     const std::vector<Array> want = ir::interpret(*t.traced.graph, inputs);

@@ -55,6 +55,36 @@ TEST(Compile, AMaskSharedByTwoSoftmaxesLowers) {
   EXPECT_EQ(f.last_plan().eager_nodes, 0) << f.describe();
 }
 
+// Embedding lookups are kernel loads fused with what reads them; an index out of range raises
+// eager's IndexError before the kernel runs, in every later replay too.
+TEST(Compile, LookupsAreKernelLoadsThatCheckTheirIndices) {
+  const Tensor wte = input({10, 8}, 1), wpe = input({6, 8}, 2);
+  auto fn = [&](const Tensor& idx) {
+    const Tensor pos = arange(0, idx.size(1), 1, kInt64);
+    return (embedding(wte, idx) + embedding(wpe, pos)) * 2;
+  };
+  auto f = compile(fn);
+  const Tensor idx = from_values({2, 6}, {0, 9, 3, 3, 1, 7, 2, 8, 4, 4, 5, 0}, kInt64);
+  expect_same(f(idx), fn(idx), 0);
+  const CompiledPlanInfo info = f.last_plan();
+  EXPECT_EQ(info.eager_nodes, 0) << f.describe();
+  EXPECT_EQ(info.library_calls, 0) << f.describe();
+  const Tensor bad = from_values({2, 6}, {0, 1, 2, 3, 4, 10, 0, 1, 2, 3, 4, 5}, kInt64);
+  try {
+    f(bad);
+    FAIL() << "an index out of range ran";
+  } catch (const IndexError& e) {
+    EXPECT_NE(std::string(e.what()).find("index 10 is out of bounds for dimension 0 with size 10"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(f(-bad), IndexError);
+  const Tensor strided = idx.t().contiguous().t();  // the same values, transposed in memory
+  expect_same(f(strided), fn(strided), 0);
+  expect_same(f(idx.to(kInt32)), fn(idx.to(kInt32)), 0);  // int32 indices load as well
+  EXPECT_EQ(f.last_plan().eager_nodes, 0) << f.describe();
+}
+
 TEST(Compile, NormalizationsAndMatmulEpilogues) {
   const Tensor w = input({48, 40}, 7, -0.3, 0.3), bias = input({40}, 8);
   const Tensor gamma = input({40}, 9, 0.5, 1.5), beta = input({40}, 10);

@@ -85,7 +85,11 @@ TEST_P(CompiledKernels, EqualTheInterpreter) {
     std::vector<Array> outputs;
     for (const ir::Value* v : k.outputs) outputs.push_back(Array::empty(domain, v->dtype));
     buffers.insert(buffers.end(), outputs.begin(), outputs.end());
-    codegen::run_elementwise(fn, buffers, domain);
+    std::vector<const Array*> bound;
+    for (const Array& b : buffers) bound.push_back(&b);
+    std::vector<Array> gathered;
+    codegen::bind_gathers(k.ir, bound.data(), gathered);
+    codegen::run_elementwise(fn, bound.data(), bound.size(), domain);
     for (size_t i = 0; i < outputs.size(); ++i) {
       const Tensor want(values.at(k.outputs[i]));
       expect_values(

@@ -8,6 +8,11 @@
 // cols: each expression is row-level (one value per row: reductions, and what depends only on
 // them) or element-level; for each row, every reduction makes one pass over the row, then one
 // pass writes the element-level outputs (the normalization pattern: softmax, layer_norm).
+//
+// Elementwise kernels also gather (index_select, gather, the embedding lookup): a Gather
+// expression reads its table buffer at the current point with one dim's coordinate replaced by
+// its index operand's value. The table buffer is bound to a view of the table's first entry
+// along that dim (bind_gathers below), so the kernel adds index * the table's stride there.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +20,7 @@
 #include <vector>
 
 #include "ember/ir/graph.h"
+#include "ember/runtime/array.h"
 #include "ember/runtime/shape.h"
 
 namespace ember::codegen {
@@ -24,15 +30,18 @@ struct KernelIR {
     DType dtype;
     bool output;
   };
-  enum class ExprKind { Load, Constant, Op, Reduce };
+  enum class ExprKind { Load, Constant, Op, Reduce, Gather };
   struct Expr {
     ExprKind kind;
     DType dtype;             // the expression's value type
-    int buffer = -1;         // Load: which buffer
+    int buffer = -1;         // Load, Gather: which buffer (Gather: the table)
     double value = 0;        // Constant of a floating dtype
-    int64_t int_value = 0;   // Constant of an integer or bool dtype: exact at any magnitude
-    ir::Op op{};             // Op: an elementwise IR op; Reduce: reduce_sum/prod/max/min
-    std::vector<int> args;   // Op, Reduce: operand expressions
+    int64_t int_value = 0;   // Constant of an integer or bool dtype: exact at any magnitude;
+                             // Gather: the table's element stride along the gathered dim
+    ir::Op op{};             // Op: an elementwise IR op; Reduce: reduce_sum/prod/max/min;
+                             // Gather: index_select or gather (how bind_gathers lines up)
+    int dim = -1;            // Gather: the table dim the index replaces
+    std::vector<int> args;   // Op, Reduce: operand expressions; Gather: the index (a load)
     bool row_level = false;  // row kernels: one value per row
     // Row kernels: an element-level value a reduction pass computes and a later pass reads again;
     // the first pass keeps the row's values in a scratch row (a buffer the runner provides after
@@ -74,5 +83,14 @@ struct LoweredRowKernel {
   int64_t reduced = 0;
 };
 LoweredRowKernel lower_rows(const ir::Graph& graph, int group);
+
+// The buffers an elementwise kernel with gathers runs on: each index is checked against its
+// table (IndexError naming the op, the index and the dim, as eager raises it); each table is
+// replaced by a view of its first entry along the gathered dim (narrowed to the index's sizes
+// for gather; a copy first when its stride there is not the kernel's), and a 1-D index_select
+// index by a view lined up with the table's dim. `bound` (one per kernel buffer) starts as the
+// buffers and gets the views; `keep` holds the views made (reserved here: the pointers stay
+// valid).
+void bind_gathers(const KernelIR& kernel, const Array** bound, std::vector<Array>& keep);
 
 }  // namespace ember::codegen

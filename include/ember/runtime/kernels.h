@@ -110,6 +110,9 @@ Array index_add(const Array& a, int64_t dim, const Array& index, const Array& so
 // write wins).
 Array index_copy(const Array& a, int64_t dim, const Array& index, const Array& source);
 Array embedding(const Array& weight, const Array& indices);
+// IndexError unless every value of index (int64 or int32) is in [0, size), as index_select,
+// gather and embedding require: "<op>: index 7 is out of bounds for dimension 0 with size 5".
+void check_indices(const Array& index, int64_t size, int64_t dim, const char* op);
 
 // ---- along one dim: scans and orders (sort.cpp) --------------------------------------------
 
