@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <sstream>
 
 #include "ember/frontend/autograd.h"
 #include "ember/ir/interpreter.h"
@@ -112,6 +114,12 @@ void TraceContext::use_evidence(std::vector<SizeRecord> evidence) {
 
 namespace {
 
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 std::string bindings_text(const std::vector<int64_t>& bindings) {
   std::string s = "[";
   for (size_t i = 0; i < bindings.size(); ++i)
@@ -198,6 +206,40 @@ Tensor TraceContext::record(ir::Op op, std::initializer_list<Tensor> inputs, ir:
 }
 
 Tensor TraceContext::scalar(ir::AttrValue value, DType dtype) {
+  const double number = std::holds_alternative<int64_t>(value) ? double(std::get<int64_t>(value))
+                                                               : std::get<double>(value);
+  const size_t k = numbers_seen_.size();
+  numbers_seen_.push_back(number);
+  bool varies = false;
+  for (const SizeRecord& r : evidence_) {
+    EMBER_CHECK(k < r.numbers.size(), Error,
+                "a number operand the trace at other sizes did not compute: fn takes another "
+                "path when sizes change");
+    varies |= !(r.numbers[k] == number || (std::isnan(r.numbers[k]) && std::isnan(number)));
+  }
+  if (varies) {
+    // A number computed from sizes: the polynomial of the symbols it follows, when one does.
+    std::vector<std::vector<int64_t>> points;
+    std::vector<int64_t> values;
+    std::string seen;
+    bool integral = true;
+    for (const SizeRecord& r : evidence_) {
+      const double v = r.numbers[k];
+      integral &= std::nearbyint(v) == v && std::abs(v) < 9e15;
+      points.push_back(r.bindings);
+      values.push_back(integral ? int64_t(v) : 0);
+      seen += (seen.empty() ? "" : ", ") + number_text(v) + " at " + bindings_text(r.bindings);
+    }
+    const std::optional<ir::SymInt> fit =
+        integral ? ir::fit_polynomial(points, values) : std::nullopt;
+    EMBER_CHECK(fit && double(evaluate(*fit)) == number, Error, "a number operand (",
+                number_text(number), " at ", bindings_text(symbol_sizes_),
+                ") varies with the symbolic sizes beyond a polynomial of them (", seen, ")");
+    return record(ir::Op::SizeScalar, {},
+                  {{ir::Attr::Value, *fit},
+                   {ir::Attr::Shape, std::vector<ir::SymInt>{}},
+                   {ir::Attr::DType, dtype}});
+  }
   return record(ir::Op::Constant, {},
                 {{ir::Attr::Value, std::move(value)},
                  {ir::Attr::Shape, std::vector<ir::SymInt>{}},

@@ -444,6 +444,8 @@ std::optional<ValueType> infer_type(Op op, const Inputs& in, const Attrs& attrs)
         EMBER_CHECK(shape.size() == 1, ShapeError, name, ": shape must be 1-D");
         attrs.get_float(ir::Attr::Start);
         attrs.get_float(ir::Attr::Step);
+      } else if (op == Op::SizeScalar) {
+        attrs.get_size(ir::Attr::Value);
       } else {
         attrs.get_float(ir::Attr::Value);
       }

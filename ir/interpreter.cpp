@@ -213,6 +213,11 @@ class OpEvaluator {
   Array constant(Op op, const Attrs& a) {
     const Shape shape = concrete(a.get_list(ir::Attr::Shape));
     const DType dtype = a.get_dtype(ir::Attr::DType);
+    if (op == Op::SizeScalar) {
+      const int64_t value = a.get_size(ir::Attr::Value).evaluate(bindings_);
+      if (!is_floating(dtype)) return kernels::full_int(shape, value, dtype);
+      return kernels::full(shape, double(value), dtype);
+    }
     if (op == Op::Constant) {
       // An integer value is exact in integer dtypes of any magnitude.
       const int64_t* exact = std::get_if<int64_t>(&a.get(ir::Attr::Value));

@@ -30,7 +30,7 @@ constexpr std::array<OpInfo, kNumOps> kOps = {{
 using table::kOps;
 
 // The op table's size is part of the contract: adding an op means revisiting every switch.
-static_assert(kNumOps == 73, "ops.def changed: update the rules, the interpreter and this count");
+static_assert(kNumOps == 74, "ops.def changed: update the rules, the interpreter and this count");
 
 constexpr std::array<std::string_view, 6> kAttrTypeNames = {"int",   "float", "bool",
                                                             "dtype", "list",  "size"};

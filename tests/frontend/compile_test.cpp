@@ -183,26 +183,52 @@ TEST(Compile, ADimThatCannotBeSymbolicIsSpecialized) {
             "input 0 dim 0: 9 -> 10 (specialized: its symbolic trace failed before)");
 }
 
-// A size used as a number is baked into the graph: a symbolic entry would replay it stale for
-// the next size. The probe trace sees the graph change with the size, and the dim is specialized.
+// A size used as a number (a mean written by hand, a count) is a number of the symbols in the
+// graph: a size_scalar the plan evaluates per call, so the entry stays shape-generic.
+TEST(Compile, ASizeUsedAsANumberStaysSymbolic) {
+  auto fn = [](const Tensor& x) {
+    const int64_t n = x.size(0);
+    return x.sum(0) / double(n) + x.mean(1).sum() * double(n - 1) + double(n * x.size(1));
+  };
+  auto f = compile(fn);
+  for (int64_t n : {3, 4, 5, 4, 6, 17}) {
+    const Tensor x = input({n, 3}, uint64_t(n));
+    expect_same(f(x), fn(x), 1e-5, "n " + std::to_string(n));
+  }
+  EXPECT_EQ(f.stats().traces, 2) << f.recompile_reasons().back();
+}
+
+// A number that follows the sizes beyond a polynomial (1 / n), or a size baked into an op's
+// attribute, would replay stale at the next size: the dim is specialized, and the reason says
+// which number or node.
 TEST(Compile, ASizeUsedAsANumberIsNeverReplayedStale) {
-  auto fn = [](const Tensor& x) { return x.sum(0) / double(x.size(0)) + x.mean(1).sum(); };
+  auto fn = [](const Tensor& x) { return x * (1.0 / double(x.size(0))); };
   auto f = compile(fn);
   for (int64_t n : {3, 4, 5, 4, 6}) {
     const Tensor x = input({n, 3}, uint64_t(n));
     expect_same(f(x), fn(x), 1e-6, "n " + std::to_string(n));
   }
-  // 3, 4, 5 and 6 each get an entry; 4's symbolic trace, which the probe refused, counts too.
-  EXPECT_EQ(f.stats().traces, 5);
+  // 3, 4, 5 and 6 each get an entry (4's symbolic trace stopped at the number).
+  EXPECT_EQ(f.stats().traces, 4);
   EXPECT_NE(f.recompile_reasons().back().find("specialized: its symbolic trace failed before"),
             std::string::npos)
       << f.recompile_reasons().back();
-  // The reason of the recompile whose symbolic trace failed names the op that reads the size.
   const std::string failed = f.recompile_reasons()[0];
-  EXPECT_NE(failed.find("now symbolic; tracing with symbolic sizes failed"), std::string::npos)
+  EXPECT_NE(failed.find("now symbolic; tracing with symbolic sizes failed (a number operand "
+                        "(0.25 at [s0=4]) varies with the symbolic sizes beyond a polynomial"),
+            std::string::npos)
       << failed;
-  EXPECT_NE(failed.find("read by `%"), std::string::npos) << failed;
-  EXPECT_NE(failed.find(" = div("), std::string::npos) << failed;
+  auto h = compile([](const Tensor& x) { return clamp(x, 0.0, double(x.size(0))); });
+  for (int64_t n : {3, 4, 5}) {
+    const Tensor x = input({n, 3}, uint64_t(n), -10, 10);
+    expect_same(h(x), clamp(x, 0.0, double(n)), 0, "n " + std::to_string(n));
+  }
+  // clamp's bound is a constant of its decomposition: the probe trace's graph differs there, and
+  // the reason names the constant and the node that reads it (4's symbolic trace counts too).
+  EXPECT_EQ(h.stats().traces, 4);
+  const std::string clamped = h.recompile_reasons()[0];
+  EXPECT_NE(clamped.find("value = 4.0"), std::string::npos) << clamped;
+  EXPECT_NE(clamped.find("read by `%4 = minimum("), std::string::npos) << clamped;
   // Shapes alone (a mean over a static dim, a reshape with -1) stay symbolic: one recompile.
   auto g = compile([](const Tensor& x) { return x.mean(1) * x.reshape({-1}).sum(); });
   for (int64_t n : {3, 4, 5, 6}) {

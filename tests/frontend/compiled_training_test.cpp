@@ -81,6 +81,31 @@ TEST(CompiledTraining, BatchSizeChangeRecompilesBothHalvesOnce) {
   EXPECT_EQ(f.stats().replays, 2);
 }
 
+// A loss averaged by hand over the batch (sum / double(B)): the batch size is a number in both
+// the forward and the backward graph (the gradient's 1 / B), evaluated per call.
+TEST(CompiledTraining, ALossDividedByTheBatchSizeStaysSymbolic) {
+  Mlp m;
+  auto loss = [&](const Tensor& x, const Tensor& y) {
+    const Tensor d = matmul(gelu(matmul(x, m.w1) + m.b1), m.w2) - y;
+    return (d * d).sum() / double(x.size(0));
+  };
+  auto f = compile(loss);
+  for (int64_t batch : {8, 16, 24, 5}) {
+    manual_seed(uint64_t(batch));
+    const Tensor x = randn({batch, 6}), y = randn({batch, 3});
+    m.zero_grad();
+    Tensor want = loss(x, y);
+    want.backward();
+    const std::vector<Tensor> grads = {want.detach(), m.w1.grad(), m.b1.grad(), m.w2.grad()};
+    m.zero_grad();
+    Tensor got = f(x, y);
+    got.backward();
+    expect_same({got.detach(), m.w1.grad(), m.b1.grad(), m.w2.grad()}, grads,
+                "batch " + std::to_string(batch));
+  }
+  EXPECT_EQ(f.stats().traces, 2) << f.recompile_reasons().back();
+}
+
 TEST(CompiledTraining, ArgumentsThatRequireGradAndSeveralOutputs) {
   auto f = compile([](const Tensor& a, const Tensor& b) {
     return std::make_tuple(softmax(a * b, -1), (a - b).exp().sum(0));

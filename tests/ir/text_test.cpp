@@ -71,6 +71,26 @@ TEST(Text, SymbolicSliceBoundsRoundTripAndRun) {
   EXPECT_THROW(interpret(*g, {Array::empty({9, 3}, kFloat32), mask}), GuardFailure);
 }
 
+// A number computed from sizes (a mean by hand): a size_scalar whose value is evaluated per run.
+TEST(Text, SizeScalarsRoundTripAndEvaluatePerRun) {
+  const char* text = R"(graph @mean(%x: f32[s0, s1]) -> (f32[s1]) {
+  %0 = reduce_sum(%x) {dims = [0], keepdim = false} : f32[s1]
+  %1 = size_scalar() {dtype = f32, shape = [], value = s0*s1 - 1} : f32[]
+  %2 = div(%0, %1) : f32[s1]
+  return %2
+}
+)";
+  auto g = parse(text);
+  EXPECT_EQ(print(*g), text);
+  verify(*g);
+  for (int64_t rows : {2, 5}) {
+    Array x = Array::empty({rows, 3}, kFloat32);
+    for (int64_t i = 0; i < rows * 3; ++i) x.data_as<float>()[i] = 1.0f;
+    const auto out = interpret(*g, {x});
+    EXPECT_EQ(out[0].element_as_double(0), double(float(rows) / float(rows * 3 - 1))) << rows;
+  }
+}
+
 TEST(SymInt, FitPolynomialPrefersTheSimplestForm) {
   const SymInt s0 = SymInt::symbol(0), s1 = SymInt::symbol(1);
   const std::vector<std::vector<int64_t>> points{{4, 2}, {33, 35}, {34, 37}};

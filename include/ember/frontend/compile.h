@@ -12,8 +12,9 @@
 //  - a size that differs from the entry's makes that dim symbolic, and fn is compiled once more
 //    with shape-generic kernels (EMBER_LOG=recompiles prints why: "input 0 dim 0: 32 -> 64, now
 //    symbolic"); sizes 0 and 1 stay specialized, as do dims whose symbolic trace fails. A
-//    symbolic trace is checked by tracing fn once more at other sizes: a graph that depends on
-//    a size's value (a size used as a number) differs, and its dims are specialized instead;
+//    symbolic trace is checked by tracing fn once more at other sizes. A number computed from
+//    sizes (x / double(x.size(0))) is a polynomial of the symbols evaluated per call; one that is
+//    not (1.0 / n), or a graph that depends on a size's value otherwise, specializes the dims;
 //  - data-dependent control flow records guards: `if (bool(x.sum() > 0))` guards the predicate's
 //    outcome (each branch traced once, both replay), `x.item<float>()` returns the number and
 //    guards its value. A replay whose guard fails

@@ -80,6 +80,7 @@ struct TracedGraph {
 struct SizeRecord {
   std::vector<int64_t> bindings;  // per symbol, its size in that trace
   std::vector<int64_t> sizes;
+  std::vector<double> numbers;  // every number operand (x / double(T)), in order
 };
 
 using TraceableFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
@@ -128,7 +129,7 @@ class TraceContext {
   // size equal to a symbol's value is that symbol (a guess: the evidence of probe traces is what
   // compile() uses).
   void use_evidence(std::vector<SizeRecord> evidence);
-  SizeRecord size_record() const { return {symbol_sizes_, sizes_seen_}; }
+  SizeRecord size_record() const { return {symbol_sizes_, sizes_seen_, numbers_seen_}; }
   // A size passed to op as `what` ("size 2", "end"), in IR form.
   ir::SymInt size(int64_t value, const char* op, const char* what);
   // A size op can only take as a number (a step, topk's k): Error when the evidence shows that
@@ -148,7 +149,10 @@ class TraceContext {
   // decomposition pass's code.
   Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::Attrs attrs = {});
   Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::Attrs attrs = {});
-  // A 0-dim constant of dtype.
+  // A 0-dim constant of dtype: a number operand (x * 2, x / double(T)). Recorded like sizes:
+  // given evidence, a number that varied across the traces with the sizes is a size_scalar node
+  // of the polynomial that fits (T, T - 1, B*T), evaluated when the graph runs; Error when it
+  // varied beyond a polynomial of integers (1.0 / T), so that its dims are specialized.
   Tensor scalar(ir::AttrValue value, DType dtype);
   // A random node drawing the next generator state (as eager would), recorded as rng inputs.
   Tensor random(ir::Op op, IntArrayRef sizes, DType dtype);
@@ -207,6 +211,7 @@ class TraceContext {
   bool seeded_ = false;
   std::vector<int64_t> symbol_sizes_;  // the size each symbol stands for in this trace
   std::vector<int64_t> sizes_seen_;    // every size() and static_size(), in order
+  std::vector<double> numbers_seen_;   // every scalar(), in order
   std::vector<SizeRecord> evidence_;
   std::unordered_map<const void*, ir::Value*> param_of_;  // eager Tensor impl -> param
   TraceContext* previous_;
