@@ -137,17 +137,23 @@ ValueType movement_rule(Op op, const Inputs& in, const Attrs& attrs) {
       return {x->dtype, shape};
     }
     case Op::Pad: {
-      const auto pads = attrs.get_ints(ir::Attr::Pads);
+      // Pads may be symbolic (the gradient of a slice of a symbolic dim): sizes of the symbols.
+      const SymShape pads = attrs.get_list(ir::Attr::Pads);
       EMBER_CHECK(pads.size() % 2 == 0 && pads.size() / 2 <= x->shape.size(), ValueError, name,
                   ": pads must come in pairs for at most ", x->rank(), " dims, got ",
-                  shape_text(sym_shape(pads)));
+                  shape_text(pads));
       attrs.get_float(ir::Attr::Value);
       SymShape shape = x->shape;
       for (size_t p = 0; p < pads.size() / 2; ++p) {
         const size_t d = shape.size() - 1 - p;
-        EMBER_CHECK(pads[2 * p] >= 0 && pads[2 * p + 1] >= 0, ValueError, name,
-                    ": negative padding");
-        shape[d] = shape[d] + SymInt(checked_add(pads[2 * p], pads[2 * p + 1], "pad"));
+        for (const SymInt& pad : {pads[2 * p], pads[2 * p + 1]})
+          EMBER_CHECK(!pad.is_constant() || pad.value() >= 0, ValueError, name,
+                      ": negative padding");
+        if (pads[2 * p].is_constant() && pads[2 * p + 1].is_constant())
+          shape[d] =
+              shape[d] + SymInt(checked_add(pads[2 * p].value(), pads[2 * p + 1].value(), "pad"));
+        else
+          shape[d] = shape[d] + pads[2 * p] + pads[2 * p + 1];
       }
       return {x->dtype, shape};
     }

@@ -150,7 +150,11 @@ class OpEvaluator {
         return kernels::slice(x, dim, start, end, a.get_int(ir::Attr::Step));
       }
       case Op::Pad: {
-        const auto pads = a.get_ints(ir::Attr::Pads);
+        std::vector<int64_t> pads;
+        for (const ir::SymInt& p : a.get_list(ir::Attr::Pads)) {
+          pads.push_back(p.evaluate(bindings_));
+          if (pads.back() < 0) throw GuardFailure("pad: a symbolic padding is negative here");
+        }
         Shape shape = x.sizes();
         for (size_t p = 0; p < pads.size() / 2; ++p)
           shape[size_t(x.dim() - 1 - int64_t(p))] += pads[2 * p] + pads[2 * p + 1];

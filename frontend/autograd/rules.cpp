@@ -63,8 +63,16 @@ Gradients chain(const Args& a, F derivative) {
   return {a.grad * derivative()};
 }
 
+// Pads are sizes fn computed from the inputs' sizes: while tracing, the evidence makes them
+// symbolic where they follow the symbols (the gradient of a slice of a symbolic dim).
 Tensor pad(const Tensor& x, std::vector<int64_t> pads) {
-  return detail::dispatch(Op::Pad, {x}, {{Attr::Pads, ir::sym_shape(pads)}, {Attr::Value, 0.0}});
+  return detail::dispatch(Op::Pad, {x},
+                          {{Attr::Pads, detail::size_list(pads, "pad")}, {Attr::Value, 0.0}});
+}
+
+// A size attribute's value in this run: while tracing, at this trace's sizes.
+int64_t size_value(const ir::SymInt& s) {
+  return s.is_constant() ? s.value() : TraceContext::active()->evaluate(s);
 }
 
 // The gradient of x.slice(dim, start, end, step) for an x of sizes (end follows from g's size): g
@@ -502,15 +510,13 @@ std::array<Rule, ir::kNumOps> make_table() {
   rule(Op::Expand, Nothing,
        [](const Args& a) -> Gradients { return {sum_to(a.grad, a.input_sizes[0])}; });
   rule(Op::Slice, Nothing, [](const Args& a) -> Gradients {
-    // A symbolic start (traced) at this trace's sizes: the pad that unslices takes numbers, so
-    // such a gradient is shape-specific, which the probe trace of a symbolic path detects.
-    const ir::SymInt start = a.attrs.get_size(Attr::Start);
+    // A symbolic start (traced) at this trace's sizes; unslice's pads record as sizes.
     return {unslice(a.grad, a.input_sizes[0], a.attrs.get_int(Attr::Dim),
-                    start.is_constant() ? start.value() : TraceContext::active()->evaluate(start),
-                    a.attrs.get_int(Attr::Step))};
+                    size_value(a.attrs.get_size(Attr::Start)), a.attrs.get_int(Attr::Step))};
   });
   rule(Op::Pad, Nothing, [](const Args& a) -> Gradients {
-    const std::vector<int64_t> pads = a.attrs.get_ints(Attr::Pads);
+    std::vector<int64_t> pads;
+    for (const ir::SymInt& p : a.attrs.get_list(Attr::Pads)) pads.push_back(size_value(p));
     Tensor g = a.grad;
     const int64_t rank = g.dim();
     for (size_t p = 0; p < pads.size() / 2; ++p) {

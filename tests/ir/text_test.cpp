@@ -91,6 +91,24 @@ TEST(Text, SizeScalarsRoundTripAndEvaluatePerRun) {
   }
 }
 
+// Symbolic pads (a slice's gradient along a symbolic dim): the padded size is symbolic too.
+TEST(Text, SymbolicPadsRoundTripAndRun) {
+  const char* text = R"(graph @unslice(%g: f32[s0, 2]) -> (f32[2*s0 + 1, 2]) {
+  %0 = pad(%g) {pads = [0, 0, 1, s0], value = 0.0} : f32[2*s0 + 1, 2]
+  return %0
+}
+)";
+  auto g = parse(text);
+  EXPECT_EQ(print(*g), text);
+  verify(*g);
+  Array x = Array::empty({3, 2}, kFloat32);
+  for (int64_t i = 0; i < 6; ++i) x.data_as<float>()[i] = float(i + 1);
+  const auto out = interpret(*g, {x});
+  EXPECT_EQ(out[0].sizes(), (Shape{7, 2}));
+  EXPECT_EQ(out[0].element_as_double(2), 1.0);  // row 1: the first row of %g
+  EXPECT_EQ(out[0].element_as_double(8), 0.0);  // row 4: padding
+}
+
 TEST(SymInt, FitPolynomialPrefersTheSimplestForm) {
   const SymInt s0 = SymInt::symbol(0), s1 = SymInt::symbol(1);
   const std::vector<std::vector<int64_t>> points{{4, 2}, {33, 35}, {34, 37}};
