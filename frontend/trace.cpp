@@ -146,17 +146,17 @@ ir::SymInt TraceContext::size(int64_t value, const char* op, const char* what) {
     values.push_back(r.sizes[k]);
   }
   const std::optional<ir::SymInt> fit = ir::fit_polynomial(points, values);
-  std::string seen;
+  if (fit && evaluate(*fit) == value) return *fit;
+  std::string seen;  // the evidence, for the message
   for (size_t r = 0; r < values.size(); ++r)
     seen += (r ? ", " : "") + std::to_string(values[r]) + " at " + bindings_text(points[r]);
   EMBER_CHECK(fit, Error, op, ": its ", what,
               " depends on the symbolic sizes in a way a "
               "polynomial does not fit (",
               seen, ")");
-  EMBER_CHECK(evaluate(*fit) == value, Error, op, ": its ", what, " is ", value, " at ",
-              bindings_text(symbol_sizes_), ", not ", fit->str(), " as at other sizes (", seen,
-              "): it depends on the sizes' values beyond a polynomial");
-  return *fit;
+  throw Error(detail::concat(
+      op, ": its ", what, " is ", value, " at ", bindings_text(symbol_sizes_), ", not ", fit->str(),
+      " as at other sizes (", seen, "): it depends on the sizes' values beyond a polynomial"));
 }
 
 int64_t TraceContext::static_size(int64_t value, const char* op, const char* what) {
