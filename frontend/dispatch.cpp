@@ -43,7 +43,7 @@ Tensor dispatch_with_scalar(ir::Op op, const Tensor& tensor, const Scalar& scala
                             bool scalar_first) {
   const Tensor inputs[] = {tensor};
   if (TraceContext::active() || autograd::should_record(inputs)) {
-    const Tensor t = tensor.to(dtype), s = scalar_tensor(scalar, dtype);
+    const Tensor t = tensor.to(dtype), s = scalar_tensor(scalar, dtype, ir::op_name(op));
     return scalar_first ? dispatch(op, {s, t}) : dispatch(op, {t, s});
   }
   const Array s = scalar_array(scalar, dtype);
@@ -86,10 +86,10 @@ ir::AttrValue number_attr(const Scalar& value, DType dtype) {
   return value.to_int();
 }
 
-Tensor scalar_tensor(const Scalar& value, DType dtype) {
+Tensor scalar_tensor(const Scalar& value, DType dtype, std::string_view op) {
   // Eagerly a plain 0-dim array, without building the constant's attributes.
   if (TraceContext* tc = TraceContext::active())
-    return tc->scalar(number_attr(value, dtype), dtype);
+    return tc->scalar(number_attr(value, dtype), dtype, op);
   return Tensor(scalar_array(value, dtype));
 }
 

@@ -51,7 +51,7 @@ ir::AttrValue number_attr(const Scalar& value, DType dtype);
 void check_value_fits(const Scalar& value, DType dtype, const char* op);
 // A 0-dim tensor holding value in dtype: a constant node while tracing. What Scalar operands
 // become.
-Tensor scalar_tensor(const Scalar& value, DType dtype);
+Tensor scalar_tensor(const Scalar& value, DType dtype, std::string_view op);
 
 // An uninitialized tensor eagerly; zeros while tracing (a graph has no uninitialized memory).
 Tensor empty(IntArrayRef sizes, DType dtype);

@@ -336,11 +336,11 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 }
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
   const DType dtype = result_type(a, b);
-  return where(condition, a.to(dtype), detail::scalar_tensor(b, dtype));
+  return where(condition, a.to(dtype), detail::scalar_tensor(b, dtype, "where"));
 }
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
   const DType dtype = result_type(b, a);
-  return where(condition, detail::scalar_tensor(a, dtype), b.to(dtype));
+  return where(condition, detail::scalar_tensor(a, dtype, "where"), b.to(dtype));
 }
 // A missing bound is an infinite one (the composite's form); the bounds take x's dtype.
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {

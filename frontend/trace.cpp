@@ -205,15 +205,15 @@ Tensor TraceContext::record(ir::Op op, std::initializer_list<Tensor> inputs, ir:
   return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(attrs));
 }
 
-Tensor TraceContext::scalar(ir::AttrValue value, DType dtype) {
+Tensor TraceContext::scalar(ir::AttrValue value, DType dtype, std::string_view op) {
   const double number = std::holds_alternative<int64_t>(value) ? double(std::get<int64_t>(value))
                                                                : std::get<double>(value);
   const size_t k = numbers_seen_.size();
   numbers_seen_.push_back(number);
   bool varies = false;
   for (const SizeRecord& r : evidence_) {
-    EMBER_CHECK(k < r.numbers.size(), Error,
-                "a number operand the trace at other sizes did not compute: fn takes another "
+    EMBER_CHECK(k < r.numbers.size(), Error, op,
+                ": a number operand the trace at other sizes did not compute: fn takes another "
                 "path when sizes change");
     varies |= !(r.numbers[k] == number || (std::isnan(r.numbers[k]) && std::isnan(number)));
   }
@@ -232,7 +232,7 @@ Tensor TraceContext::scalar(ir::AttrValue value, DType dtype) {
     }
     const std::optional<ir::SymInt> fit =
         integral ? ir::fit_polynomial(points, values) : std::nullopt;
-    EMBER_CHECK(fit && double(evaluate(*fit)) == number, Error, "a number operand (",
+    EMBER_CHECK(fit && double(evaluate(*fit)) == number, Error, op, ": its number operand (",
                 number_text(number), " at ", bindings_text(symbol_sizes_),
                 ") varies with the symbolic sizes beyond a polynomial of them (", seen, ")");
     return record(ir::Op::SizeScalar, {},

@@ -114,6 +114,8 @@ TEST(DynamicShapes, GenerationLoopCompilesAtMostTwice) {
   EXPECT_LE(f.stats().traces, 2) << reasons_text(f.recompile_reasons()) << "\n" << f.describe();
   EXPECT_EQ(f.stats().eager_calls, 0);
   EXPECT_EQ(f.stats().replays, f.stats().calls - f.stats().traces);
+  // The symbolic entry's lookups, masks and slices are all kernels or views.
+  EXPECT_EQ(f.last_plan().eager_nodes, 0) << f.describe();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -153,7 +154,7 @@ class TraceContext {
   // given evidence, a number that varied across the traces with the sizes is a size_scalar node
   // of the polynomial that fits (T, T - 1, B*T), evaluated when the graph runs; Error when it
   // varied beyond a polynomial of integers (1.0 / T), so that its dims are specialized.
-  Tensor scalar(ir::AttrValue value, DType dtype);
+  Tensor scalar(ir::AttrValue value, DType dtype, std::string_view op = "constant");
   // A random node drawing the next generator state (as eager would), recorded as rng inputs.
   Tensor random(ir::Op op, IntArrayRef sizes, DType dtype);
   // Runs the graph so far to get t's value, and records a guard on it (t has one element).
