@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
-  libopenblas-dev googletest libgtest-dev libbenchmark-dev
+  libopenblas-dev libdnnl-dev googletest libgtest-dev libbenchmark-dev
   clang-format zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev
 )
 

@@ -1,5 +1,6 @@
 // conv2d as im2col + GEMM (OpenBLAS), with groups, stride, padding and dilation; 1x1 convolutions
-// with unit stride and no padding skip im2col. max_pool2d and avg_pool2d loop over planes in
+// with unit stride and no padding skip im2col. float32 goes through oneDNN's direct convolutions
+// instead when the build has it (conv_dnnl.cpp). max_pool2d and avg_pool2d loop over planes in
 // parallel. float32 and float64 compute natively, float16/bfloat16 in float32.
 #include <cblas.h>
 
@@ -9,6 +10,9 @@
 #include "ember/runtime/checked.h"
 #include "ember/runtime/kernels.h"
 #include "runtime/kernels/loops.h"
+#ifdef EMBER_HAVE_DNNL
+#include "runtime/kernels/conv_dnnl.h"
+#endif
 
 namespace ember::kernels {
 namespace {
@@ -137,6 +141,9 @@ Array conv2d(const Array& input, const Array& weight, const Array* bias, const C
   } else {
     out = Array::empty({x.size(0), O, Ho, Wo}, x.dtype());
     const Array xc = contiguous(x), wc = contiguous(weight);
+#ifdef EMBER_HAVE_DNNL
+    if (detail::dnnl_conv2d(xc, wc, bias, p, out)) return batched ? out : select(out, 0, 0);
+#endif
     if (x.dtype() == DType::Float32)
       conv2d_impl<float>(xc, wc, bias, p, out);
     else
@@ -173,6 +180,35 @@ Array pool2d(const Array& input, const Pool2dParams& p, const char* name) {
     if constexpr (std::is_floating_point_v<compute_t<T>>) {
       const T* src = x.data_as<T>();
       T* dst = out.data_as<T>();
+      // Max pooling whose windows all lie inside the plane (no padding, no partial ceil-mode
+      // window), in float32 or float64: each output row is the running max of the window's
+      // shifted input rows, a loop over the row that vectorizes. NaN wins, as below.
+      const bool inside = p.padding == std::array<int64_t, 2>{0, 0} &&
+                          (Ho - 1) * p.stride[0] + (p.kernel[0] - 1) * p.dilation[0] < H &&
+                          (Wo - 1) * p.stride[1] + (p.kernel[1] - 1) * p.dilation[1] < W;
+      if constexpr (kMax && std::is_same_v<T, compute_t<T>>) {
+        if (inside) {
+          const int64_t s0 = p.stride[0], s1 = p.stride[1];
+          parallel_for(0, N * C, std::max<int64_t>(1, kParallelGrain / (H * W + 1)),
+                       [&](int64_t b, int64_t e) {
+                         for (int64_t plane = b; plane < e; ++plane)
+                           for (int64_t oh = 0; oh < Ho; ++oh) {
+                             const T* row = src + plane * H * W + oh * s0 * W;
+                             T* o = dst + (plane * Ho + oh) * Wo;
+                             for (int64_t ow = 0; ow < Wo; ++ow) o[ow] = row[ow * s1];
+                             for (int64_t i = 0; i < p.kernel[0]; ++i)
+                               for (int64_t j = i == 0; j < p.kernel[1]; ++j) {
+                                 const T* in = row + i * p.dilation[0] * W + j * p.dilation[1];
+                                 for (int64_t ow = 0; ow < Wo; ++ow) {
+                                   const T v = in[ow * s1];
+                                   o[ow] = (v > o[ow] || v != v) ? v : o[ow];
+                                 }
+                               }
+                           }
+                       });
+          return;
+        }
+      }
       parallel_for(
           0, N * C, std::max<int64_t>(1, kParallelGrain / (H * W + 1)), [&](int64_t b, int64_t e) {
             for (int64_t plane = b; plane < e; ++plane) {

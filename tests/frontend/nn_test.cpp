@@ -156,8 +156,11 @@ TEST(Conv2d, StridePaddingDilationGroupsAndBias) {
        {Case{1, 0, 1, 1, 3, true}, Case{2, 1, 1, 1, 3, false}, Case{1, 2, 2, 1, 3, true},
         Case{1, 1, 1, 2, 3, true}, Case{1, 0, 1, 4, 1, false}, Case{1, 0, 1, 1, 1, true},
         Case{3, 0, 1, 1, 2, true}}) {
-    for (DType dtype : {kFloat32, kFloat64, kBFloat16}) {
-      const Shape xs{2, 4, 7, 6}, ws{4, 4 / c.g, c.k, c.k};
+    // Batches of one (float32 through oneDNN's own threads, when built with it), two, and three
+    // (split across the thread pool with a remainder).
+    for (const auto& [dtype, batch] : std::vector<std::pair<DType, int64_t>>{
+             {kFloat32, 1}, {kFloat32, 2}, {kFloat32, 3}, {kFloat64, 2}, {kBFloat16, 2}}) {
+      const Shape xs{batch, 4, 7, 6}, ws{4, 4 / c.g, c.k, c.k};
       const Tensor x = from_values(xs, test_values(size_t(numel_of(xs)), -1, 1, 51), dtype);
       const Tensor w = from_values(ws, test_values(size_t(numel_of(ws)), -1, 1, 52), dtype);
       const Tensor b = from_values({4}, {0.5, -0.25, 1, 2}, dtype);
@@ -169,7 +172,8 @@ TEST(Conv2d, StridePaddingDilationGroupsAndBias) {
       const double tol = dtype == kFloat32 ? 1e-5 : tolerance(dtype) * 2;
       expect_values(y, out_shape, expected, tol, tol,
                     "conv s" + std::to_string(c.s) + " p" + std::to_string(c.p) + " d" +
-                        std::to_string(c.d) + " g" + std::to_string(c.g) + " " + dtype_name(dtype));
+                        std::to_string(c.d) + " g" + std::to_string(c.g) + " " + dtype_name(dtype) +
+                        " batch " + std::to_string(batch));
     }
   }
   // Unbatched input, asymmetric stride, non-contiguous input.
@@ -253,6 +257,17 @@ TEST(Pool2d, MaxAndAverageAgainstReference) {
                 0);
   EXPECT_THROW(max_pool2d(x, 2, 2, 2), ValueError);
   EXPECT_THROW(max_pool2d(ones({5, 5}), 2), ShapeError);
+  // A NaN wins its windows only (float32 and float64 take the rows-at-a-time path).
+  for (DType dtype : {kFloat32, kFloat64}) {
+    std::vector<double> values(16, 1);
+    values[5] = NAN;  // row 1, column 1: the first window
+    values[15] = -INFINITY;
+    const Tensor y = max_pool2d(from_values({1, 1, 4, 4}, values, dtype), 2);
+    const auto got = values_of(y);
+    EXPECT_TRUE(std::isnan(got[0])) << dtype_name(dtype);
+    EXPECT_EQ(got[1], 1.0);
+    EXPECT_EQ(got[3], 1.0);
+  }
 }
 
 TEST(Dropout, ZeroesAboutPAndScalesTheRest) {
