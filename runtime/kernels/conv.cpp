@@ -1,6 +1,6 @@
 // conv2d as im2col + GEMM (OpenBLAS), with groups, stride, padding and dilation; 1x1 convolutions
 // with unit stride and no padding skip im2col. float32 goes through oneDNN's direct convolutions
-// instead when the build has it (conv_dnnl.cpp). max_pool2d and avg_pool2d loop over planes in
+// instead when the build has it (dnnl.cpp). max_pool2d and avg_pool2d loop over planes in
 // parallel. float32 and float64 compute natively, float16/bfloat16 in float32.
 #include <cblas.h>
 
@@ -11,7 +11,7 @@
 #include "ember/runtime/kernels.h"
 #include "runtime/kernels/loops.h"
 #ifdef EMBER_HAVE_DNNL
-#include "runtime/kernels/conv_dnnl.h"
+#include "runtime/kernels/dnnl.h"
 #endif
 
 namespace ember::kernels {

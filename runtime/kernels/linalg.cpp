@@ -1,11 +1,15 @@
 // matmul with torch.matmul's semantics (1-D operands, broadcast batch dims). float32 and float64
 // call OpenBLAS on the operands in place when each matrix is row- or column-major (a transposed
-// view costs nothing); float16/bfloat16 compute in float32; integers use a plain loop.
+// view costs nothing), a float32 batch through one oneDNN matmul when the build has it (dnnl.cpp);
+// float16/bfloat16 compute in float32; integers use a plain loop.
 #include <cblas.h>
 
 #include <mutex>
 
 #include "ember/runtime/kernels.h"
+#ifdef EMBER_HAVE_DNNL
+#include "runtime/kernels/dnnl.h"
+#endif
 #include "runtime/kernels/loops.h"
 #include "runtime/kernels/scalar_ops.h"
 
@@ -91,9 +95,14 @@ Array matmul_3d(const Array& a, const Array& b) {
   Array out = Array::empty({a.size(0), a.size(1), b.size(2)}, a.dtype());
   if (out.numel() == 0) return out;
   switch (a.dtype()) {
-    case DType::Float32:
-      batched_gemm<float>(blas_ready(a), blas_ready(b), out);
+    case DType::Float32: {
+      const Array ra = blas_ready(a), rb = blas_ready(b);
+#ifdef EMBER_HAVE_DNNL
+      if (detail::dnnl_batched_matmul(ra, rb, out)) break;
+#endif
+      batched_gemm<float>(ra, rb, out);
       break;
+    }
     case DType::Float64:
       batched_gemm<double>(blas_ready(a), blas_ready(b), out);
       break;

@@ -1,10 +1,19 @@
-// float32 conv2d through oneDNN (Debian's libdnnl-dev), built when CMake finds it: its direct
-// convolutions run about 3x faster than im2col + GEMM on the shapes of a CNN block (16x32x56x56
-// 3x3 -> 64: 13 ms against 38 ms on two AVX-512 cores). oneDNN picks its own blocked layouts
-// (format "any"); the input and the output are reordered from and to NCHW around the call, the
-// weights each call too (they are read by reference, so they may have changed). Primitives are
-// built once per shape and kept; each call gets its own scratchpad, so calls may run
-// concurrently. oneDNN parallelizes with OpenMP: its thread count follows set_num_threads.
+// float32 convolutions and batched matrix products through oneDNN (Debian's libdnnl-dev), built
+// when CMake finds it.
+//
+// conv2d: oneDNN's direct convolutions run about 3x faster than im2col + GEMM on the shapes of a
+// CNN block (16x32x56x56 3x3 -> 64: 13 ms against 38 ms on two AVX-512 cores). oneDNN picks its
+// own blocked layouts (format "any"); the input and the output are reordered from and to NCHW
+// around the call, the weights each call too (they are read by reference, so they may have
+// changed).
+//
+// Batched matmul: one oneDNN matmul over the batch instead of a loop of OpenBLAS calls, whose
+// threading costs more than the small products it splits (attention's 32 x [256, 64] @ [64, 256]).
+//
+// Primitives are built once per shape and kept; each call gets its own scratchpad, so calls may
+// run concurrently. A batch of at least one item per thread is split across Ember's thread pool,
+// each part a single-threaded oneDNN call (one pool of threads, not two competing for the
+// cores); a smaller batch runs on an OpenMP team of Ember's thread count.
 #include <dlfcn.h>
 
 #include <atomic>
@@ -19,7 +28,7 @@
 
 #include "ember/runtime/kernels.h"
 #include "ember/runtime/thread_pool.h"
-#include "runtime/kernels/conv_dnnl.h"
+#include "runtime/kernels/dnnl.h"
 
 namespace ember::kernels::detail {
 namespace {
@@ -119,6 +128,26 @@ memory buffer(const memory::desc& desc, std::vector<Array>& keep) {
   return memory(desc, cpu_engine(), keep.back().data());
 }
 
+// fn(start, count) over the batch [0, n) in parts of `part`, across Ember's thread pool with
+// single-threaded oneDNN calls when there is at least one item per thread, else in one call on an
+// OpenMP team of Ember's thread count. `part` is what the caller builds its primitives for.
+int64_t batch_part(int64_t n) {
+  const int64_t threads = get_num_threads();
+  return threads > 1 && n >= threads ? (n + threads - 1) / threads : n;
+}
+template <class Fn>
+void over_batch(int64_t n, int64_t part, const Fn& fn) {
+  if (part == n) {
+    set_omp_threads(get_num_threads());
+    fn(int64_t(0), n);
+    return;
+  }
+  parallel_for(0, (n + part - 1) / part, 1, [&](int64_t lo, int64_t hi) {
+    set_omp_threads(1);
+    for (int64_t i = lo; i < hi; ++i) fn(i * part, std::min(part, n - i * part));
+  });
+}
+
 // One convolution on the calling thread's OpenMP team.
 void run(const Conv* c, const Array& x, const Array& w, const Array* bias, Array& out) {
   const dnnl::engine& engine = cpu_engine();
@@ -160,12 +189,7 @@ void run(const Conv* c, const Array& x, const Array& w, const Array* bias, Array
 bool dnnl_conv2d(const Array& x, const Array& w, const Array* bias, const Conv2dParams& p,
                  Array& out) {
   if (x.dtype() != DType::Float32 || x.numel() == 0 || out.numel() == 0) return false;
-  // A batch of at least one image per thread is split across Ember's thread pool, each part a
-  // single-threaded oneDNN call: one pool of threads, not two competing for the cores. A smaller
-  // batch runs on an OpenMP team of Ember's thread count.
-  const int64_t n = x.size(0), threads = get_num_threads();
-  const bool split = threads > 1 && n >= threads;
-  const int64_t part = split ? (n + threads - 1) / threads : n;
+  const int64_t n = x.size(0), part = batch_part(n);
   auto conv = [&](int64_t batch) {
     const Key key{batch,     x.size(1), x.size(2), x.size(3),  w.size(0), w.size(2),
                   w.size(3), p.stride,  p.padding, p.dilation, p.groups,  bias != nullptr};
@@ -178,18 +202,87 @@ bool dnnl_conv2d(const Array& x, const Array& w, const Array* bias, const Conv2d
   } catch (const dnnl::error&) {
     return false;  // a shape oneDNN does not implement: im2col + GEMM does
   }
-  if (!split) {
-    set_omp_threads(int(threads));
-    run(full.get(), x, w, bias, out);
-    return true;
+  over_batch(n, part, [&](int64_t start, int64_t count) {
+    Array y = narrow(out, 0, start, count);
+    run(count == part ? full.get() : rest.get(), narrow(x, 0, start, count), w, bias, y);
+  });
+  return true;
+}
+
+namespace {
+
+// A batch of products [count, m, k] @ [count, k, n] with the operands' element strides (a
+// broadcast operand has batch 1).
+struct MatmulKey {
+  int64_t batch_a, batch_b, m, k, n;
+  std::array<int64_t, 3> sa, sb;
+  auto tie() const { return std::tie(batch_a, batch_b, m, k, n, sa, sb); }
+  bool operator<(const MatmulKey& o) const { return tie() < o.tie(); }
+};
+
+struct Matmul {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul primitive;
+};
+
+std::shared_ptr<const Matmul> matmul_for(const MatmulKey& k) {
+  static std::mutex mutex;
+  static std::map<MatmulKey, std::shared_ptr<const Matmul>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = cache.find(k); it != cache.end()) return it->second;
+  if (cache.size() >= 256) cache.clear();  // a bound on shapes kept, not a policy
+  const auto f32 = memory::data_type::f32;
+  const int64_t batch = std::max(k.batch_a, k.batch_b);
+  const memory::desc a({k.batch_a, k.m, k.k}, f32, {k.sa[0], k.sa[1], k.sa[2]});
+  const memory::desc b({k.batch_b, k.k, k.n}, f32, {k.sb[0], k.sb[1], k.sb[2]});
+  const memory::desc c({batch, k.m, k.n}, f32, Tag::abc);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
+  return cache[k] = std::make_shared<Matmul>(Matmul{pd, dnnl::matmul(pd)});
+}
+
+}  // namespace
+
+bool dnnl_batched_matmul(const Array& a, const Array& b, Array& out) {
+  const int64_t batch = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
+  if (a.dtype() != DType::Float32 || batch < 2 || out.numel() == 0 || k == 0) return false;
+  const int64_t part = batch_part(batch);
+  // A broadcast operand (batch stride 0) is one matrix of batch 1; a batch dim's stride must be
+  // positive for oneDNN, and any value does for a dim of size 1.
+  auto key_for = [&](int64_t count) {
+    const bool shared_a = a.stride(0) == 0, shared_b = b.stride(0) == 0;
+    return MatmulKey{shared_a ? 1 : count,
+                     shared_b ? 1 : count,
+                     m,
+                     k,
+                     n,
+                     {shared_a ? m * k : a.stride(0), a.stride(1), a.stride(2)},
+                     {shared_b ? k * n : b.stride(0), b.stride(1), b.stride(2)}};
+  };
+  std::shared_ptr<const Matmul> full, rest;
+  try {
+    full = matmul_for(key_for(part));
+    if (batch % part) rest = matmul_for(key_for(batch % part));
+  } catch (const dnnl::error&) {
+    return false;  // a layout oneDNN does not take: OpenBLAS does
   }
-  parallel_for(0, (n + part - 1) / part, 1, [&](int64_t lo, int64_t hi) {
-    set_omp_threads(1);
-    for (int64_t i = lo; i < hi; ++i) {
-      const int64_t start = i * part, count = std::min(part, n - start);
-      Array y = narrow(out, 0, start, count);
-      run(count == part ? full.get() : rest.get(), narrow(x, 0, start, count), w, bias, y);
-    }
+  const dnnl::engine& engine = cpu_engine();
+  over_batch(batch, part, [&](int64_t start, int64_t count) {
+    const Matmul& mm = count == part ? *full : *rest;
+    dnnl::stream stream(engine);
+    std::vector<Array> keep;
+    auto at = [](const Array& x, int64_t i) {
+      return const_cast<char*>(x.data()) + i * x.stride(0) * int64_t(x.itemsize());
+    };
+    memory src(mm.pd.src_desc(), engine, at(a, start));
+    memory weights(mm.pd.weights_desc(), engine, at(b, start));
+    memory dst(mm.pd.dst_desc(), engine, at(out, start));
+    mm.primitive.execute(stream, {{DNNL_ARG_SRC, src},
+                                  {DNNL_ARG_WEIGHTS, weights},
+                                  {DNNL_ARG_DST, dst},
+                                  {DNNL_ARG_SCRATCHPAD, buffer(mm.pd.scratchpad_desc(), keep)}});
+    stream.wait();
   });
   return true;
 }
