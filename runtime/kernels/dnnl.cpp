@@ -128,13 +128,16 @@ memory buffer(const memory::desc& desc, std::vector<Array>& keep) {
   return memory(desc, cpu_engine(), keep.back().data());
 }
 
-// fn(start, count) over the batch [0, n) in parts of `part`, across Ember's thread pool with
-// single-threaded oneDNN calls when there is at least one item per thread, else in one call on an
-// OpenMP team of Ember's thread count. `part` is what the caller builds its primitives for.
+// The part of a batch of n that one oneDNN call takes: n / threads (rounded up) when there is at
+// least one item per thread, else all of it. The caller builds its primitives for that size (and
+// for the remainder).
 int64_t batch_part(int64_t n) {
   const int64_t threads = get_num_threads();
   return threads > 1 && n >= threads ? (n + threads - 1) / threads : n;
 }
+// fn(start, count) over the batch [0, n) in parts of `part`: across Ember's thread pool with
+// single-threaded oneDNN calls when the batch is split, else one call on an OpenMP team of
+// Ember's thread count.
 template <class Fn>
 void over_batch(int64_t n, int64_t part, const Fn& fn) {
   if (part == n) {
