@@ -276,8 +276,8 @@ class Fuser {
     Group& H = groups_[size_t(hi)];
     if (H.nodes.empty() || H.kind != Kind::Elementwise) return;
     for (const Node* m : H.nodes)
-      if (is_movement(*m) || (is_gather(*m) && G.kind == Kind::Reduction))
-        return;  // keep index remapping out of other kernels; row kernels do not gather
+      if (is_movement(*m) || (is_gather(*m) && G.kind != Kind::Elementwise))
+        return;  // keep index remapping out of other kernels; only elementwise ones gather
     const bool fits = G.kind == Kind::Reduction ? in_reduction_domain(*G.reduction, H.domain)
                                                 : broadcasts_to(H.domain, G.domain);
     if (!fits || G.kind == Kind::Opaque) return;

@@ -85,6 +85,20 @@ TEST(Compile, LookupsAreKernelLoadsThatCheckTheirIndices) {
   EXPECT_EQ(f.last_plan().eager_nodes, 0) << f.describe();
 }
 
+// A lookup added to a matmul's result: the gather stays its own kernel (an epilogue runs block by
+// block over the product's rows, which would cut the table).
+TEST(Compile, ALookupBesideAMatmulEpilogue) {
+  const Tensor w = input({16, 8}, 1), table = input({40, 8}, 2);
+  auto fn = [&](const Tensor& x, const Tensor& idx) {
+    return relu(matmul(x, w) + index_select(table, 0, idx));
+  };
+  auto f = compile(fn);
+  const Tensor x = input({64, 16}, 3);
+  const Tensor idx = from_values({64}, test_values(64, 0, 39, 4, true), kInt64);
+  expect_same(f(x, idx), fn(x, idx), 1e-5);
+  EXPECT_EQ(f.last_plan().eager_nodes, 0) << f.describe();
+}
+
 TEST(Compile, NormalizationsAndMatmulEpilogues) {
   const Tensor w = input({48, 40}, 7, -0.3, 0.3), bias = input({40}, 8);
   const Tensor gamma = input({40}, 9, 0.5, 1.5), beta = input({40}, 10);
