@@ -109,6 +109,10 @@ ExecutablePlan::ExecutablePlan(Plan plan, const KernelCacheOptions& cache)
   // Node steps whose results nothing reads (constants inlined into every kernel that uses them)
   // do not run, from the last step back.
   live_.assign(plan_.steps.size(), true);
+  gathers_.assign(plan_.steps.size(), false);
+  for (size_t i = 0; i < plan_.steps.size(); ++i)
+    for (const KernelIR::Expr& e : plan_.steps[i].kernel.exprs)
+      if (e.kind == KernelIR::ExprKind::Gather) gathers_[i] = true;
   std::vector<int> readers(plan_.num_slots, 0);
   auto each_read = [&](size_t i, int delta) {
     const Step& s = plan_.steps[i];
@@ -263,7 +267,7 @@ std::vector<Array> ExecutablePlan::run(std::vector<Array> inputs) const {
       switch (s.kind) {
         case Step::Kind::Elementwise:
         case Step::Kind::Rows:
-          bind_gathers(s.kernel, buffers.data(), gathered);
+          if (gathers_[i]) bind_gathers(s.kernel, buffers.data(), gathered);
           for (size_t o = 0; o < s.out.size(); ++o) {
             slots[s.out[o]] = Array::empty(
                 s.kind == Step::Kind::Rows ? ir::evaluate_shape(s.out_shapes[o], bindings) : domain,

@@ -221,20 +221,24 @@ Tensor TraceContext::scalar(ir::AttrValue value, DType dtype, std::string_view o
     // A number computed from sizes: the polynomial of the symbols it follows, when one does.
     std::vector<std::vector<int64_t>> points;
     std::vector<int64_t> values;
-    std::string seen;
     bool integral = true;
     for (const SizeRecord& r : evidence_) {
       const double v = r.numbers[k];
       integral &= std::nearbyint(v) == v && std::abs(v) < 9e15;
       points.push_back(r.bindings);
       values.push_back(integral ? int64_t(v) : 0);
-      seen += (seen.empty() ? "" : ", ") + number_text(v) + " at " + bindings_text(r.bindings);
     }
     const std::optional<ir::SymInt> fit =
         integral ? ir::fit_polynomial(points, values) : std::nullopt;
-    EMBER_CHECK(fit && double(evaluate(*fit)) == number, Error, op, ": its number operand (",
-                number_text(number), " at ", bindings_text(symbol_sizes_),
-                ") varies with the symbolic sizes beyond a polynomial of them (", seen, ")");
+    if (!fit || double(evaluate(*fit)) != number) {
+      std::string seen;  // the evidence, for the message
+      for (const SizeRecord& r : evidence_)
+        seen += (seen.empty() ? "" : ", ") + number_text(r.numbers[k]) + " at " +
+                bindings_text(r.bindings);
+      throw Error(detail::concat(
+          op, ": its number operand (", number_text(number), " at ", bindings_text(symbol_sizes_),
+          ") varies with the symbolic sizes beyond a polynomial of them (", seen, ")"));
+    }
     return record(ir::Op::SizeScalar, {},
                   {{ir::Attr::Value, *fit},
                    {ir::Attr::Shape, std::vector<ir::SymInt>{}},

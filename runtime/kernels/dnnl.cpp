@@ -16,7 +16,6 @@
 // cores); a smaller batch runs on an OpenMP team of Ember's thread count.
 #include <dlfcn.h>
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>

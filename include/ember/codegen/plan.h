@@ -142,7 +142,8 @@ class ExecutablePlan {
   std::vector<PreparedNode> prepared_;                        // per top-level step
   std::vector<std::vector<PreparedNode>> prepared_fallback_;  // per fallback step
   std::vector<bool> live_;
-  size_t slots_needed_ = 0;  // what a replay allocates: fallback slots only when one runs
+  std::vector<bool> gathers_;  // per step: its kernel gathers (bind_gathers before a launch)
+  size_t slots_needed_ = 0;    // what a replay allocates: fallback slots only when one runs
   int kernels_ = 0, library_calls_ = 0, eager_nodes_ = 0, views_ = 0;
   std::vector<std::string> fallbacks_;
 };
