@@ -35,6 +35,7 @@
 #include "codegen/llvm_loops.h"
 #include "ember/codegen/backend.h"
 #include "ember/codegen/disk_cache.h"
+#include "ember/codegen/plan.h"
 #include "ember/runtime/hash.h"
 #include "ember/runtime/log.h"
 
@@ -71,6 +72,20 @@ class Jit {
   int64_t compiles() const { return compiles_.load(); }
   int64_t quick_compiles() const { return quick_compiles_.load(); }
   int64_t disk_hits() const { return disk_hits_.load(); }
+  // An exported model's object code (position-independent) and the target it is for.
+  std::string pic_object(const KernelIR& k, const std::string& symbol) {
+    return emit_object(k, symbol, false, true);
+  }
+  HostTarget host() const {
+    HostTarget h;
+    h.description =
+        target_machine_->getTargetTriple().str() + " " + target_machine_->getTargetCPU().str();
+    std::stringstream features(target_machine_->getTargetFeatureString().str());
+    for (std::string f; std::getline(features, f, ',');)
+      if (f.size() > 1 && f[0] == '+') h.features.push_back(f.substr(1));
+    h.libmvec = have_libmvec_;
+    return h;
+  }
 
  private:
   Jit() {
@@ -122,7 +137,8 @@ class Jit {
   llvm::orc::ExecutorAddr link(const KernelIR& k, const std::string& key, const std::string& symbol,
                                std::string_view object);
   // LLVM IR -> optimized -> object code.
-  std::string emit_object(const KernelIR& k, const std::string& symbol, bool quick);
+  std::string emit_object(const KernelIR& k, const std::string& symbol, bool quick,
+                          bool pic = false);
   std::string key_of(const KernelIR& k, bool quick) const {
     return k.text() + target_id_ + (quick ? "tier quick\n" : "");
   }
@@ -133,13 +149,19 @@ class Jit {
   // A target machine for this thread: kernels compile concurrently, and a TargetMachine is not
   // safe to share between threads that emit code.
   // The quick tier's selects instructions without optimizing (-O0 code generation).
-  llvm::TargetMachine& thread_target_machine(bool quick) {
-    thread_local std::unique_ptr<llvm::TargetMachine> tm[2];
-    std::unique_ptr<llvm::TargetMachine>& t = tm[quick];
+  // An exported model's is position-independent, with the small code model: its objects are
+  // linked into a shared object.
+  llvm::TargetMachine& thread_target_machine(bool quick, bool pic = false) {
+    thread_local std::unique_ptr<llvm::TargetMachine> tm[3];
+    std::unique_ptr<llvm::TargetMachine>& t = tm[pic ? 2 : quick];
     if (!t) {
       std::lock_guard<std::mutex> lock(mutex_);
       llvm::orc::JITTargetMachineBuilder builder = *jtmb_;
       if (quick) builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::None);
+      if (pic) {
+        builder.setRelocationModel(llvm::Reloc::PIC_);
+        builder.setCodeModel(llvm::CodeModel::Small);
+      }
       auto made = builder.createTargetMachine();
       if (!made) throw BackendError("llvm", "", error_text(made.takeError()));
       t = std::move(*made);
@@ -204,13 +226,14 @@ struct Diagnostics {
   }
 };
 
-std::string Jit::emit_object(const KernelIR& k, const std::string& symbol, bool quick) {
+std::string Jit::emit_object(const KernelIR& k, const std::string& symbol, bool quick, bool pic) {
   llvm::LLVMContext context;
   Diagnostics diagnostics;
   context.setDiagnosticHandlerCallBack(Diagnostics::handle, &diagnostics);
   llvm::Module module("ember", context);
   module.setDataLayout(jit_->getDataLayout());
-  llvm::TargetMachine& target = thread_target_machine(quick);
+  llvm::TargetMachine& target = thread_target_machine(quick, pic);
+  if (pic) module.setPICLevel(llvm::PICLevel::BigPIC);
   module.setTargetTriple(target.getTargetTriple().str());
   KernelIR named = k;
   named.name = symbol;
@@ -456,10 +479,7 @@ class CpuBackend final : public Backend {
   }
   void launch(const TieredKernel& compiled, const KernelIR& kernel, const Array* const* buffers,
               size_t num_buffers, IntArrayRef domain, int64_t reduced) override {
-    if (kernel.rows)
-      run_rows(compiled.entry<RowKernelFn>(), kernel, buffers, num_buffers, domain, reduced);
-    else
-      run_elementwise(compiled.entry<InnerLoopFn>(), buffers, num_buffers, domain);
+    launch_host_kernel(compiled, kernel, buffers, num_buffers, domain, reduced);
   }
 };
 
@@ -469,6 +489,14 @@ Backend& cpu_backend() {
   static CpuBackend backend;
   return backend;
 }
+
+std::string export_object(const KernelIR& kernel, const std::string& symbol) {
+  return Jit::instance().pic_object(kernel, symbol);
+}
+HostTarget host_target() { return Jit::instance().host(); }
+
+ExecutablePlan::ExecutablePlan(Plan plan, const KernelCacheOptions& cache)
+    : ExecutablePlan(std::move(plan), cpu_backend(), cache) {}
 
 void wait_for_background_compiles() { Jit::instance().wait_for_background(); }
 int64_t cpu_quick_compile_count() { return Jit::instance().quick_compiles(); }

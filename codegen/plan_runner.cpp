@@ -36,8 +36,8 @@ std::string shape_text(DType dtype, const ir::SymShape& shape) {
 
 ExecutablePlan::~ExecutablePlan() = default;
 
-ExecutablePlan::ExecutablePlan(Plan plan, const KernelCacheOptions& cache)
-    : plan_(std::move(plan)), backend_(cpu_backend()) {
+ExecutablePlan::ExecutablePlan(Plan plan, Backend& backend, const KernelCacheOptions& cache)
+    : plan_(std::move(plan)), backend_(backend) {
   for (const Plan::InputType& t : plan_.inputs) {
     input_static_.push_back(ir::is_static(t.shape));
     input_sizes_.push_back(input_static_.back() ? ir::evaluate_shape(t.shape) : Shape());

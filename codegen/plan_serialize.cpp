@@ -4,6 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "codegen/bytes.h"
 #include "ember/codegen/plan.h"
 
 namespace ember::codegen {
@@ -12,18 +13,8 @@ namespace {
 constexpr char kMagic[8] = {'E', 'M', 'B', 'R', 'P', 'L', 'A', 'N'};
 constexpr uint32_t kVersion = 2;  // 2: kernels gather
 
-class Writer {
+class Writer : public ByteWriter {
  public:
-  void bytes(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
-  template <class T>
-  requires std::is_arithmetic_v<T>
-  void num(T v) { bytes(&v, sizeof v); }
-  void size(size_t n) { num(uint64_t(n)); }
-  void str(std::string_view s) {
-    size(s.size());
-    bytes(s.data(), s.size());
-  }
-  void dtype(DType d) { num(uint8_t(d)); }
   void sym(const ir::SymInt& s) {
     const auto terms = s.terms();
     size(terms.size());
@@ -113,55 +104,12 @@ class Writer {
     slots(s.fallback_release);
     str(s.text);
   }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
 };
 
-class Reader {
+class Reader : public ByteReader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {}
+  explicit Reader(std::string_view in) : ByteReader(in, "plan") {}
 
-  void bytes(void* p, size_t n, const char* what) {
-    EMBER_CHECK(n <= in_.size() - at_, ValueError, "plan: truncated (reading ", what, " at byte ",
-                at_, ")");
-    std::memcpy(p, in_.data() + at_, n);
-    at_ += n;
-  }
-  template <class T>
-  T num(const char* what) {
-    T v;
-    bytes(&v, sizeof v, what);
-    return v;
-  }
-  // A count of items that each take at least one byte: never more than what is left.
-  size_t count(const char* what) {
-    const uint64_t n = num<uint64_t>(what);
-    EMBER_CHECK(n <= in_.size() - at_, ValueError, "plan: ", what, " count ", n,
-                " exceeds the bytes left");
-    return size_t(n);
-  }
-  size_t index(size_t limit, const char* what) {
-    const uint64_t v = num<uint64_t>(what);
-    EMBER_CHECK(v < limit, ValueError, "plan: ", what, " ", v, " out of range (", limit, ")");
-    return size_t(v);
-  }
-  bool flag(const char* what) {
-    const uint8_t v = num<uint8_t>(what);
-    EMBER_CHECK(v <= 1, ValueError, "plan: ", what, " is not a bool");
-    return v == 1;
-  }
-  std::string str(const char* what) {
-    std::string s(count(what), '\0');
-    bytes(s.data(), s.size(), what);
-    return s;
-  }
-  DType dtype(const char* what) {
-    const uint8_t v = num<uint8_t>(what);
-    EMBER_CHECK(v <= uint8_t(DType::Float64), ValueError, "plan: ", what, " has no dtype ", int(v));
-    return DType(v);
-  }
   ir::Op op(const char* what) {
     const uint8_t v = num<uint8_t>(what);
     EMBER_CHECK(v < ir::kNumOps, ValueError, "plan: ", what, " has no op ", int(v));
@@ -304,7 +252,6 @@ class Reader {
     check(s);
     return s;
   }
-  bool done() const { return at_ == in_.size(); }
 
  private:
   // What running a step relies on: operand counts, one output per node, types per output.
@@ -328,9 +275,6 @@ class Reader {
                 ValueError, "plan: row kernel step ", s.kernel.name, " reduces ", s.reduced,
                 " dims of ", s.domain.size());
   }
-
-  std::string_view in_;
-  size_t at_ = 0;
 };
 
 }  // namespace

@@ -197,4 +197,13 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffer
                });
 }
 
+void launch_host_kernel(const TieredKernel& compiled, const KernelIR& kernel,
+                        const Array* const* buffers, size_t num_buffers, IntArrayRef domain,
+                        int64_t reduced) {
+  if (kernel.rows)
+    run_rows(compiled.entry<RowKernelFn>(), kernel, buffers, num_buffers, domain, reduced);
+  else
+    run_elementwise(compiled.entry<InnerLoopFn>(), buffers, num_buffers, domain);
+}
+
 }  // namespace ember::codegen

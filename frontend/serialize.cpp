@@ -1,5 +1,7 @@
 #include "ember/frontend/serialize.h"
 
+#include "ember/runtime/npy.h"
+
 #include <algorithm>
 #include <bit>
 #include <cctype>
@@ -314,132 +316,19 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path,
   return out;
 }
 
-namespace {
-
-struct NpyType {
-  DType dtype;
-  const char* descr;
-};
-constexpr NpyType kNpyTypes[] = {
-    {DType::Float32, "<f4"}, {DType::Float64, "<f8"}, {DType::Float16, "<f2"},
-    {DType::Int64, "<i8"},   {DType::Int32, "<i4"},   {DType::Int8, "|i1"},
-    {DType::UInt8, "|u1"},   {DType::Bool, "|b1"},
-};
-
-// The value of 'key' in a .npy header's Python dict literal, as its text.
-std::string npy_field(const std::string& header, const std::string& key, const std::string& path) {
-  const size_t at = header.find("'" + key + "'");
-  EMBER_CHECK(at != std::string::npos, ValueError, "load_npy: ", path, ": the header has no '", key,
-              "'");
-  size_t i = header.find(':', at);
-  EMBER_CHECK(i != std::string::npos, ValueError, "load_npy: ", path, ": malformed header");
-  ++i;
-  while (i < header.size() && header[i] == ' ') ++i;
-  size_t end = i;
-  if (header[i] == '\'') {
-    end = header.find('\'', i + 1);
-    EMBER_CHECK(end != std::string::npos, ValueError, "load_npy: ", path, ": malformed header");
-    return header.substr(i + 1, end - i - 1);
-  }
-  if (header[i] == '(') {
-    end = header.find(')', i);
-    EMBER_CHECK(end != std::string::npos, ValueError, "load_npy: ", path, ": malformed header");
-    return header.substr(i + 1, end - i - 1);
-  }
-  while (end < header.size() && header[end] != ',' && header[end] != '}') ++end;
-  return header.substr(i, end - i);
-}
-
-}  // namespace
-
 void save_npy(const Tensor& tensor, const std::string& path) {
   EMBER_CHECK(tensor.defined() && !tensor.is_traced(), ValueError,
               "save_npy: the tensor is undefined or traced");
-  const NpyType* type = nullptr;
-  for (const NpyType& t : kNpyTypes)
-    if (t.dtype == tensor.dtype()) type = &t;
-  EMBER_CHECK(type != nullptr, DTypeError, "save_npy: NumPy has no dtype for ", tensor.dtype());
   const Array a = kernels::contiguous(tensor.array());
-  std::string shape;
-  for (int64_t s : a.sizes()) shape += std::to_string(s) + ", ";
-  if (a.dim() > 1) shape.resize(shape.size() - 2);  // "(3, 4)"; a 1-D shape keeps "(3,)"
-  if (a.dim() == 1) shape.resize(shape.size() - 1);
-  std::string header = std::string("{'descr': '") + type->descr +
-                       "', 'fortran_order': False, 'shape': (" + shape + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';  // data 64-byte aligned
-  header += '\n';
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  EMBER_CHECK(bool(out), Error, "save_npy: cannot open ", path, " for writing");
-  out.write("\x93NUMPY\x01\x00", 8);
-  const uint16_t len = uint16_t(header.size());
-  out.put(char(len & 0xff));
-  out.put(char(len >> 8));
-  out << header;
-  out.write(static_cast<const char*>(a.data()), std::streamsize(a.numel() * int64_t(a.itemsize())));
-  EMBER_CHECK(bool(out.flush()), Error, "save_npy: writing ", path, " failed");
+  write_npy(path, a.dtype(), std::vector<int64_t>(a.sizes().begin(), a.sizes().end()), a.data(),
+            "save_npy");
 }
 
 Tensor load_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  EMBER_CHECK(bool(in), ValueError, "load_npy: cannot open ", path);
-  const uint64_t file_size = uint64_t(in.tellg());
-  in.seekg(0);
-  char magic[8] = {};
-  in.read(magic, 8);
-  EMBER_CHECK(bool(in) && std::memcmp(magic, "\x93NUMPY", 6) == 0, ValueError, "load_npy: ", path,
-              " is not a .npy file");
-  const int major = magic[6];
-  EMBER_CHECK(major == 1 || major == 2, ValueError, "load_npy: ", path, ": version ", major,
-              " is not supported");
-  unsigned char len_bytes[4] = {};
-  in.read(reinterpret_cast<char*>(len_bytes), major == 1 ? 2 : 4);
-  uint64_t len = 0;
-  for (int i = (major == 1 ? 1 : 3); i >= 0; --i) len = (len << 8) | len_bytes[i];
-  const uint64_t data_start = 8 + (major == 1 ? 2 : 4) + len;
-  EMBER_CHECK(bool(in) && data_start <= file_size, ValueError, "load_npy: ", path,
-              ": the header does not fit the file");
-  std::string header(size_t(len), '\0');
-  in.read(header.data(), std::streamsize(len));
-  const std::string descr = npy_field(header, "descr", path);
-  const NpyType* type = nullptr;
-  for (const NpyType& t : kNpyTypes)
-    if (descr == t.descr || (descr[0] == '=' && descr.substr(1) == std::string(t.descr + 1)))
-      type = &t;
-  EMBER_CHECK(type != nullptr, ValueError, "load_npy: ", path, ": the dtype '", descr,
-              "' is not one Ember reads (little-endian bool, int8/32/64, uint8, float16/32/64)");
-  const bool fortran = npy_field(header, "fortran_order", path) == "True";
-  // The shape: sizes of decimal digits, their product in bytes checked against the file before
-  // anything is allocated.
-  Shape sizes;
-  std::stringstream dims(npy_field(header, "shape", path));
-  uint64_t bytes = itemsize(type->dtype);
-  for (std::string item; std::getline(dims, item, ',');) {
-    const size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
-    if (first == std::string::npos) continue;
-    int64_t v = 0;
-    for (size_t i = first; i <= last; ++i) {
-      EMBER_CHECK(std::isdigit(static_cast<unsigned char>(item[i])), ValueError, "load_npy: ", path,
-                  ": the shape holds '", item, "', which is not a size");
-      v = checked_add(checked_mul(v, 10, "load_npy"), item[i] - '0', "load_npy");
-    }
-    sizes.push_back(v);
-    bytes =
-        v == 0 ? 0 : (bytes > (uint64_t(1) << 62) / uint64_t(v) ? UINT64_MAX : bytes * uint64_t(v));
-  }
-  EMBER_CHECK(file_size - data_start == bytes, ValueError, "load_npy: ", path, " holds ",
-              file_size - data_start, " bytes of data for a shape of ",
-              bytes == UINT64_MAX ? std::string("more than 2^62") : std::to_string(bytes));
-  Shape stored = sizes;
-  if (fortran) std::reverse(stored.begin(), stored.end());
-  Array a = Array::empty(stored, type->dtype);
-  in.seekg(std::streamoff(data_start));
-  in.read(static_cast<char*>(a.data()), std::streamsize(bytes));
-  EMBER_CHECK(bool(in), ValueError, "load_npy: reading ", path, " failed");
-  Tensor t(std::move(a));
-  if (!fortran || t.dim() < 2) return t;
-  std::vector<int64_t> reverse;
-  for (int64_t d = t.dim() - 1; d >= 0; --d) reverse.push_back(d);
-  return t.permute(reverse).contiguous();
+  NpyArray file = read_npy(path, "load_npy");
+  Array a = Array::empty(Shape(file.sizes), file.dtype);
+  if (!file.data.empty()) std::memcpy(a.data(), file.data.data(), file.data.size());
+  return Tensor(std::move(a));
 }
 
 void save(const nn::Module& module, const std::string& path) {

@@ -46,13 +46,14 @@ if ((!sanitize)); then
   if (($# > 0)); then
     exit 0
   fi
-  # The slice of the sanitizer run that fits CI's budget (about 6 minutes here): the parsers and
-  # loaders under their fuzz loops, the differential fuzzer, the hostile inputs, the harness through
-  # the interpreter, the passes and the CPU backend. The rest is `--sanitize`.
+  # The slice of the sanitizer run that fits CI's budget (about 7 minutes here): the parsers and
+  # loaders under their fuzz loops (the exported-model loader's included), the differential
+  # fuzzer, the hostile inputs, the harness through the interpreter, the passes and the CPU
+  # backend. The rest is `--sanitize`.
   configure_sanitized build-asan address,undefined
   cmake --build build-asan -j"$jobs" --target ember-fuzz ember-opt ir_test codegen_test \
-    reliability_test
-  asan_ctest -L "^(fuzz|lit|ir_test|codegen_test|reliability_test)$"
+    reliability_test aot_test
+  asan_ctest -L "^(fuzz|lit|ir_test|codegen_test|reliability_test|aot_test)$"
   exit 0
 fi
 

@@ -5,6 +5,7 @@
 #include "ember/data/data.h"
 #include "ember/frontend/autograd.h"
 #include "ember/frontend/compile.h"
+#include "ember/frontend/export.h"
 #include "ember/frontend/indexing.h"
 #include "ember/frontend/ops.h"
 #include "ember/frontend/serialize.h"

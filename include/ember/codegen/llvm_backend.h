@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ember/codegen/disk_cache.h"
 #include "ember/codegen/kernel_ir.h"
@@ -57,6 +58,18 @@ class TieredKernel {
 // pays the quick tier only.
 std::shared_ptr<TieredKernel> compile_tiered(const KernelIR& kernel,
                                              const KernelCacheOptions& options = {});
+// What an exported model needs: a kernel's optimized object code, position-independent (to be
+// linked into a shared object), its entry point named `symbol` (not cached: export is rare); and
+// the host target the code is for, with the CPU features it may use (LLVM's names: "avx2",
+// "fma") and whether it calls glibc's vector math library (libmvec).
+std::string export_object(const KernelIR& kernel, const std::string& symbol);
+struct HostTarget {
+  std::string description;  // triple and CPU
+  std::vector<std::string> features;
+  bool libmvec = false;
+};
+HostTarget host_target();
+
 // Blocks until the background thread has compiled everything queued.
 void wait_for_background_compiles();
 
@@ -86,5 +99,10 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& 
               IntArrayRef domain, int64_t reduced);
 void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffers,
               size_t num_buffers, IntArrayRef domain, int64_t reduced);
+// A compiled host kernel (elementwise or rows, as kernel says) over domain: what every CPU
+// backend's launch does, whether its code came from the JIT or from an exported model.
+void launch_host_kernel(const TieredKernel& compiled, const KernelIR& kernel,
+                        const Array* const* buffers, size_t num_buffers, IntArrayRef domain,
+                        int64_t reduced);
 
 }  // namespace ember::codegen

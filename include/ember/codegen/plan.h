@@ -90,6 +90,8 @@ class ExecutablePlan {
   // not cover or fails to compile runs as its node steps (EMBER_LOG=kernels says why; the
   // kernel's IR is printed there too).
   explicit ExecutablePlan(Plan plan, const KernelCacheOptions& cache = {});
+  // The same with another backend's kernels (an exported model's loaded machine code).
+  ExecutablePlan(Plan plan, Backend& backend, const KernelCacheOptions& cache = {});
   explicit ExecutablePlan(const ir::Graph& fused_graph, const KernelCacheOptions& cache = {})
       : ExecutablePlan(build_plan(fused_graph), cache) {}
   ~ExecutablePlan();

@@ -1,0 +1,16 @@
+# The C test program links only the standalone runtime: ldd shows no LLVM, NVRTC, oneDNN or
+# Ember compiler library. Run as cmake -DBINARY=... -P check_deps.cmake.
+execute_process(COMMAND ldd ${BINARY} OUTPUT_VARIABLE deps RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "ldd ${BINARY} failed")
+endif()
+message(STATUS "ldd ${BINARY}:\n${deps}")
+foreach(forbidden LLVM nvrtc dnnl libember_frontend libember_codegen libstdc)
+  if(deps MATCHES "${forbidden}")
+    message(FATAL_ERROR "${BINARY} depends on ${forbidden}:\n${deps}")
+  endif()
+endforeach()
+if(NOT deps MATCHES "libember_aot_runtime")
+  message(FATAL_ERROR "${BINARY} does not link libember_aot_runtime:\n${deps}")
+endif()
+message(STATUS "only libc, libm, pthreads, the BLAS (and its own dependencies) besides the runtime")
