@@ -19,6 +19,8 @@
 #include "ember/codegen/backend.h"
 #include "ember/codegen/llvm_backend.h"
 #include "ember/frontend/autograd.h"
+#include "ember/ir/mlir.h"
+#include "ember/passes/pipeline.h"
 #include "ember/runtime/hash.h"
 #include "ember/runtime/kernels.h"
 #include "ember/runtime/log.h"
@@ -106,52 +108,73 @@ std::string link_shared_object(const std::vector<std::string>& objects, bool lib
   return read_file(dir.path / "kernels.so");
 }
 
-}  // namespace
-
-void export_model(const std::vector<CompileArg>& example_args, Body body, const std::string& path,
-                  const ExportOptions& options) {
-  // The exported model takes contiguous tensors (the C ABI's); numbers would be fixed at export,
-  // so fn's arguments are tensors only.
+// The call an export traces: fn's arguments as contiguous tensors (the C ABI's; numbers would be
+// fixed at export, so they are refused) and the signature with the options' dynamic dims.
+struct ExportCall {
   std::vector<CompileArg> args;
+  Signature signature;
+};
+ExportCall export_call(const std::vector<CompileArg>& example_args, const ExportOptions& options,
+                       const char* what) {
+  ExportCall call;
+  std::vector<CompileArg>& args = call.args;
   for (size_t i = 0; i < example_args.size(); ++i) {
     const Tensor* t = std::get_if<Tensor>(&example_args[i]);
-    EMBER_CHECK(t != nullptr, ValueError, "export_model: argument ", i,
+    EMBER_CHECK(t != nullptr, ValueError, what, ": argument ", i,
                 " is a number; an exported model takes tensors only (capture the number in fn)");
-    EMBER_CHECK(t->defined() && !t->is_traced(), ValueError, "export_model: argument ", i,
+    EMBER_CHECK(t->defined() && !t->is_traced(), ValueError, what, ": argument ", i,
                 " is undefined or traced");
     args.push_back(t->detach().contiguous());
   }
   EMBER_CHECK(options.input_names.empty() || options.input_names.size() == args.size(), ValueError,
-              "export_model: ", options.input_names.size(), " input names for ", args.size(),
-              " inputs");
+              what, ": ", options.input_names.size(), " input names for ", args.size(), " inputs");
   std::vector<std::vector<bool>> symbolic(args.size());
   for (size_t i = 0; i < args.size(); ++i)
     symbolic[i].assign(size_t(std::get<Tensor>(args[i]).dim()), false);
   for (const auto& [input, dim] : options.dynamic_dims) {
-    EMBER_CHECK(input >= 0 && size_t(input) < args.size(), IndexError,
-                "export_model: a dynamic dim names input ", input, " of ", args.size());
+    EMBER_CHECK(input >= 0 && size_t(input) < args.size(), IndexError, what,
+                ": a dynamic dim names input ", input, " of ", args.size());
     const Tensor& t = std::get<Tensor>(args[size_t(input)]);
-    EMBER_CHECK(dim >= 0 && dim < t.dim(), IndexError, "export_model: input ", input,
-                " has no dim ", dim, " (its shape is ", shape_str(t.sizes()), ")");
-    EMBER_CHECK(t.size(dim) >= 2, ValueError, "export_model: input ", input, " dim ", dim,
+    EMBER_CHECK(dim >= 0 && dim < t.dim(), IndexError, what, ": input ", input, " has no dim ", dim,
+                " (its shape is ", shape_str(t.sizes()), ")");
+    EMBER_CHECK(t.size(dim) >= 2, ValueError, what, ": input ", input, " dim ", dim,
                 " is dynamic but its example size is ", t.size(dim),
                 " (give an example of size >= 2)");
     symbolic[size_t(input)][size_t(dim)] = true;
   }
+  call.signature = make_signature(args, symbolic);
+  return call;
+}
+
+// What an exported model cannot do: draw random numbers, write to tensors that outlive it, read
+// numbers from the host on every call.
+void check_exportable(const TracedGraph& traced, const ExportOptions& options, const char* what) {
+  EMBER_CHECK(traced.rng_states.empty(), ValueError, what, ": ", options.name,
+              " draws random numbers; an exported model cannot (yet)");
+  EMBER_CHECK(traced.writes.empty(), ValueError, what, ": ", options.name,
+              " writes to a captured tensor or an argument; an exported model cannot");
+  EMBER_CHECK(traced.host_scalars.empty(), ValueError, what, ": ", options.name,
+              " reads numbers from the host on every call; an exported model cannot");
+}
+
+std::string input_name(const ExportOptions& options, size_t i) {
+  return options.input_names.empty() ? "input" + std::to_string(i) : options.input_names[i];
+}
+
+}  // namespace
+
+void export_model(const std::vector<CompileArg>& example_args, Body body, const std::string& path,
+                  const ExportOptions& options) {
+  const ExportCall call = export_call(example_args, options, "export_model");
+  const std::vector<CompileArg>& args = call.args;
   NoGradGuard no_grad;  // an exported model is for inference
-  const Signature signature = make_signature(args, symbolic);
   codegen::KernelCacheOptions cache;
   cache.tiered = false;
   PathBuilder builder(options.name, cache);
   CompileStats stats;
-  const std::shared_ptr<Path> built = builder.build(args, signature, body, stats);
+  const std::shared_ptr<Path> built = builder.build(args, call.signature, body, stats);
   const TracedGraph& traced = built->traced;
-  EMBER_CHECK(traced.rng_states.empty(), ValueError, "export_model: ", options.name,
-              " draws random numbers; an exported model cannot (yet)");
-  EMBER_CHECK(traced.writes.empty(), ValueError, "export_model: ", options.name,
-              " writes to a captured tensor or an argument; an exported model cannot");
-  EMBER_CHECK(traced.host_scalars.empty(), ValueError, "export_model: ", options.name,
-              " reads numbers from the host on every call; an exported model cannot");
+  check_exportable(traced, options, "export_model");
   const codegen::Plan& plan = built->plan->plan();
   EMBER_CHECK(plan.inputs.size() == args.size() + traced.params.size(), InternalError,
               "export_model: the plan has ", plan.inputs.size(), " inputs for ", args.size(),
@@ -159,9 +182,7 @@ void export_model(const std::vector<CompileArg>& example_args, Body body, const 
 
   codegen::ModelFile file;
   file.name = options.name;
-  for (size_t i = 0; i < args.size(); ++i)
-    file.input_names.push_back(options.input_names.empty() ? "input" + std::to_string(i)
-                                                           : options.input_names[i]);
+  for (size_t i = 0; i < args.size(); ++i) file.input_names.push_back(input_name(options, i));
   file.graph = ir::print(*traced.graph);
   file.plan = plan.serialize();
   for (const Tensor& p : traced.params) {
@@ -201,6 +222,21 @@ void export_model(const std::vector<CompileArg>& example_args, Body body, const 
   fs::rename(tmp, path, ec);
   if (ec) fs::remove(tmp);
   EMBER_CHECK(!ec, Error, "export_model: cannot write ", path, " (", ec.message(), ")");
+}
+
+std::string export_mlir(const std::vector<CompileArg>& example_args, Body body,
+                        const ExportOptions& options) {
+  const ExportCall call = export_call(example_args, options, "export_mlir");
+  NoGradGuard no_grad;
+  PathBuilder builder(options.name, codegen::KernelCacheOptions{});
+  CompileStats stats;
+  const TracedGraph traced = builder.trace_checked(call.args, call.signature, body, stats);
+  check_exportable(traced, options, "export_mlir");
+  passes::run_pipeline_without_fusion(*traced.graph);
+  ir::MlirOptions mlir;
+  for (const Tensor& p : traced.params) mlir.params.push_back(kernels::contiguous(p.array()));
+  for (size_t i = 0; i < call.args.size(); ++i) mlir.arg_names.push_back(input_name(options, i));
+  return ir::to_mlir(*traced.graph, mlir);
 }
 
 }  // namespace ember::detail

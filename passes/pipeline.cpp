@@ -30,11 +30,10 @@ constexpr Step kPipeline[] = {
     {"fuse", fuse},
 };
 
-}  // namespace
-
-bool run_pipeline(ir::Graph& graph) {
+bool run_steps(ir::Graph& graph, bool fusion) {
   bool changed = false;
   for (const Step& step : kPipeline) {
+    if (!fusion && step.run == fuse) continue;
     const bool step_changed = step.run(graph);
     changed |= step_changed;
     if (log_enabled("passes"))
@@ -46,6 +45,11 @@ bool run_pipeline(ir::Graph& graph) {
   }
   return changed;
 }
+
+}  // namespace
+
+bool run_pipeline(ir::Graph& graph) { return run_steps(graph, true); }
+bool run_pipeline_without_fusion(ir::Graph& graph) { return run_steps(graph, false); }
 
 const std::map<std::string, PassFn>& registered_passes() {
   static const std::map<std::string, PassFn> passes = [] {

@@ -2,9 +2,12 @@
 // command line in order, and prints the result. The driver of the golden pass tests (lit +
 // FileCheck), in the manner of mlir-opt. --autodiff first replaces the graph by its joint
 // forward + backward graph (autograd::joint_graph); --split then prints the forward and backward
-// graphs split_joint cuts it into, instead of the joint graph.
+// graphs split_joint cuts it into, instead of the joint graph. --emit-mlir prints the result in
+// upstream MLIR 19 dialects instead (ir::to_mlir; composites decomposed first, params become
+// function arguments).
 //
 //   ember-opt [FILE] [--autodiff [--split]] [--NAME | --pass NAME]... [--hash] [--memory-plan]
+//             [--emit-mlir]
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -15,6 +18,8 @@
 
 #include "ember/frontend/autograd.h"
 #include "ember/ir/graph.h"
+#include "ember/ir/mlir.h"
+#include "ember/passes/decompose.h"
 #include "ember/passes/pipeline.h"
 #include "ember/passes/plan_memory.h"
 #include "ember/passes/split_joint.h"
@@ -31,7 +36,7 @@ int usage() {
   std::fprintf(
       stderr,
       "usage: ember-opt [FILE|-] [--autodiff [--split]] [--NAME | --pass NAME]... [--hash] "
-      "[--memory-plan]\npasses:");
+      "[--memory-plan] [--emit-mlir]\npasses:");
   for (const auto& [name, pass] : passes()) std::fprintf(stderr, " %s", name.c_str());
   std::fprintf(stderr, "\n");
   return 2;
@@ -42,7 +47,7 @@ int usage() {
 int main(int argc, char** argv) {
   std::string file = "-";
   std::vector<std::string> pipeline;
-  bool print_hash = false, memory_plan = false, autodiff = false, split = false;
+  bool print_hash = false, memory_plan = false, autodiff = false, split = false, emit_mlir = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--pass" && i + 1 < argc) {
@@ -53,6 +58,8 @@ int main(int argc, char** argv) {
       autodiff = true;
     } else if (arg == "--split") {
       split = true;
+    } else if (arg == "--emit-mlir") {
+      emit_mlir = true;
     } else if (arg == "--hash") {
       print_hash = true;
     } else if (arg == "--memory-plan") {
@@ -82,6 +89,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "ember-opt: --split splits the joint graph of --autodiff\n");
       return usage();
     }
+    if (emit_mlir && (split || print_hash || memory_plan)) {
+      std::fprintf(stderr,
+                   "ember-opt: --emit-mlir prints one function (no --split, --hash or "
+                   "--memory-plan)\n");
+      return usage();
+    }
     std::shared_ptr<ember::ir::Graph> graph = ember::ir::parse(text.str());
     ember::autograd::JointGraph joint;
     if (autodiff) {
@@ -95,6 +108,11 @@ int main(int argc, char** argv) {
         return usage();
       }
       it->second(*graph);
+    }
+    if (emit_mlir) {
+      ember::passes::decompose(*graph);
+      std::cout << ember::ir::to_mlir(*graph);
+      return 0;
     }
     if (split)
       std::cout << ember::passes::print_split(

@@ -169,11 +169,9 @@ PathBuilder::Trace PathBuilder::trace(const std::vector<CompileArg>& args,
   return r;
 }
 
-std::shared_ptr<Path> PathBuilder::build(const std::vector<CompileArg>& args,
-                                         const Signature& signature, Body body,
-                                         CompileStats& stats) {
-  const auto start = std::chrono::steady_clock::now();
-  auto path = std::make_shared<Path>();
+PathBuilder::Trace PathBuilder::symbolic_trace(const std::vector<CompileArg>& args,
+                                               const Signature& signature, Body body,
+                                               CompileStats& stats) {
   bool symbolic = false;
   for (const ArgSpec& a : signature)
     for (int sym : a.symbol) symbolic |= sym >= 0;
@@ -215,6 +213,22 @@ std::shared_ptr<Path> PathBuilder::build(const std::vector<CompileArg>& args,
                 "(a size used as a number, as in x.sum(0) / x.size(0)): ",
                 first_difference(t.text, probe_text));
   }
+  return t;
+}
+
+TracedGraph PathBuilder::trace_checked(const std::vector<CompileArg>& args,
+                                       const Signature& signature, Body body, CompileStats& stats) {
+  EMBER_CHECK(!GradMode::is_enabled(), InternalError,
+              "trace_checked traces inference calls (grad mode off)");
+  return symbolic_trace(args, signature, body, stats).traced;
+}
+
+std::shared_ptr<Path> PathBuilder::build(const std::vector<CompileArg>& args,
+                                         const Signature& signature, Body body,
+                                         CompileStats& stats) {
+  const auto start = std::chrono::steady_clock::now();
+  auto path = std::make_shared<Path>();
+  Trace t = symbolic_trace(args, signature, body, stats);
   for (const auto& n : t.traced.graph->nodes()) path->guards += n->op == ir::Op::Guard;
   path->param_wants_grad = t.param_wants_grad;
   path->traced = std::move(t.traced);

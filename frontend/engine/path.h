@@ -58,6 +58,10 @@ class PathBuilder {
   // Counts its traces and compile time into stats.
   std::shared_ptr<Path> build(const std::vector<CompileArg>& args, const Signature& signature,
                               Body body, CompileStats& stats);
+  // The graph build() would compile, traced and checked as build() does (an inference call's:
+  // grad mode must be off), without the passes and the plan.
+  TracedGraph trace_checked(const std::vector<CompileArg>& args, const Signature& signature,
+                            Body body, CompileStats& stats);
 
  private:
   struct Trace;
@@ -65,6 +69,9 @@ class PathBuilder {
   // With evidence, the sizes fn computes are decided by it (TraceContext::use_evidence).
   Trace trace(const std::vector<CompileArg>& args, const Signature& signature, Body body,
               std::vector<SizeRecord> evidence = {});
+  // The trace build() uses: with symbolic dims, decided by evidence and checked by a probe.
+  Trace symbolic_trace(const std::vector<CompileArg>& args, const Signature& signature, Body body,
+                       CompileStats& stats);
 
   std::string name_;
   codegen::KernelCacheOptions cache_;

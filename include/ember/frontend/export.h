@@ -35,16 +35,14 @@ struct ExportOptions {
 namespace detail {
 void export_model(const std::vector<CompileArg>& example_args, Body body, const std::string& path,
                   const ExportOptions& options);
-}  // namespace detail
+std::string export_mlir(const std::vector<CompileArg>& example_args, Body body,
+                        const ExportOptions& options);
 
-// fn takes the example's tensors one by one (up to 8) and returns a Tensor, a tuple of them or a
-// std::vector<Tensor>. Error (naming the input and dim) for a non-tensor argument, a dynamic dim
-// out of range or of example size below 2; what tracing or compiling fn raises propagates.
+// fn as a Body: it takes the example's tensors one by one (up to 8).
 template <class F>
-void export_model(const F& fn, std::vector<CompileArg> example_args, const std::string& path,
-                  ExportOptions options = {}) {
-  constexpr size_t kMax = 8;
-  auto body = [&](const std::vector<CompileArg>& in) {
+auto tensor_body(const F& fn, const char* what) {
+  return [&fn, what](const std::vector<CompileArg>& in) {
+    constexpr size_t kMax = 8;
     std::vector<Tensor> out;
     bool called = false;
     [&]<size_t... N>(std::index_sequence<N...>) {
@@ -55,7 +53,7 @@ void export_model(const F& fn, std::vector<CompileArg> example_args, const std::
               if constexpr (std::is_invocable_v<
                                 const F&, decltype((void(I), std::declval<const Tensor&>()))...>) {
                 if (in.size() == n) {
-                  out = detail::flatten_result(fn(std::get<Tensor>(in[I])...));
+                  out = flatten_result(fn(std::get<Tensor>(in[I])...));
                   called = true;
                 }
               }
@@ -65,11 +63,33 @@ void export_model(const F& fn, std::vector<CompileArg> example_args, const std::
           ...);
     }
     (std::make_index_sequence<kMax>{});
-    EMBER_CHECK(called, ValueError, "export_model: fn cannot be called with ", in.size(),
+    EMBER_CHECK(called, ValueError, what, ": fn cannot be called with ", in.size(),
                 " tensors (it must take the example's tensors one by one, at most ", kMax, ")");
     return out;
   };
+}
+}  // namespace detail
+
+// fn takes the example's tensors one by one (up to 8) and returns a Tensor, a tuple of them or a
+// std::vector<Tensor>. Error (naming the input and dim) for a non-tensor argument, a dynamic dim
+// out of range or of example size below 2; what tracing or compiling fn raises propagates.
+template <class F>
+void export_model(const F& fn, std::vector<CompileArg> example_args, const std::string& path,
+                  ExportOptions options = {}) {
+  auto body = detail::tensor_body(fn, "export_model");
   detail::export_model(example_args, body, path, options);
+}
+
+// The MLIR export: fn traced as export_model does (the same options and errors), simplified by
+// the pass pipeline before fusion, and returned as upstream MLIR 19 text (ir::to_mlir): one
+// `func.func @<options.name>` whose arguments are the inputs (named by options.input_names,
+// dynamic dims `?`) and whose results are fn's outputs, with the captured tensors embedded as
+// dense constants. ValueError names the first op with no form in linalg / tensor / arith / math.
+template <class F>
+std::string export_mlir(const F& fn, std::vector<CompileArg> example_args,
+                        ExportOptions options = {}) {
+  auto body = detail::tensor_body(fn, "export_mlir");
+  return detail::export_mlir(example_args, body, options);
 }
 
 }  // namespace ember
