@@ -18,7 +18,7 @@ using Step = Plan::Step;
 
 bool is_library(const ir::Node& n) { return ir::is_library_call(n.op); }
 
-std::string node_text(const ir::Node& n) {
+std::string step_label(const ir::Node& n) {
   return std::string(ir::op_name(n.op)) + (n.output ? " -> %" + n.output->name : std::string());
 }
 
@@ -87,7 +87,7 @@ class PlanBuilder {
     s.value_name = n.output ? n.output->name : n.inputs.at(0)->name;
     for (const ir::Value* v : n.inputs) s.in.push_back(slot_of(v));
     if (n.output) s.out.push_back(slot_of(n.output));
-    s.text = (is_library(n) ? "library " : "eager ") + node_text(n) + why;
+    s.text = (is_library(n) ? "library " : "eager ") + step_label(n) + why;
     return s;
   }
 
@@ -171,7 +171,7 @@ class PlanBuilder {
           s.in = {slot_of(a), slot_of(b)};
           s.matmul_input = size_t(result - lowered.inputs.begin());
           s.text =
-              "library " + node_text(*library) + " with its epilogue " + k + " per block of rows";
+              "library " + step_label(*library) + " with its epilogue " + k + " per block of rows";
         } else {
           plan_.steps.push_back(node_step(*library, ""));
           s.kind = Step::Kind::Elementwise;

@@ -40,7 +40,9 @@ int bits(DType d) {
   }
 }
 
-std::string elem(DType d) {
+}  // namespace
+
+std::string mlir_element_type(DType d) {
   switch (d) {
     case DType::Bool:
       return "i1";
@@ -63,11 +65,13 @@ std::string elem(DType d) {
   return "?";
 }
 
+namespace {
+
 std::string tensor_type(const SymShape& shape, DType d) {
   std::string s = "tensor<";
   for (const SymInt& dim : shape)
     s += (dim.is_constant() ? std::to_string(dim.value()) : std::string("?")) + "x";
-  return s + elem(d) + ">";
+  return s + mlir_element_type(d) + ">";
 }
 std::string tensor_type(const Value* v) { return tensor_type(v->shape, v->dtype); }
 
@@ -114,16 +118,6 @@ std::string float_literal(double v, DType d) {
              : neg         ? "0xFFF0000000000000"
                            : "0x7FF0000000000000";
   }
-}
-
-std::string node_text(const Node& n) {
-  std::vector<std::string> operands;
-  for (const Value* v : n.inputs) operands.push_back("%" + v->name);
-  std::string s = (n.output ? "%" + n.output->name + " = " : "") + std::string(op_name(n.op)) +
-                  "(" + join(operands) + ")";
-  if (!n.attrs.items().empty()) s += " " + attrs_text(n.attrs);
-  if (n.output) s += " : " + dtype_short_name(n.output->dtype) + shape_text(n.output->shape);
-  return s;
 }
 
 class Emitter {
@@ -267,8 +261,8 @@ class Emitter {
   }
   std::string filled(const SymShape& shape, DType d, const std::string& scalar) {
     const std::string e = empty(shape, d);
-    return assign("linalg.fill ins(" + scalar + " : " + elem(d) + ") outs(" + e + " : " +
-                  tensor_type(shape, d) + ") -> " + tensor_type(shape, d));
+    return assign("linalg.fill ins(" + scalar + " : " + mlir_element_type(d) + ") outs(" + e +
+                  " : " + tensor_type(shape, d) + ") -> " + tensor_type(shape, d));
   }
 
   // ---- scalars (inside bodies or at the top level) ----
@@ -278,14 +272,14 @@ class Emitter {
     if (!is_floating(d)) {
       int64_t i = int64_t(v);
       if (d == DType::UInt8 || d == DType::Int8) i = int8_t(uint8_t(i));
-      return assign("arith.constant " + std::to_string(i) + " : " + elem(d));
+      return assign("arith.constant " + std::to_string(i) + " : " + mlir_element_type(d));
     }
-    return assign("arith.constant " + float_literal(v, d) + " : " + elem(d));
+    return assign("arith.constant " + float_literal(v, d) + " : " + mlir_element_type(d));
   }
   std::string int_constant(int64_t v, DType d) {
     if (d == DType::Bool) return assign(std::string("arith.constant ") + (v ? "true" : "false"));
     if (d == DType::UInt8 || d == DType::Int8) v = int8_t(uint8_t(v));
-    return assign("arith.constant " + std::to_string(v) + " : " + elem(d));
+    return assign("arith.constant " + std::to_string(v) + " : " + mlir_element_type(d));
   }
 
   // x of dtype `from` as dtype `to`, as the runtime's casts convert: floats round to nearest,
@@ -293,7 +287,7 @@ class Emitter {
   std::string convert(std::string x, DType from, DType to) {
     if (from == to) return x;
     if (is_half(from) && to != DType::Float32) {
-      x = assign("arith.extf " + x + " : " + elem(from) + " to f32");
+      x = assign("arith.extf " + x + " : " + mlir_element_type(from) + " to f32");
       from = DType::Float32;
       if (from == to) return x;
     }
@@ -301,7 +295,7 @@ class Emitter {
       x = convert(x, from, DType::Float32);
       from = DType::Float32;
     }
-    const std::string ft = elem(from), tt = elem(to);
+    const std::string ft = mlir_element_type(from), tt = mlir_element_type(to);
     if (is_floating(from) && is_floating(to))
       return assign(std::string(bits(from) < bits(to) ? "arith.extf " : "arith.truncf ") + x +
                     " : " + ft + " to " + tt);
@@ -327,27 +321,28 @@ class Emitter {
   std::string arith(const char* f, const char* s, const char* u, const std::string& a,
                     const std::string& b, DType t) {
     const char* op = is_floating(t) ? f : is_unsigned(t) ? u : s;
-    return assign(std::string("arith.") + op + " " + a + ", " + b + " : " + elem(t));
+    return assign(std::string("arith.") + op + " " + a + ", " + b + " : " + mlir_element_type(t));
   }
   std::string math(const char* op, const std::string& x, DType t) {
-    return assign(std::string("math.") + op + " " + x + " : " + elem(t));
+    return assign(std::string("math.") + op + " " + x + " : " + mlir_element_type(t));
   }
   std::string compare(const char* f, const char* s, const char* u, const std::string& a,
                       const std::string& b, DType t) {
     if (is_floating(t))
-      return assign(std::string("arith.cmpf ") + f + ", " + a + ", " + b + " : " + elem(t));
+      return assign(std::string("arith.cmpf ") + f + ", " + a + ", " + b + " : " +
+                    mlir_element_type(t));
     return assign(std::string("arith.cmpi ") + (is_unsigned(t) ? u : s) + ", " + a + ", " + b +
-                  " : " + elem(t));
+                  " : " + mlir_element_type(t));
   }
   std::string select(const std::string& c, const std::string& a, const std::string& b, DType t) {
-    return assign("arith.select " + c + ", " + a + ", " + b + " : " + elem(t));
+    return assign("arith.select " + c + ", " + a + ", " + b + " : " + mlir_element_type(t));
   }
 
   std::string unary(Op op, const std::string& x, DType t) {
     const bool fl = is_floating(t);
     switch (op) {
       case Op::Neg:
-        return fl ? assign("arith.negf " + x + " : " + elem(t))
+        return fl ? assign("arith.negf " + x + " : " + mlir_element_type(t))
                   : arith("", "subi", "subi", int_constant(0, t), x, t);
       case Op::Abs:
         if (is_unsigned(t) || fl) return is_unsigned(t) ? x : math("absf", x, t);
@@ -362,7 +357,8 @@ class Emitter {
         return math("sqrt", x, t);
       case Op::Rsqrt:
         // 1 / sqrt, as the kernels compute it (math.rsqrt has no lowering to LLVM for scalars).
-        return assign("arith.divf " + constant(1, t) + ", " + math("sqrt", x, t) + " : " + elem(t));
+        return assign("arith.divf " + constant(1, t) + ", " + math("sqrt", x, t) + " : " +
+                      mlir_element_type(t));
       case Op::Sin:
         return math("sin", x, t);
       case Op::Cos:
@@ -377,7 +373,8 @@ class Emitter {
         return math("expm1", x, t);
       case Op::Sigmoid: {
         const std::string one = constant(1, t);
-        const std::string e = math("exp", assign("arith.negf " + x + " : " + elem(t)), t);
+        const std::string e =
+            math("exp", assign("arith.negf " + x + " : " + mlir_element_type(t)), t);
         return arith("divf", "", "", one, arith("addf", "", "", one, e, t), t);
       }
       case Op::Reciprocal:
@@ -489,14 +486,14 @@ class Emitter {
     for (const auto* list : {&ins, &outs})
       for (const Operand& o : *list) {
         args.push_back(fresh());
-        arg_decls.push_back(args.back() + ": " + elem(o.dtype));
+        arg_decls.push_back(args.back() + ": " + mlir_element_type(o.dtype));
       }
     line("^bb0(" + join(arg_decls) + "):");
     const std::string saved = indent_;
     indent_ += "  ";
     const std::vector<std::string> yields = body(args);
     std::vector<std::string> yield_types;
-    for (const Operand& o : outs) yield_types.push_back(elem(o.dtype));
+    for (const Operand& o : outs) yield_types.push_back(mlir_element_type(o.dtype));
     line("linalg.yield " + join(yields) + " : " + join(yield_types));
     indent_ = saved;
     line("} -> (" + join(out_types) + ")");
@@ -831,7 +828,7 @@ class Emitter {
     line(r + " = tensor.pad " + value + " low" + mixed_list(low) + " high" + mixed_list(high) +
          " {");
     line("^bb0(" + join(idx) + "):");
-    line("  tensor.yield " + c + " : " + elem(d));
+    line("  tensor.yield " + c + " : " + mlir_element_type(d));
     line("} : " + tensor_type(from, d) + " to " + tensor_type(to, d));
     return r;
   }
@@ -931,7 +928,7 @@ class Emitter {
                      for (size_t d = 0; d < rank; ++d)
                        at.push_back(int64_t(d) == dim
                                         ? assign("arith.index_cast " + a[0] + " : " +
-                                                 elem(index->dtype) + " to index")
+                                                 mlir_element_type(index->dtype) + " to index")
                                         : assign("linalg.index " + std::to_string(d) + " : index"));
                      return std::vector<std::string>{assign("tensor.extract " + name(x) + "[" +
                                                             join(at) + "] : " + tensor_type(x))};
@@ -1101,7 +1098,7 @@ class Emitter {
 }  // namespace
 
 std::string dense_literal(const Array& value) {
-  const Array a = value.is_contiguous() ? value : kernels::contiguous(value);
+  const Array a = kernels::contiguous(value);
   const auto* bytes = reinterpret_cast<const unsigned char*>(a.data());
   const size_t count = size_t(a.numel());
   if (a.dtype() == DType::Bool) {

@@ -70,6 +70,18 @@ namespace {
 
 // canonical: value names replaced by their position (inputs a0.., results v0..) and no graph
 // name, so that the text depends only on the structure.
+template <class Name>
+std::string node_line(const Node& n, const Name& name) {
+  std::ostringstream os;
+  if (n.output) os << '%' << name(n.output) << " = ";
+  os << op_name(n.op) << '(';
+  for (size_t i = 0; i < n.inputs.size(); ++i) os << (i ? ", %" : "%") << name(n.inputs[i]);
+  os << ')';
+  if (!n.attrs.items().empty()) os << ' ' << attrs_text(n.attrs);
+  if (n.output) os << " : " << type_text(n.output->dtype, n.output->shape);
+  return os.str();
+}
+
 std::string print_impl(const Graph& g, bool canonical) {
   std::unordered_map<const Value*, std::string> names;
   for (size_t i = 0; i < g.inputs().size(); ++i)
@@ -100,14 +112,7 @@ std::string print_impl(const Graph& g, bool canonical) {
       if (n->group >= 0) os << "  kernel k" << n->group << " {\n";
       open_group = n->group;
     }
-    os << (open_group >= 0 ? "    " : "  ");
-    if (n->output) os << '%' << name(n->output) << " = ";
-    os << op_name(n->op) << '(';
-    for (size_t i = 0; i < n->inputs.size(); ++i) os << (i ? ", %" : "%") << name(n->inputs[i]);
-    os << ')';
-    if (!n->attrs.items().empty()) os << ' ' << attrs_text(n->attrs);
-    if (n->output) os << " : " << type_text(n->output->dtype, n->output->shape);
-    os << '\n';
+    os << (open_group >= 0 ? "    " : "  ") << node_line(*n, name) << '\n';
   }
   if (open_group >= 0) os << "  }\n";
   os << "  return";
@@ -119,6 +124,10 @@ std::string print_impl(const Graph& g, bool canonical) {
 }  // namespace
 
 std::string print(const Graph& g) { return print_impl(g, false); }
+
+std::string node_text(const Node& n) {
+  return node_line(n, [](const Value* v) { return v->name; });
+}
 
 uint64_t Graph::structural_hash() const {
   // FNV-1a over the canonical text: the same bytes give the same hash in every process.

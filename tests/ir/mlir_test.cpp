@@ -80,28 +80,6 @@ std::string shape_prefix(IntArrayRef sizes) {
   for (int64_t d : sizes) s += std::to_string(d) + "x";
   return s;
 }
-const char* elem_of(DType d) {
-  switch (d) {
-    case kBool:
-      return "i1";
-    case kUInt8:
-    case kInt8:
-      return "i8";
-    case kInt32:
-      return "i32";
-    case kInt64:
-      return "i64";
-    case kFloat16:
-      return "f16";
-    case kBFloat16:
-      return "bf16";
-    case kFloat32:
-      return "f32";
-    default:
-      return "f64";
-  }
-}
-
 // The types in the exported function's signature: the argument list and the result list.
 struct Signature {
   std::vector<std::string> args, results;
@@ -136,7 +114,8 @@ std::string driver(const std::string& mlir, const std::string& fn,
     << mlir << "func.func @main() {\n";
   std::vector<std::string> args;
   for (size_t i = 0; i < inputs.size() && i < sig.args.size(); ++i) {
-    const std::string type = mlir_type(shape_prefix(inputs[i].sizes()), elem_of(inputs[i].dtype()));
+    const std::string type = mlir_type(shape_prefix(inputs[i].sizes()),
+                                       ir::mlir_element_type(inputs[i].dtype()).c_str());
     const std::string a = "%a" + std::to_string(i);
     m << "  " << a << " = arith.constant " << ir::dense_literal(inputs[i].contiguous().array())
       << " : " << type << "\n";

@@ -186,6 +186,8 @@ void verify(const Graph& graph);
 std::string dtype_short_name(DType dtype);  // f32, bf16, i64, bool, ...
 // Attributes as the text form writes them: {dims = [1], keepdim = true}.
 std::string attrs_text(const Attrs& attrs);
+// One node as its line of the text form, by its values' names: %3 = tanh(%2) : f32[s0, 4].
+std::string node_text(const Node& node);
 
 // The axes a reduction-style node (reduce_*, mean, var) reduces: its `dims` attribute wrapped
 // into [0, rank) and sorted, or every axis when it is empty.

@@ -37,5 +37,7 @@ std::string to_mlir(const Graph& graph, const MlirOptions& options = {});
 // An array's values as an MLIR dense elements attribute (`dense<"0x...">`, the raw little-endian
 // bytes; booleans listed), for a tensor type of its dtype and shape.
 std::string dense_literal(const Array& value);
+// A dtype's MLIR element type: i1, i8, i32, i64, f16, bf16, f32, f64.
+std::string mlir_element_type(DType dtype);
 
 }  // namespace ember::ir
