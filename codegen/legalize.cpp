@@ -3,6 +3,8 @@
 #include <map>
 #include <utility>
 
+#include "ember/ir/ops.h"
+
 namespace ember::codegen {
 namespace {
 
@@ -88,5 +90,36 @@ class Legalizer {
 }  // namespace
 
 KernelIR legalize(const KernelIR& kernel) { return Legalizer(kernel).run(); }
+
+bool backend_covers(ir::Op op, DType in, DType out) {
+  if (op == Op::Where || op == Op::Cast || ir::has_property(op, ir::prop::Predicate)) return true;
+  if (is_floating(out) || is_floating(in)) return true;
+  if (in == DType::Bool) return false;
+  switch (op) {
+    case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Maximum:
+    case Op::Minimum:
+    case Op::Neg:
+    case Op::Abs:
+    case Op::Relu:
+    case Op::Sign:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<std::string> first_uncovered(const KernelIR& k, const char* backend) {
+  for (const KernelIR::Expr& e : k.exprs) {
+    if (e.kind != KernelIR::ExprKind::Op) continue;
+    const DType in = e.args.empty() ? e.dtype : k.exprs[size_t(e.args[0])].dtype;
+    if (!backend_covers(e.op, in, e.dtype))
+      return std::string(ir::op_name(e.op)) + " on " + dtype_name(in) +
+             " is not supported by the " + backend + " backend yet";
+  }
+  return std::nullopt;
+}
 
 }  // namespace ember::codegen

@@ -35,6 +35,7 @@
 #include "codegen/llvm_loops.h"
 #include "ember/codegen/backend.h"
 #include "ember/codegen/disk_cache.h"
+#include "ember/codegen/legalize.h"
 #include "ember/codegen/plan.h"
 #include "ember/runtime/hash.h"
 #include "ember/runtime/log.h"
@@ -463,7 +464,7 @@ class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
   std::optional<std::string> unsupported(const KernelIR& kernel) const override {
-    return llvm_backend::first_uncovered(kernel);
+    return first_uncovered(kernel, "CPU");
   }
   std::shared_ptr<TieredKernel> compile(const KernelIR& kernel,
                                         const KernelCacheOptions& options) override {

@@ -52,42 +52,6 @@ inline llvm::Type* value_type(llvm::LLVMContext& c, DType d) {
 inline bool is_unsigned(DType d) { return d == DType::Bool || d == DType::UInt8; }
 inline bool is_16bit(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
 
-// Whether ExprEmitter covers op computing on `in` with result `out`, in a legalized kernel
-// (codegen/legalize.h: bool arithmetic is logical there, and floor/ceil/round of integers
-// gone). Floats: every op; integers: the ops that wrap or compare.
-inline bool covers(ir::Op op, DType in, DType out) {
-  using ir::Op;
-  if (op == Op::Where || op == Op::Cast || ir::has_property(op, ir::prop::Predicate)) return true;
-  if (is_floating(out) || is_floating(in)) return true;
-  if (in == DType::Bool) return false;
-  switch (op) {
-    case Op::Add:
-    case Op::Sub:
-    case Op::Mul:
-    case Op::Maximum:
-    case Op::Minimum:
-    case Op::Neg:
-    case Op::Abs:
-    case Op::Relu:
-    case Op::Sign:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// The first expression of k the emitter does not cover, in words, or nullopt.
-inline std::optional<std::string> first_uncovered(const KernelIR& k) {
-  for (const KernelIR::Expr& e : k.exprs) {
-    if (e.kind != KernelIR::ExprKind::Op) continue;
-    const DType in = e.args.empty() ? e.dtype : k.exprs[size_t(e.args[0])].dtype;
-    if (!covers(e.op, in, e.dtype))
-      return std::string(ir::op_name(e.op)) + " on " + dtype_name(in) +
-             " is not supported by the CPU backend yet";
-  }
-  return std::nullopt;
-}
-
 // Emits the scalar expression DAG for one element; loads come from `load(buffer)`, gathers from
 // `gather(buffer, offset)`: the table's element at the current point plus offset elements.
 class ExprEmitter {
@@ -398,7 +362,9 @@ class ExprEmitter {
       case Op::Relu:
         return u ? x : b_.CreateSelect(b_.CreateICmpSLT(x, zero), zero, x);
       case Op::Sign: {
-        llvm::Value* pos = b_.CreateZExt(b_.CreateICmpSGT(x, zero), x->getType());
+        // Unsigned: 1 for every nonzero value (a signed compare would call 255 negative).
+        llvm::Value* pos =
+            b_.CreateZExt(u ? b_.CreateICmpNE(x, zero) : b_.CreateICmpSGT(x, zero), x->getType());
         return u ? pos : b_.CreateSub(pos, b_.CreateZExt(b_.CreateICmpSLT(x, zero), x->getType()));
       }
       case Op::Add:

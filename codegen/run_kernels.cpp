@@ -7,6 +7,16 @@
 
 namespace ember::codegen {
 
+void broadcast_strides(const Array& a, IntArrayRef domain, int64_t* out) {
+  const size_t rank = domain.size();
+  EMBER_INTERNAL_ASSERT(size_t(a.dim()) <= rank, "a kernel buffer of shape ", shape_str(a.sizes()),
+                        " has more dims than the domain ", shape_str(domain));
+  const size_t lead = rank - size_t(a.dim());
+  for (size_t d = 0; d < rank; ++d) out[d] = 0;
+  for (size_t d = 0; d < size_t(a.dim()); ++d)
+    if (a.size(int64_t(d)) != 1) out[lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
+}
+
 void run_elementwise(InnerLoopFn fn, const std::vector<Array>& buffers, IntArrayRef domain) {
   SmallVector<const Array*, 16> ptrs;
   for (const Array& a : buffers) ptrs.push_back(&a);
@@ -19,16 +29,7 @@ void run_elementwise(InnerLoopFn fn, const Array* const* buffers, size_t nb, Int
   EMBER_CHECK(rank <= kMaxRank, Error, "run_elementwise: rank ", rank, " is above ", kMaxRank);
   // Byte strides of each buffer over the domain (0 where it broadcasts), buffer-major.
   SmallVector<int64_t, 64> strides(nb * kMaxRank, 0);
-  for (size_t b = 0; b < nb; ++b) {
-    const Array& a = *buffers[b];
-    EMBER_INTERNAL_ASSERT(size_t(a.dim()) <= rank, "run_elementwise: buffer ", b, " of shape ",
-                          shape_str(a.sizes()), " has more dims than the domain ",
-                          shape_str(domain));
-    const size_t lead = rank - size_t(a.dim());
-    for (size_t d = 0; d < size_t(a.dim()); ++d)
-      if (a.size(int64_t(d)) != 1)
-        strides[b * kMaxRank + lead + d] = a.stride(int64_t(d)) * int64_t(a.itemsize());
-  }
+  for (size_t b = 0; b < nb; ++b) broadcast_strides(*buffers[b], domain, &strides[b * kMaxRank]);
   const int64_t inner = rank ? domain[rank - 1] : 1;
   int64_t rows = 1;
   for (size_t d = 0; d + 1 < rank; ++d) rows *= domain[d];
@@ -146,54 +147,60 @@ void run_rows(RowKernelFn fn, const KernelIR& kernel, const std::vector<Array>& 
   run_rows(fn, kernel, ptrs.data(), ptrs.size(), domain, reduced);
 }
 
-void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffers, size_t nb,
-              IntArrayRef domain, int64_t reduced) {
+RowBinding bind_rows(const KernelIR& kernel, const Array* const* buffers, size_t nb,
+                     IntArrayRef domain, int64_t reduced) {
+  RowBinding r;
   const size_t rank = domain.size(), split = rank - size_t(reduced);
   // Which buffers are per row.
   SmallVector<bool, 16> row_level(nb, false);
   for (const auto& e : kernel.exprs)
     if (e.kind == KernelIR::ExprKind::Load) row_level[size_t(e.buffer)] = e.row_level;
   for (const auto& [b, e] : kernel.stores) row_level[size_t(b)] = kernel.exprs[size_t(e)].row_level;
-  int64_t rows = 1, cols = 1;
-  for (size_t d = 0; d < rank; ++d) (d < split ? rows : cols) *= domain[d];
-  if (rows == 0) return;
-  SmallVector<int64_t, 32> pairs(2 * nb, 0);
+  for (size_t d = 0; d < rank; ++d) (d < split ? r.rows : r.cols) *= domain[d];
+  r.strides.assign(2 * nb, 0);
+  r.bound.assign(buffers, buffers + nb);
+  if (r.rows == 0) return r;
   // Whether the kernel can read buffer b as laid out: its dims fold into a row and a column
   // stride, and element-level buffers are contiguous along the columns.
   SmallVector<bool, 16> stored(nb, false);
   for (const auto& [b, e] : kernel.stores) stored[size_t(b)] = true;
   auto readable = [&](const Array& a, size_t b) {
     if (a.numel() == 0) {  // an empty reduced dim (cols == 0): never read or written
-      pairs[2 * b] = pairs[2 * b + 1] = 0;
+      r.strides[2 * b] = r.strides[2 * b + 1] = 0;
       return true;
     }
     const bool leading = stored[b] && row_level[b] && size_t(a.dim()) == split;
-    return row_col_strides(a, leading, domain, split, &pairs[2 * b]) &&
-           (row_level[b] || cols <= 1 || pairs[2 * b + 1] == int64_t(a.itemsize()));
+    return row_col_strides(a, leading, domain, split, &r.strides[2 * b]) &&
+           (row_level[b] || r.cols <= 1 || r.strides[2 * b + 1] == int64_t(a.itemsize()));
   };
-  std::vector<Array> dense;  // inputs copied to a readable layout (kept alive for the run)
-  SmallVector<const Array*, 16> bound(nb, nullptr);
+  r.dense.reserve(nb);  // the pointers to its arrays stay valid
   for (size_t b = 0; b < nb; ++b) {
-    bound[b] = buffers[b];
     if (readable(*buffers[b], b)) continue;
     EMBER_CHECK(!kernel.buffers[b].output, Error, "run_rows: output buffer ", b,
                 " has a layout whose dims do not fold");
-    dense.reserve(nb);
-    dense.push_back(dense_for_rows(*buffers[b], row_level[b], domain, split));
-    bound[b] = &dense.back();
-    EMBER_INTERNAL_ASSERT(readable(*bound[b], b), "a dense row-kernel input must be readable");
+    r.dense.push_back(dense_for_rows(*buffers[b], row_level[b], domain, split));
+    r.bound[b] = &r.dense.back();
+    EMBER_INTERNAL_ASSERT(readable(*r.bound[b], b), "a dense row-kernel input must be readable");
   }
+  return r;
+}
+
+void run_rows(RowKernelFn fn, const KernelIR& kernel, const Array* const* buffers, size_t nb,
+              IntArrayRef domain, int64_t reduced) {
+  const RowBinding r = bind_rows(kernel, buffers, nb, domain, reduced);
+  if (r.rows == 0) return;
+  const int64_t cols = r.cols;
   size_t scratch_rows = 0;
   for (const auto& e : kernel.exprs) scratch_rows += e.scratch;
-  parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(cols, 1)),
+  parallel_for(0, r.rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(cols, 1)),
                [&](int64_t lo, int64_t hi) {
                  // Each chunk gets its own scratch rows, 8 bytes per column each.
                  std::vector<int64_t> scratch(scratch_rows * size_t(cols));
                  std::vector<char*> ptrs(nb + scratch_rows);
-                 for (size_t b = 0; b < nb; ++b) ptrs[b] = bound[b]->data();
+                 for (size_t b = 0; b < nb; ++b) ptrs[b] = r.bound[b]->data();
                  for (size_t s = 0; s < scratch_rows; ++s)
                    ptrs[nb + s] = reinterpret_cast<char*>(scratch.data() + s * size_t(cols));
-                 fn(ptrs.data(), pairs.data(), lo, hi, cols);
+                 fn(ptrs.data(), r.strides.data(), lo, hi, cols);
                });
 }
 

@@ -18,6 +18,7 @@
 #include "ember/nn/modules.h"
 #include "ember/optim/optim.h"
 #include "ember/runtime/allocator.h"
+#include "ember/runtime/cuda.h"
 #include "ember/runtime/device.h"
 #include "ember/runtime/dtype.h"
 #include "ember/runtime/error.h"

@@ -119,6 +119,22 @@ TEST(CpuBackend, IntegerKernelsWrapAndCastsSaturate) {
   expect_same_as_interpreter(text, {x, y, u}, 1e-6);
 }
 
+// sign of a uint8 is 1 for every nonzero value, 128..255 included (found by the CUDA emulation
+// test, which compares the two backends on edge values).
+TEST(CpuBackend, SignOfUnsignedIsOneForEveryNonzeroValue) {
+  const char* text = R"(graph @f(%u: u8[6]) -> (u8[6]) {
+  %s = sign(%u) : u8[6]
+  return %s
+}
+)";
+  const Array u = from_values({6}, {0, 1, 127, 128, 200, 255}, kUInt8).array();
+  expect_same_as_interpreter(text, {u}, 0);
+  auto g = ir::parse(text);
+  passes::fuse(*g);
+  const codegen::ExecutablePlan plan(*g);
+  expect_values(Tensor(plan.run({u})[0]), {6}, {0, 1, 1, 1, 1, 1}, 0);
+}
+
 TEST(CpuBackend, HalfPrecisionRoundsAfterEveryOpLikeEager) {
   const char* text = R"(graph @f(%x: f16[64], %y: bf16[64]) -> (f16[64], bf16[64]) {
   %a = mul(%x, %x) : f16[64]

@@ -93,4 +93,21 @@ LoweredRowKernel lower_rows(const ir::Graph& graph, int group);
 // valid).
 void bind_gathers(const KernelIR& kernel, const Array** bound, std::vector<Array>& keep);
 
+// How the buffers of every backend's launch line up with its domain.
+// Byte strides of `a` over `domain` (right-aligned, as broadcasting; 0 where it broadcasts).
+void broadcast_strides(const Array& a, IntArrayRef domain, int64_t* out);
+// A row kernel's buffers over a [rows, cols] view of its domain (the last `reduced` dims the
+// columns): each buffer's (row, column) byte strides, buffer-major, and the arrays to bind
+// (`bound`: the buffers, or dense copies of inputs whose dims do not fold or whose columns are
+// not contiguous, held in `dense`). A row-level output without the reduced dims lines up with
+// the leading dims.
+struct RowBinding {
+  int64_t rows = 1, cols = 1;
+  std::vector<int64_t> strides;
+  std::vector<const Array*> bound;
+  std::vector<Array> dense;
+};
+RowBinding bind_rows(const KernelIR& kernel, const Array* const* buffers, size_t num_buffers,
+                     IntArrayRef domain, int64_t reduced);
+
 }  // namespace ember::codegen

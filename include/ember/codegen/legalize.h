@@ -16,6 +16,9 @@
 // its device library's functions instead (they differ in the last ulp, as eager CPU and CUDA do).
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "ember/codegen/kernel_ir.h"
 
 namespace ember::codegen {
@@ -29,5 +32,14 @@ inline DType reduce_accumulator(ir::Op op, DType input) {
     return is_floating(input) ? DType::Float64 : DType::Int64;
   return input;
 }
+
+// Whether the backends (LLVM and CUDA C print the same op set) cover op computing on `in` with
+// result `out`, in a legalized kernel (bool arithmetic is logical there, and floor/ceil/round of
+// integers gone). Floats: every op; integers: the ops that wrap or compare.
+bool backend_covers(ir::Op op, DType in, DType out);
+
+// The first expression of a legalized kernel the backends do not cover, in words ("pow on int64
+// is not supported by the <backend> backend yet"), or nullopt.
+std::optional<std::string> first_uncovered(const KernelIR& kernel, const char* backend);
 
 }  // namespace ember::codegen
