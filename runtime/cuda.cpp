@@ -33,7 +33,7 @@ const Driver& driver() {
     const std::string name = path && *path ? path : "libcuda.so.1";
     d.handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!d.handle) {
-      d.error = name + " not found (no NVIDIA driver on this machine)";
+      d.error = name + " not found: no NVIDIA driver on this machine";
       return d;
     }
     auto* init = reinterpret_cast<int (*)(unsigned)>(dlsym(d.handle, "cuInit"));

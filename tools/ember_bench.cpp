@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "ember/codegen/cuda.h"
 #include "ember/codegen/llvm_backend.h"
 #include "ember/ember.h"
 #include "examples/gpt.h"
@@ -56,7 +57,7 @@ struct Options {
   std::fprintf(why ? stderr : stdout,
                "%s%s"
                "usage: ember-bench [--filter TEXT] [--scale X] [--threads N] [--reps N]\n"
-               "                   [--warmup N] [--device cpu] [--json FILE] [--svg FILE]\n"
+               "                   [--warmup N] [--device cpu|cuda] [--json FILE] [--svg FILE]\n"
                "                   [--no-compile-times] [--list]\n",
                why ? "ember-bench: " : "", why ? (std::string(why) + "\n").c_str() : "");
   std::exit(why ? 2 : 0);
@@ -663,8 +664,21 @@ int main(int argc, char** argv) {
     }
   }
   if (o.reps < 1 || o.warmup < 0 || o.scale <= 0 || o.threads < 0) usage("bad option values");
-  if (o.device != "cpu")
-    usage(("device " + o.device + " is not available: the GPU backend is not built yet").c_str());
+  if (o.device == "cuda") {
+    // The GPU suite needs a device; say plainly which part is missing.
+    if (!ember::cuda::is_available()) {
+      std::fprintf(stderr, "ember-bench: --device cuda: no CUDA device on this machine (%s)\n",
+                   ember::cuda::unavailable_reason().c_str());
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "ember-bench: --device cuda: found %s (sm_%d), but CUDA tensors are not built "
+                 "yet: Ember prints and compiles CUDA kernels (NVRTC %s) and cannot run them\n",
+                 ember::cuda::device_name(0).c_str(), ember::cuda::compute_capability(0),
+                 ember::codegen::cuda::nvrtc_version().c_str());
+    return 1;
+  }
+  if (o.device != "cpu") usage(("unknown device " + o.device + " (cpu or cuda)").c_str());
   if (o.threads > 0) set_num_threads(o.threads);
   if (!child.empty()) return compile_child(child, o.scale, cache_dir);
   if (o.svg.empty()) {
@@ -725,8 +739,7 @@ int main(int argc, char** argv) {
       r.max_abs_diff = (loss - closs).abs().item<double>();
       for (size_t k = 0; k < grads.size(); ++k) {
         Tensor p = w.params[k];
-        r.max_abs_diff =
-            std::max(r.max_abs_diff, (grads[k] - p.grad()).abs().max().item<double>());
+        r.max_abs_diff = std::max(r.max_abs_diff, (grads[k] - p.grad()).abs().max().item<double>());
         p.mutable_grad() = Tensor();
       }
       call_unpacked<Inputs>(whole_step, in);  // the compiled step's trace and first run
@@ -760,8 +773,8 @@ int main(int argc, char** argv) {
     for (const Tensor& t : in) shapes.push_back(t.sizes().vec().vec());
     r.torch = ember_bench::time_libtorch(w.name, shapes, get_num_threads(), o.warmup, o.reps);
     for (size_t k = 0; k < eager_out.size() && !train; ++k)
-      r.max_abs_diff = std::max(
-          r.max_abs_diff, (eager_out[k] - compiled_out[k]).abs().max().item<double>());
+      r.max_abs_diff =
+          std::max(r.max_abs_diff, (eager_out[k] - compiled_out[k]).abs().max().item<double>());
     results.push_back(r);
   }
   // Compile times last: the child processes disturb the timings of whatever runs next (the
