@@ -405,9 +405,7 @@ class Printer {
   }
 
   void elementwise(int& vector_width) {
-    size_t narrowest = 8;
-    for (const auto& b : k_.buffers) narrowest = std::min(narrowest, itemsize(b.dtype));
-    const int v = int(std::min<size_t>(8, 16 / narrowest));
+    const int v = cuda::vector_width(k_);
     vector_width = v;
     const size_t nb = k_.buffers.size();
     out_ << "extern \"C\" __global__ void __launch_bounds__(256) " << k_.name
@@ -627,5 +625,12 @@ std::optional<std::string> unsupported(const KernelIR& kernel) {
 }
 
 Source print(const KernelIR& kernel) { return Printer(kernel).run(); }
+
+int vector_width(const KernelIR& kernel) {
+  if (kernel.rows) return 1;
+  size_t narrowest = 8;
+  for (const auto& b : kernel.buffers) narrowest = std::min(narrowest, itemsize(b.dtype));
+  return int(std::min<size_t>(8, 16 / narrowest));
+}
 
 }  // namespace ember::codegen::cuda

@@ -2,9 +2,13 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <type_traits>
 
 #include "ember/runtime/error.h"
+#include "ember/runtime/kernels.h"
+#include "ember/runtime/storage.h"
 
 namespace ember::cuda {
 namespace {
@@ -18,6 +22,18 @@ struct Driver {
   int (*device_get)(int*, int) = nullptr;
   int (*device_get_name)(char*, int, int) = nullptr;
   int (*device_get_attribute)(int*, int, int) = nullptr;
+  // Kernels (CUcontext, CUmodule and CUfunction are opaque pointers).
+  int (*primary_ctx_retain)(void**, int) = nullptr;
+  int (*ctx_set_current)(void*) = nullptr;
+  int (*ctx_synchronize)() = nullptr;
+  int (*module_load_data)(void**, const void*) = nullptr;
+  int (*module_get_function)(void**, void*, const char*) = nullptr;
+  int (*mem_alloc)(uint64_t*, size_t) = nullptr;
+  int (*mem_free)(uint64_t) = nullptr;
+  int (*memcpy_htod)(uint64_t, const void*, size_t) = nullptr;
+  int (*memcpy_dtoh)(void*, uint64_t, size_t) = nullptr;
+  int (*launch_kernel)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                       void*, void**, void**) = nullptr;
 };
 
 std::string driver_message(const Driver& d, int result) {
@@ -45,7 +61,20 @@ const Driver& driver() {
         reinterpret_cast<int (*)(char*, int, int)>(dlsym(d.handle, "cuDeviceGetName"));
     d.device_get_attribute =
         reinterpret_cast<int (*)(int*, int, int)>(dlsym(d.handle, "cuDeviceGetAttribute"));
-    if (!init || !get_count || !d.device_get || !d.device_get_name || !d.device_get_attribute) {
+    auto sym = [&](auto& f, const char* fn) {
+      f = reinterpret_cast<std::remove_reference_t<decltype(f)>>(dlsym(d.handle, fn));
+      return f != nullptr;
+    };
+    const bool kernels =
+        sym(d.primary_ctx_retain, "cuDevicePrimaryCtxRetain") &&
+        sym(d.ctx_set_current, "cuCtxSetCurrent") && sym(d.ctx_synchronize, "cuCtxSynchronize") &&
+        sym(d.module_load_data, "cuModuleLoadData") &&
+        sym(d.module_get_function, "cuModuleGetFunction") &&
+        sym(d.launch_kernel, "cuLaunchKernel") && sym(d.mem_alloc, "cuMemAlloc_v2") &&
+        sym(d.mem_free, "cuMemFree_v2") && sym(d.memcpy_htod, "cuMemcpyHtoD_v2") &&
+        sym(d.memcpy_dtoh, "cuMemcpyDtoH_v2");
+    if (!init || !get_count || !d.device_get || !d.device_get_name || !d.device_get_attribute ||
+        !kernels) {
       d.error = name + " lacks the driver API Ember needs";
       return d;
     }
@@ -77,7 +106,79 @@ int device(int index) {
   return dev;
 }
 
+void check(int result, const char* what, const std::string& kernel = "") {
+  if (result != 0)
+    throw BackendError("cuda", kernel, std::string(what) + ": " + driver_message(driver(), result));
+}
+
+// Device 0's primary context, current on the calling thread.
+void make_current() {
+  static void* context = [] {
+    void* c = nullptr;
+    check(driver().primary_ctx_retain(&c, device(0)), "cuDevicePrimaryCtxRetain");
+    return c;
+  }();
+  thread_local bool current = false;
+  if (!current) {
+    check(driver().ctx_set_current(context), "cuCtxSetCurrent");
+    current = true;
+  }
+}
+
 }  // namespace
+
+void* load_function(const std::string& cubin, const std::string& name) {
+  make_current();
+  void* module = nullptr;  // kept loaded for the process's life, as the kernel caches are
+  check(driver().module_load_data(&module, cubin.data()), "cuModuleLoadData", name);
+  void* function = nullptr;
+  check(driver().module_get_function(&function, module, name.c_str()), "cuModuleGetFunction", name);
+  return function;
+}
+
+void launch(void* function, const std::string& name, unsigned grid, unsigned bx, unsigned by,
+            void* args) {
+  make_current();
+  void* params[] = {args};
+  check(driver().launch_kernel(function, grid, 1, 1, bx, by, 1, 0, nullptr, params, nullptr),
+        "cuLaunchKernel", name);
+}
+
+void synchronize() {
+  if (!is_available()) return;  // nothing can be running
+  make_current();
+  check(driver().ctx_synchronize(), "cuCtxSynchronize");
+}
+
+Array copy_to_device(const Array& host) {
+  EMBER_CHECK(host.device().is_cpu(), ValueError, "copy_to_device: the array is already on ",
+              host.device());
+  if (!is_available()) throw BackendError("cuda", "", "no CUDA device: " + unavailable_reason());
+  make_current();
+  const Array dense = kernels::contiguous(host);
+  const size_t bytes = size_t(dense.numel()) * dense.itemsize();
+  uint64_t pointer = 0;
+  check(driver().mem_alloc(&pointer, std::max<size_t>(bytes, 1)), "cuMemAlloc");
+  auto storage = Storage::wrap(reinterpret_cast<void*>(pointer), bytes, Device(kCUDA, 0),
+                               [](void* p) { driver().mem_free(reinterpret_cast<uint64_t>(p)); });
+  if (bytes) check(driver().memcpy_htod(pointer, dense.data(), bytes), "cuMemcpyHtoD");
+  return Array(std::move(storage), dense.dtype(), dense.sizes(), dense.strides(), 0);
+}
+
+Array copy_to_host(const Array& device) {
+  EMBER_CHECK(device.device().is_cuda(), ValueError, "copy_to_host: the array is on ",
+              device.device());
+  EMBER_CHECK(device.is_contiguous(), ValueError,
+              "copy_to_host: a non-contiguous device array (of strides ",
+              shape_str(device.strides()), ")");
+  make_current();
+  Array host = Array::empty(device.sizes(), device.dtype());
+  const size_t bytes = size_t(host.numel()) * host.itemsize();
+  if (bytes)
+    check(driver().memcpy_dtoh(host.data(), reinterpret_cast<uint64_t>(device.data()), bytes),
+          "cuMemcpyDtoH");
+  return host;
+}
 
 bool is_available() { return driver().count > 0; }
 int device_count() { return driver().count; }

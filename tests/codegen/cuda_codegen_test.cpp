@@ -4,11 +4,15 @@
 // sm_90. Skips, with a message, where NVRTC cannot be loaded (EMBER_REQUIRE_NVRTC=1 fails then).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <set>
 
+#include "ember/codegen/backend.h"
 #include "ember/codegen/cuda.h"
 #include "ember/codegen/legalize.h"
 #include "ember/codegen/plan.h"
@@ -135,6 +139,51 @@ TEST(CudaKernels, PrinterAndNvrtcErrorsNameTheKernel) {
   expect_error<BackendError>([&] { cuda::compile_cubin(broken, 90); }, "cuda: broken: NVRTC");
   expect_error<BackendError>([&] { cuda::compile_cubin(broken, 90); }, "not_declared");
   EXPECT_FALSE(cuda::nvrtc_version().empty());
+}
+
+// A small kernel of its own name, so no other test has put its cubin in the memory cache.
+codegen::KernelIR probe_kernel(const std::string& name) {
+  codegen::KernelIR k = eager_kernels().front().kernel;
+  k.name = name;
+  return k;
+}
+
+TEST(CudaBackend, BinaryIsACubinFromTheCachesAfterTheFirstTime) {
+  if (skip_without_nvrtc()) return;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ember-cubins-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  codegen::KernelCacheOptions options;
+  options.dir = dir.string();
+  const codegen::KernelIR k = probe_kernel("cubin_cache_probe");
+  const int64_t before = cuda::cubin_compile_count();
+  const std::string first = codegen::cuda_backend().binary(k, options);
+  EXPECT_EQ(first.substr(0, 4), std::string("\x7f"
+                                            "ELF"));
+  EXPECT_EQ(cuda::cubin_compile_count(), before + 1);
+  EXPECT_EQ(codegen::cuda_backend().binary(k, options), first);  // the memory cache
+  EXPECT_EQ(cuda::cubin_compile_count(), before + 1);
+  // Another architecture is another cubin; both are on disk.
+  const std::string sm80 = cuda::cubin(k, 80, options);
+  EXPECT_EQ(cuda::cubin_compile_count(), before + 2);
+  EXPECT_NE(sm80, first);
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    files += entry.path().filename().string().rfind("cuda-", 0) == 0 &&
+             entry.path().extension() == ".cubin";
+  EXPECT_EQ(files, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CudaBackend, WithoutADeviceLoadingAndLaunchingSaySo) {
+  if (ember::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
+  if (skip_without_nvrtc()) return;
+  codegen::KernelCacheOptions options;
+  options.disk = false;
+  const codegen::KernelIR k = probe_kernel("no_device_probe");
+  expect_error<BackendError>([&] { codegen::cuda_backend().compile(k, options); },
+                             "cuda: no_device_probe: no CUDA device: ");
+  EXPECT_EQ(codegen::cuda_backend().unsupported(k), std::nullopt);
 }
 
 TEST(CudaDevice, WithoutADriverNothingElseChanges) {

@@ -5,7 +5,7 @@
 // by thread. Outputs must equal the interpreter's in every layout (contiguous, transposed,
 // strided). Elementwise kernels run with 2 blocks of 256 threads (so the grid-stride loop
 // strides); row kernels with one thread per row (a warp's shuffle tree needs a real GPU:
-// EMBER_REQUIRE_GPU's tests cover it). Skips with a message where the compiler cannot be run.
+// CudaOnDevice runs the same plans with the kernels on one, where there is one).
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -151,47 +151,144 @@ class EmulatedCuda : public codegen::Backend {
   int launches_ = 0;
 };
 
+// A plan's kernels on a GPU, its node steps on the CPU: each launch copies its buffers' storage
+// to the device (whole, so that views and gathers' tables keep their offsets and strides), runs
+// the CUDA backend's kernel there, and copies the outputs back.
+class OnDevice : public codegen::Backend {
+ public:
+  const char* name() const override { return "cuda-on-device"; }
+  std::optional<std::string> unsupported(const codegen::KernelIR& k) const override {
+    return codegen::cuda_backend().unsupported(k);
+  }
+  std::shared_ptr<codegen::TieredKernel> compile(const codegen::KernelIR& k,
+                                                 const codegen::KernelCacheOptions& o) override {
+    ++kernels_;
+    return codegen::cuda_backend().compile(k, o);
+  }
+  std::string binary(const codegen::KernelIR& k, const codegen::KernelCacheOptions& o) override {
+    return codegen::cuda_backend().binary(k, o);
+  }
+  std::shared_ptr<codegen::TieredKernel> load(const codegen::KernelIR& k,
+                                              std::string_view b) override {
+    return codegen::cuda_backend().load(k, b);
+  }
+  void launch(const codegen::TieredKernel& compiled, const codegen::KernelIR& k,
+              const Array* const* buffers, size_t nb, IntArrayRef domain,
+              int64_t reduced) override {
+    std::vector<Array> on_device;
+    for (size_t b = 0; b < nb; ++b) {
+      const Array& a = *buffers[b];
+      const int64_t bytes = int64_t(a.storage()->nbytes());
+      const Array raw(a.storage(), DType::UInt8, {bytes}, {1}, 0);
+      const Array copy = ember::cuda::copy_to_device(raw);
+      on_device.emplace_back(copy.storage(), a.dtype(), a.sizes(), a.strides(), a.offset());
+    }
+    std::vector<const Array*> bound;
+    for (const Array& a : on_device) bound.push_back(&a);
+    codegen::cuda_backend().launch(compiled, k, bound.data(), nb, domain, reduced);
+    ember::cuda::synchronize();
+    ++launches_;
+    for (size_t b = 0; b < nb; ++b) {
+      if (!k.buffers[b].output) continue;
+      const Array& a = *buffers[b];
+      const int64_t bytes = int64_t(a.storage()->nbytes());
+      const Array raw(on_device[b].storage(), DType::UInt8, {bytes}, {1}, 0);
+      const Array back = ember::cuda::copy_to_host(raw);
+      std::memcpy(a.storage()->data(), back.data(), size_t(bytes));
+    }
+  }
+  int kernels() const { return kernels_; }
+  int launches() const { return launches_; }
+
+ private:
+  int kernels_ = 0, launches_ = 0;
+};
+
+// A harness case traced (inputs of seed 5) and its plan.
+struct CasePlan {
+  const Case& c;
+  std::vector<Tensor> inputs;
+  TracedGraph traced;
+  codegen::Plan plan;
+
+  explicit CasePlan(const Case& harness_case)
+      : c(harness_case), inputs(c.make_inputs(5)), traced(trace_it()), plan(plan_it()) {}
+  TracedGraph trace_it() const {
+    manual_seed(5);
+    return trace(c.fn, inputs, c.name);
+  }
+  codegen::Plan plan_it() const {
+    passes::run_pipeline(*traced.graph);
+    return codegen::build_plan(*traced.graph);
+  }
+
+  // Runs the plan through `backend` in every layout; its outputs must equal the interpreter's.
+  void expect_equals_interpreter(codegen::Backend& backend) const {
+    const codegen::ExecutablePlan executable(plan, backend);
+    for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Strided}) {
+      std::vector<Tensor> laid;
+      for (const Tensor& t : inputs)
+        laid.push_back(
+            t.dim() == 0 ? t : with_layout(t.sizes().vec(), values_of(t), t.dtype(), layout));
+      const std::vector<Array> args = traced.interpreter_inputs(laid);
+      const std::vector<Array> want = ir::interpret(*traced.graph, args);
+      std::vector<Array> got;
+      try {
+        got = executable.run(args);
+      } catch (const ir::GuardFailure&) {
+        ASSERT_TRUE(c.data_dependent) << c.name;
+        continue;
+      }
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        const Tensor w(want[i]);
+        expect_values(
+            Tensor(got[i]), w.sizes().vec(), values_of(w), c.rtol, c.atol,
+            c.name + " output " + std::to_string(i) + " layout " + std::to_string(int(layout)));
+      }
+    }
+  }
+};
+
 class CudaEmulation : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(CudaEmulation, PlansOnPrintedKernelsEqualTheInterpreter) {
-  const Case& c = harness_cases()[GetParam()];
-  const std::vector<Tensor> inputs = c.make_inputs(5);
-  manual_seed(5);
-  const TracedGraph traced = trace(c.fn, inputs, c.name);
-  passes::run_pipeline(*traced.graph);
-  const codegen::Plan plan = codegen::build_plan(*traced.graph);
-  EmulatedCuda backend(plan.steps, "case" + std::to_string(GetParam()));
+  const CasePlan p(harness_cases()[GetParam()]);
+  const Case& c = p.c;
+  EmulatedCuda backend(p.plan.steps, "case" + std::to_string(GetParam()));
   ASSERT_TRUE(backend.error().empty()) << backend.error();
   if (backend.kernels() == 0) {
     std::cout << c.name << ": no kernel\n";
     return;
   }
-  const codegen::ExecutablePlan executable(plan, backend);
-  for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Strided}) {
-    std::vector<Tensor> laid;
-    for (const Tensor& t : inputs)
-      laid.push_back(t.dim() == 0 ? t
-                                  : with_layout(t.sizes().vec(), values_of(t), t.dtype(), layout));
-    const std::vector<Array> args = traced.interpreter_inputs(laid);
-    const std::vector<Array> want = ir::interpret(*traced.graph, args);
-    std::vector<Array> got;
-    try {
-      got = executable.run(args);
-    } catch (const ir::GuardFailure&) {
-      ASSERT_TRUE(c.data_dependent) << c.name;
-      continue;
-    }
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      const Tensor w(want[i]);
-      expect_values(
-          Tensor(got[i]), w.sizes().vec(), values_of(w), c.rtol, c.atol,
-          c.name + " output " + std::to_string(i) + " layout " + std::to_string(int(layout)));
-    }
-  }
+  p.expect_equals_interpreter(backend);
   std::cout << c.name << ": " << backend.kernels() << " printed CUDA kernels, "
             << backend.launches() << " emulated launches\n";
 }
+
+// The same on a GPU, with the real kernels (warp shuffles, vector accesses, NVRTC's code).
+// Skips with a message without one; EMBER_REQUIRE_GPU=1 makes that a failure.
+class CudaOnDevice : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(CudaOnDevice, PlanKernelsOnTheGpuEqualTheInterpreter) {
+  if (!ember::cuda::is_available()) {
+    const char* required = std::getenv("EMBER_REQUIRE_GPU");
+    if (required && std::string(required) == "1")
+      FAIL() << "EMBER_REQUIRE_GPU=1 but " << ember::cuda::unavailable_reason();
+    GTEST_SKIP() << "no CUDA device: " << ember::cuda::unavailable_reason();
+  }
+  const CasePlan p(harness_cases()[GetParam()]);
+  const Case& c = p.c;
+  OnDevice backend;
+  p.expect_equals_interpreter(backend);
+  std::cout << c.name << ": " << backend.kernels() << " CUDA kernels, " << backend.launches()
+            << " launches on " << ember::cuda::device_name(0) << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaOnDevice, ::testing::Range<size_t>(0, harness_cases().size()),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return harness_cases()[info.param].name;
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Cases, CudaEmulation, ::testing::Range<size_t>(0, harness_cases().size()),
                          [](const ::testing::TestParamInfo<size_t>& info) {

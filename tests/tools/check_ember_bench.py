@@ -46,6 +46,9 @@ assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
 for name in names:
     assert name in svg, name
 
-bad = subprocess.run([binary, "--device", "cuda"], capture_output=True, text=True)
-assert bad.returncode == 2 and "not available" in bad.stderr, bad.stderr
+bad = subprocess.run([binary, "--device", "tpu"], capture_output=True, text=True)
+assert bad.returncode == 2 and "unknown device tpu" in bad.stderr, bad.stderr
+# --device cuda says what is missing (the device, or the CUDA tensors) and fails.
+cuda = subprocess.run([binary, "--device", "cuda"], capture_output=True, text=True)
+assert cuda.returncode == 1 and "--device cuda: " in cuda.stderr, cuda.stderr
 print("ember-bench smoke test passed")

@@ -1,7 +1,7 @@
 // The narrow interface between executable plans and a code generator (after tinygrad's
 // device.py and ggml's backend interface): which kernels it covers, compiling one (through the
 // kernel caches, keyed by content), and launching a compiled one over its domain. The CPU backend
-// (LLVM) implements it now; the CUDA backend (NVRTC) is the next.
+// (LLVM) and the CUDA backend (NVRTC) implement it.
 #pragma once
 
 #include <memory>
@@ -43,5 +43,9 @@ class Backend {
 
 // The LLVM backend for the host CPU.
 Backend& cpu_backend();
+// The CUDA backend (codegen/cuda.h): binary() works without a GPU (a cubin for default_arch());
+// compile, load and launch need a device (BackendError naming the kernel otherwise) and buffers
+// on it.
+Backend& cuda_backend();
 
 }  // namespace ember::codegen

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/codegen/disk_cache.h"
 #include "ember/codegen/kernel_ir.h"
 
 namespace ember::codegen::cuda {
@@ -76,6 +77,9 @@ std::optional<std::string> unsupported(const KernelIR& kernel);
 // The CUDA C of a kernel (legalized: codegen/legalize.h). Throws BackendError("cuda", ...) for
 // a kernel unsupported() refuses.
 Source print(const KernelIR& kernel);
+// The elements per vector access of an elementwise kernel (16 bytes of its narrowest dtype, at
+// most 8), Source::vector_width; 1 for a row kernel.
+int vector_width(const KernelIR& kernel);
 
 // NVRTC, loaded on first use (EMBER_NVRTC_LIBRARY, else libnvrtc.so.13, libnvrtc.so, then
 // /usr/local/cuda/lib64): whether it loads (why not, in `why`), and its version ("13.0").
@@ -85,5 +89,13 @@ std::string nvrtc_version();
 // The cubin of `source` for compute capability `arch` (80: sm_80, 90: sm_90). BackendError with
 // NVRTC's log and the kernel's name when it does not compile or NVRTC is missing.
 std::string compile_cubin(const Source& source, int arch);
+
+// A kernel's cubin for `arch` from the memory cache, the disk cache ("cuda-*.cubin", keyed by the
+// kernel's text, the architecture, NVRTC's version and this build), or NVRTC; and how many
+// times NVRTC ran for it in this process.
+std::string cubin(const KernelIR& kernel, int arch, const KernelCacheOptions& options = {});
+int64_t cubin_compile_count();
+// The architecture kernels are built for: EMBER_CUDA_ARCH, else device 0's, else 90.
+int default_arch();
 
 }  // namespace ember::codegen::cuda

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "ember/runtime/array.h"
+
 namespace ember::cuda {
 
 // A driver that loads and initializes, and at least one device.
@@ -16,5 +18,21 @@ std::string unavailable_reason();
 // Device i's name and compute capability (90: sm_90); BackendError for an index out of range.
 std::string device_name(int index);
 int compute_capability(int index);
+
+// Kernels on device 0 (its primary context, made current on first use). load_function: the entry
+// `name` of a cubin, as an opaque CUfunction; launch: grid blocks of bx * by threads with one
+// argument block passed by value (the kernel's single parameter) on the default stream;
+// synchronize: waits for the device. BackendError with the driver's message (and the kernel's
+// name) on failure, or when there is no device.
+void* load_function(const std::string& cubin, const std::string& name);
+void launch(void* function, const std::string& name, unsigned grid, unsigned bx, unsigned by,
+            void* args);
+void synchronize();
+
+// Device memory on device 0, not yet through a caching allocator: a contiguous copy of a CPU
+// array on the device (its storage frees the memory with the last view), and a CPU copy of a
+// device array (contiguous). BackendError without a device.
+Array copy_to_device(const Array& host);
+Array copy_to_host(const Array& device);
 
 }  // namespace ember::cuda
