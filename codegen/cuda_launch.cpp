@@ -30,7 +30,7 @@ Launch prepare_launch(const KernelIR& kernel, const Source& source, const Array*
     if (r.rows == 0) return l;
     for (size_t b = 0; b < nb; ++b) {
       const int64_t item = int64_t(itemsize(kernel.buffers[b].dtype));
-      a.buf[b] = const_cast<char*>(r.bound[b]->data());
+      a.buf[b] = r.bound[b]->device_data();
       a.stride[b][0] = r.strides[2 * b] / item;
       a.stride[b][1] = r.strides[2 * b + 1] / item;
     }
@@ -84,7 +84,7 @@ Launch prepare_launch(const KernelIR& kernel, const Source& source, const Array*
   bool dense = true, aligned = true;
   for (size_t b = 0; b < nb; ++b) {
     std::copy(merged[b].begin(), merged[b].end(), a.stride[b]);
-    a.buf[b] = const_cast<char*>(buffers[b]->data());
+    a.buf[b] = buffers[b]->device_data();
     dense &= sizes.empty() || (sizes.size() == 1 && merged[b][0] == 1);
     const size_t vector = std::min<size_t>(
         16, itemsize(kernel.buffers[b].dtype) * size_t(std::max(1, source.vector_width)));

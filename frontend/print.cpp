@@ -8,6 +8,7 @@
 
 #include "ember/frontend/tensor.h"
 #include "ember/ir/graph.h"
+#include "ember/runtime/cuda.h"
 
 namespace ember {
 namespace {
@@ -164,7 +165,8 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     return os << "tensor(<traced %" << t.traced_value()->name << ": "
               << ir::dtype_short_name(t.dtype()) << shape_str(t.sizes()) << ">)";
   }
-  const Array& a = t.array();
+  // A CUDA tensor prints its values copied to the host, as PyTorch's does, with its device.
+  const Array a = t.device().is_cuda() ? cuda::copy_to_host(t.array()) : t.array();
   const bool summarize = a.numel() > kThreshold;
   std::vector<std::string> suffixes;
   os << "tensor(";
@@ -188,6 +190,8 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     else
       print_dim(os, a, f, summarize, index, 7);
   }
+  if (t.device().is_cuda())
+    suffixes.push_back("device='cuda:" + std::to_string(t.device().index) + "'");
   if (a.dtype() != kFloat32 && a.dtype() != kInt64 && a.dtype() != kBool)
     suffixes.push_back(std::string("dtype=ember.") + dtype_name(a.dtype()));
   if (t.requires_grad()) suffixes.push_back("requires_grad=True");

@@ -12,6 +12,7 @@
 #include "frontend/autograd/node.h"
 #include "frontend/dispatch.h"
 #include "frontend/tensor_impl.h"
+#include "ember/runtime/cuda.h"
 
 namespace ember {
 
@@ -162,9 +163,13 @@ Tensor Tensor::to(DType dtype) const {
   return detail::dispatch(ir::Op::Cast, {*this}, {{ir::Attr::DType, dtype}});
 }
 Tensor Tensor::to(Device device) const {
-  EMBER_CHECK(device.is_cpu(), Error, "to: device ", device,
-              " is not available yet (only cpu tensors exist before the GPU milestone)");
-  return *this;
+  if (device == this->device()) return *this;
+  EMBER_CHECK(!is_traced(), Error, "to(", device, "): a copy between devices is not traceable yet");
+  EMBER_CHECK(!requires_grad(), Error, "to(", device,
+              "): a copy between devices of a tensor that requires grad is not recorded by "
+              "autograd yet");
+  if (device.is_cuda()) return Tensor(cuda::copy_to_device(array()));
+  return Tensor(cuda::copy_to_host(array()));
 }
 namespace {
 

@@ -331,6 +331,10 @@ std::vector<int64_t> bind_symbols(const Graph& g, const std::vector<Array>& inpu
 
 Array evaluate(Op op, const Attrs& attrs, const Array* const* operands, size_t num_operands,
                const std::vector<int64_t>& bindings) {
+  for (size_t i = 0; i < num_operands; ++i)
+    EMBER_CHECK(!operands[i]->defined() || operands[i]->device().is_cpu(), Error, op_name(op),
+                ": operand ", i, " is on ", operands[i]->device(),
+                "; CUDA tensors have no eager ops yet (copy with .cpu() first)");
   return OpEvaluator(operands, num_operands, bindings).eval(op, attrs);
 }
 

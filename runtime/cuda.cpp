@@ -150,34 +150,44 @@ void synchronize() {
   check(driver().ctx_synchronize(), "cuCtxSynchronize");
 }
 
+std::shared_ptr<Storage> allocate(size_t bytes, int index) {
+  if (!is_available()) throw BackendError("cuda", "", "no CUDA device: " + unavailable_reason());
+  if (index != 0)
+    throw BackendError("cuda", "", "only device 0 is used so far, not cuda:" + std::to_string(index));
+  make_current();
+  uint64_t pointer = 0;
+  check(driver().mem_alloc(&pointer, std::max<size_t>(bytes, 1)), "cuMemAlloc");
+  return Storage::wrap(reinterpret_cast<void*>(pointer), bytes, Device(kCUDA, 0),
+                       [](void* p) { driver().mem_free(reinterpret_cast<uint64_t>(p)); });
+}
+
 Array copy_to_device(const Array& host) {
   EMBER_CHECK(host.device().is_cpu(), ValueError, "copy_to_device: the array is already on ",
               host.device());
-  if (!is_available()) throw BackendError("cuda", "", "no CUDA device: " + unavailable_reason());
-  make_current();
   const Array dense = kernels::contiguous(host);
   const size_t bytes = size_t(dense.numel()) * dense.itemsize();
-  uint64_t pointer = 0;
-  check(driver().mem_alloc(&pointer, std::max<size_t>(bytes, 1)), "cuMemAlloc");
-  auto storage = Storage::wrap(reinterpret_cast<void*>(pointer), bytes, Device(kCUDA, 0),
-                               [](void* p) { driver().mem_free(reinterpret_cast<uint64_t>(p)); });
-  if (bytes) check(driver().memcpy_htod(pointer, dense.data(), bytes), "cuMemcpyHtoD");
+  auto storage = allocate(bytes, 0);
+  if (bytes)
+    check(driver().memcpy_htod(reinterpret_cast<uint64_t>(storage->data()), dense.data(), bytes),
+          "cuMemcpyHtoD");
   return Array(std::move(storage), dense.dtype(), dense.sizes(), dense.strides(), 0);
 }
 
 Array copy_to_host(const Array& device) {
   EMBER_CHECK(device.device().is_cuda(), ValueError, "copy_to_host: the array is on ",
               device.device());
-  EMBER_CHECK(device.is_contiguous(), ValueError,
-              "copy_to_host: a non-contiguous device array (of strides ",
-              shape_str(device.strides()), ")");
   make_current();
-  Array host = Array::empty(device.sizes(), device.dtype());
-  const size_t bytes = size_t(host.numel()) * host.itemsize();
+  // The storage as a whole (a view's offset and strides then mean the same on the host), then a
+  // contiguous copy of the view.
+  const size_t bytes = device.storage()->nbytes();
+  Array raw = Array::empty({int64_t(bytes)}, DType::UInt8);
   if (bytes)
-    check(driver().memcpy_dtoh(host.data(), reinterpret_cast<uint64_t>(device.data()), bytes),
+    check(driver().memcpy_dtoh(raw.data(), reinterpret_cast<uint64_t>(device.storage()->data()),
+                               bytes),
           "cuMemcpyDtoH");
-  return host;
+  const Array view(raw.storage(), device.dtype(), device.sizes(), device.strides(),
+                   device.offset());
+  return kernels::contiguous(view);
 }
 
 bool is_available() { return driver().count > 0; }

@@ -1,13 +1,13 @@
 #include "ember/runtime/storage.h"
 
 #include "ember/runtime/allocator.h"
+#include "ember/runtime/cuda.h"
 #include "ember/runtime/error.h"
 
 namespace ember {
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  EMBER_CHECK(device.is_cpu(), Error, "allocate: device ", device,
-              " is not supported yet (only cpu tensors exist before the GPU milestone)");
+  if (device.is_cuda()) return cuda::allocate(nbytes, device.index);
   void* p = CachingCpuAllocator::instance().allocate(nbytes);
   return std::make_shared<Storage>(p, nbytes, device, nullptr, true);
 }

@@ -186,6 +186,31 @@ TEST(CudaBackend, WithoutADeviceLoadingAndLaunchingSaySo) {
   EXPECT_EQ(codegen::cuda_backend().unsupported(k), std::nullopt);
 }
 
+// Tensors on the device: copies both ways (views included), printing, and clear errors for
+// what has no CUDA kernel yet. Without a device, the copies say so.
+TEST(CudaDevice, TensorsCopyToTheDeviceAndBack) {
+  const Tensor x = arange(12, kFloat32).reshape({3, 4});
+  EXPECT_EQ(x.cpu().array().data(), x.array().data());  // already there: the same tensor
+  if (!ember::cuda::is_available()) {
+    const char* required = std::getenv("EMBER_REQUIRE_GPU");
+    if (required && std::string(required) == "1")
+      FAIL() << "EMBER_REQUIRE_GPU=1 but " << ember::cuda::unavailable_reason();
+    expect_error<BackendError>([&] { x.cuda(); }, "cuda: no CUDA device: ");
+    expect_error<BackendError>([&] { x.to(Device(kCUDA, 0)); }, "no CUDA device");
+    expect_error<BackendError>([] { Array::empty({2}, kFloat32, Device(kCUDA, 0)); },
+                               "no CUDA device");
+    GTEST_SKIP() << "no CUDA device: " << ember::cuda::unavailable_reason();
+  }
+  const Tensor d = x.t().cuda();  // a transposed view, copied contiguous
+  EXPECT_TRUE(d.device().is_cuda());
+  EXPECT_TRUE(allclose(d.cpu(), x.t()));
+  EXPECT_TRUE(allclose(d.slice(1, 1, 3).cpu(), x.t().slice(1, 1, 3)));  // a view on the device
+  EXPECT_NE(to_string(d).find("device='cuda:0'"), std::string::npos) << to_string(d);
+  expect_error<Error>([&] { (void)(d + d); }, "operand 0 is on cuda:0");
+  expect_error<Error>([&] { d.array().data(); }, "was read by CPU code");
+  expect_error<Error>([&] { ones({2}, kFloat32).requires_grad_(true).cuda(); }, "requires grad");
+}
+
 TEST(CudaDevice, WithoutADriverNothingElseChanges) {
   // Either a device is there, or is_available() says why not; CPU work runs either way.
   if (!ember::cuda::is_available()) {

@@ -177,7 +177,11 @@ class Tensor {
 
   // ---- conversion and copies ----
   Tensor to(DType dtype) const;
+  // A copy on `device` (contiguous), or *this when it is there: cpu <-> cuda:0. BackendError
+  // without a CUDA device. Not traced and not recorded by autograd yet (Error).
   Tensor to(Device device) const;
+  Tensor cuda() const { return to(Device(kCUDA, 0)); }
+  Tensor cpu() const { return to(Device(kCPU)); }
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor& copy_(const Tensor& src);

@@ -39,8 +39,17 @@ class Array {
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
-  // Address of the first element (storage base + offset).
+  // Address of the first element (storage base + offset), for CPU code: a CUDA array's memory is
+  // not readable here (Error: copy it with .cpu() first).
   char* data() const {
+    EMBER_CHECK(storage_ != nullptr, Error,
+                "this tensor has no data (a traced tensor used outside its trace?)");
+    EMBER_CHECK(storage_->device().is_cpu(), Error, "a tensor on ", storage_->device(),
+                " was read by CPU code; only copies (.cpu(), .to(kCPU)) read CUDA memory so far");
+    return device_data();
+  }
+  // The same on any device (a CUDA array's device address): for copies and kernel launches.
+  char* device_data() const {
     EMBER_CHECK(storage_ != nullptr, Error,
                 "this tensor has no data (a traced tensor used outside its trace?)");
     return static_cast<char*>(storage_->data()) + offset_ * int64_t(itemsize());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ember/runtime/array.h"
+#include "ember/runtime/storage.h"
 
 namespace ember::cuda {
 
@@ -30,9 +31,11 @@ void launch(void* function, const std::string& name, unsigned grid, unsigned bx,
 void synchronize();
 
 // Device memory on device 0, not yet through a caching allocator: a contiguous copy of a CPU
-// array on the device (its storage frees the memory with the last view), and a CPU copy of a
-// device array (contiguous). BackendError without a device.
+// array on the device (its storage frees the memory with the last view), and a contiguous CPU
+// copy of a device array or view. BackendError without a device.
 Array copy_to_device(const Array& host);
+// `bytes` of device memory on cuda:index (only 0 so far), freed with the storage's last view.
+std::shared_ptr<Storage> allocate(size_t bytes, int index);
 Array copy_to_host(const Array& device);
 
 }  // namespace ember::cuda

@@ -1,5 +1,6 @@
-// Where a tensor lives. Only the CPU runs today; CUDA devices come with the GPU milestone, and a
-// tensor asked for one fails with a clear error rather than a crash.
+// Where a tensor lives. CUDA tensors can be made and copied (Tensor::to, cuda(), cpu()) where a
+// device is; ops on them come with the GPU backend's eager kernels, and fail with a clear error
+// until then.
 #pragma once
 
 #include <cstdint>
